@@ -1,0 +1,202 @@
+//! Input layer: read a file or stdin, detect the format from the content
+//! (never from the extension), and decode every dump in it into
+//! `envoy.admin.v3.ConfigDump` messages.
+
+pub mod error;
+pub mod json;
+pub mod normalize;
+pub mod pool;
+pub mod proto;
+pub mod report;
+
+use std::io::Read;
+
+use envoy_types::pb::envoy::admin::v3::ConfigDump;
+use serde::Serialize;
+
+pub use error::InputError;
+pub use report::DecodeReport;
+
+/// How a dump was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Yaml,
+    Protobuf,
+}
+
+/// One decoded dump and where it came from.
+pub struct LoadedDump {
+    pub file: String,
+    /// Name inside the file for shapes holding several dumps (`default/eg`).
+    pub name: Option<String>,
+    pub format: Format,
+    pub gzip: bool,
+    /// What the document looked like: "config dump", "cluster list", ...
+    pub shape: &'static str,
+    pub dump: ConfigDump,
+    pub report: DecodeReport,
+}
+
+impl LoadedDump {
+    /// `file` or `file#name`.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{}#{n}", self.file),
+            None => self.file.clone(),
+        }
+    }
+}
+
+/// Reads `path` (`-` for stdin) and decodes every dump in it.
+pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
+    let (file, bytes) = if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|source| InputError::Io {
+                file: "<stdin>".into(),
+                source,
+            })?;
+        ("<stdin>".to_string(), buf)
+    } else {
+        let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+            file: path.into(),
+            source,
+        })?;
+        (path.to_string(), bytes)
+    };
+    load_bytes(&file, &bytes)
+}
+
+/// Decodes every dump in `bytes`; `file` is used in messages only.
+pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputError> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| InputError::Gzip {
+                file: file.into(),
+                msg: e.to_string(),
+            })?;
+        let mut dumps = load_bytes(file, &out)?;
+        for d in &mut dumps {
+            d.gzip = true;
+        }
+        return Ok(dumps);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(InputError::Empty { file: file.into() });
+    }
+    if proto::looks_like_config_dump(bytes) {
+        let (dump, report) = proto::decode(file, bytes)?;
+        return Ok(vec![LoadedDump {
+            file: file.into(),
+            name: None,
+            format: Format::Protobuf,
+            gzip: false,
+            shape: "config dump",
+            dump,
+            report,
+        }]);
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: describe_binary(bytes),
+        });
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.trim_start().chars().next();
+    let (format, json_text) = if matches!(first, Some('{') | Some('[')) {
+        (Format::Json, std::borrow::Cow::Borrowed(text))
+    } else {
+        (
+            Format::Yaml,
+            std::borrow::Cow::Owned(yaml_to_json(file, text)?),
+        )
+    };
+    let decoded =
+        json::decode_document(file, &json_text).map_err(|e| explain_foreign_text(file, text, e))?;
+    Ok(decoded
+        .into_iter()
+        .map(|d| LoadedDump {
+            file: file.into(),
+            name: d.name,
+            format,
+            gzip: false,
+            shape: d.shape,
+            dump: d.dump,
+            report: d.report,
+        })
+        .collect())
+}
+
+fn yaml_to_json(file: &str, text: &str) -> Result<String, InputError> {
+    let value: serde_json::Value = match serde_yaml_ng::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            if text
+                .chars()
+                .take(512)
+                .any(|c| c.is_control() && !c.is_whitespace())
+            {
+                return Err(InputError::NotADump {
+                    file: file.into(),
+                    looks_like: describe_binary(text.as_bytes()),
+                });
+            }
+            return Err(InputError::Yaml {
+                file: file.into(),
+                msg: e.to_string(),
+            });
+        }
+    };
+    match &value {
+        serde_json::Value::Object(_) | serde_json::Value::Array(_) => {}
+        other => {
+            return Err(InputError::NotADump {
+                file: file.into(),
+                looks_like: format!("plain text ({})", kind_of(other)),
+            })
+        }
+    }
+    Ok(serde_json::to_string(&value).expect("a Value always serialises"))
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "YAML null",
+        serde_json::Value::Bool(_) => "a YAML boolean",
+        serde_json::Value::Number(_) => "a YAML number",
+        serde_json::Value::String(_) => "a YAML scalar string",
+        _ => "a YAML document",
+    }
+}
+
+/// Malformed JSON that is really something else gets a better message.
+fn explain_foreign_text(file: &str, text: &str, e: InputError) -> InputError {
+    if let InputError::Json { .. } = &e {
+        let head: String = text.chars().take(4096).collect();
+        if head.trim_start().starts_with("{'") || head.contains("': True") || head.contains("': {'")
+        {
+            return InputError::NotADump {
+                file: file.into(),
+                looks_like: format!(
+                    "a Python dict repr (single-quoted keys, True/False), not JSON; \
+                     re-export it with json.dump ({e})"
+                ),
+            };
+        }
+    }
+    e
+}
+
+fn describe_binary(bytes: &[u8]) -> String {
+    let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "binary data (starts {}) that is neither gzip nor a protobuf envoy.admin.v3.ConfigDump",
+        head.join(" ")
+    )
+}

@@ -1,0 +1,7 @@
+//! egress-xray: explain the configuration Envoy proxies actually hold.
+//!
+//! Layers, in order: [`input`] (read, detect, decode) → [`model`] (typed
+//! index) → [`analysis`] (pure functions returning plain data) → [`render`]
+//! (table, JSON, YAML). The binary only wires them.
+
+pub mod input;

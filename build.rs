@@ -14,16 +14,14 @@ fn main() {
     println!("cargo:rerun-if-changed=Cargo.lock");
 
     let types_bin = envoy_types_descriptor_path();
-    let bytes =
-        fs::read(&types_bin).unwrap_or_else(|e| panic!("cannot read {}: {e}", types_bin.display()));
+    let bytes = fs::read(&types_bin).unwrap_or_else(|e| panic!("cannot read {}: {e}", types_bin.display()));
     let mut set = FileDescriptorSet::decode(bytes.as_slice())
         .unwrap_or_else(|e| panic!("{} is not a FileDescriptorSet: {e}", types_bin.display()));
     for file in &mut set.file {
         file.source_code_info = None;
     }
 
-    let known: std::collections::HashSet<String> =
-        set.file.iter().filter_map(|f| f.name.clone()).collect();
+    let known: std::collections::HashSet<String> = set.file.iter().filter_map(|f| f.name.clone()).collect();
     let extra = compile_extra_protos(&set);
     for file in extra.file {
         if !known.contains(file.name()) {

@@ -4,4 +4,9 @@
 //! index) → [`analysis`] (pure functions returning plain data) → [`render`]
 //! (table, JSON, YAML). The binary only wires them.
 
+pub mod analysis;
+pub mod cli;
+pub mod findings;
 pub mod input;
+pub mod model;
+pub mod render;

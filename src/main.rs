@@ -1,19 +1,3 @@
 fn main() {
-    for p in std::env::args().skip(1) {
-        match egress_xray::input::load_path(&p) {
-            Ok(ds) => {
-                for d in ds {
-                    println!(
-                        "{} [{:?} {}] sections={} : {}",
-                        d.label(),
-                        d.format,
-                        d.shape,
-                        d.dump.configs.len(),
-                        d.report.one_line()
-                    );
-                }
-            }
-            Err(e) => println!("ERR {e}"),
-        }
-    }
+    std::process::exit(egress_xray::cli::run());
 }

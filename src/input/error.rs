@@ -34,11 +34,7 @@ pub enum InputError {
         msg: String,
     },
     #[error("{file}: byte {offset}: invalid protobuf ConfigDump: {msg}")]
-    Protobuf {
-        file: String,
-        offset: usize,
-        msg: String,
-    },
+    Protobuf { file: String, offset: usize, msg: String },
 }
 
 fn in_path(path: &Option<String>) -> String {

@@ -109,10 +109,7 @@ fn decode_object(file: &str, text: &str, top: RawMap) -> Result<Vec<JsonDump>, I
     if let (Some(kind), Some(_)) = (top.get("kind"), top.get("apiVersion")) {
         return Err(InputError::NotADump {
             file: file.into(),
-            looks_like: format!(
-                "a Kubernetes manifest (kind: {})",
-                kind.get().trim_matches('"')
-            ),
+            looks_like: format!("a Kubernetes manifest (kind: {})", kind.get().trim_matches('"')),
         });
     }
     // Wrapped shapes: egctl's {ns: {pod: dump}}, translate's {xds: {ns/name: dump}}.
@@ -162,9 +159,7 @@ fn section_by_fields(top: &RawMap) -> Option<&'static str> {
             desc.get_field_by_json_name(k)
                 .or_else(|| desc.get_field_by_name(k))
                 .is_some()
-        }) && top
-            .keys()
-            .any(|k| k != "version_info" && k != "versionInfo")
+        }) && top.keys().any(|k| k != "version_info" && k != "versionInfo")
     })
 }
 
@@ -198,11 +193,7 @@ fn find_wrapped<'a>(
 }
 
 /// `configs` is a list of Anys, or (Envoy 1.7) a map of them.
-fn decode_config_dump(
-    file: &str,
-    configs: &RawValue,
-    name: &str,
-) -> Result<(ConfigDump, DecodeReport), InputError> {
+fn decode_config_dump(file: &str, configs: &RawValue, name: &str) -> Result<(ConfigDump, DecodeReport), InputError> {
     let base = if name.is_empty() {
         String::new()
     } else {
@@ -239,17 +230,9 @@ fn decode_config_dump(
 
 /// One `configs[i]` entry: an Any holding e.g. a ClustersConfigDump. Its
 /// repeated message fields are split and decoded per element in parallel.
-fn decode_section(
-    file: &str,
-    text: &str,
-    path: &str,
-    report: &mut DecodeReport,
-) -> Result<Option<Any>, InputError> {
+fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport) -> Result<Option<Any>, InputError> {
     let map: RawMap = parse(file, text, path)?;
-    let type_url = match map
-        .get("@type")
-        .map(|r| serde_json::from_str::<String>(r.get()))
-    {
+    let type_url = match map.get("@type").map(|r| serde_json::from_str::<String>(r.get())) {
         Some(Ok(t)) => t,
         _ => {
             return Err(InputError::Resource {
@@ -286,50 +269,27 @@ fn decode_section(
         if let Some(state) = v2_listener_state(&name, key) {
             // v2alpha kept one list per state; v3 keeps one entry per
             // listener with a field per state.
-            let f = desc
-                .get_field_by_name("dynamic_listeners")
-                .expect("v3 field");
-            let Kind::Message(m) = f.kind() else {
-                unreachable!()
-            };
+            let f = desc.get_field_by_name("dynamic_listeners").expect("v3 field");
+            let Kind::Message(m) = f.kind() else { unreachable!() };
             let items: Vec<&RawValue> = parse(file, raw.get(), &join(path, key))?;
             let items = items
                 .iter()
                 .map(|r| Cow::Owned(format!("{{\"{state}\":{}}}", r.get())))
                 .collect();
-            split.push((
-                f.number(),
-                m.full_name().to_string(),
-                join(path, key),
-                items,
-            ));
+            split.push((f.number(), m.full_name().to_string(), join(path, key), items));
             continue;
         }
-        let field = desc
-            .get_field_by_json_name(key)
-            .or_else(|| desc.get_field_by_name(key));
+        let field = desc.get_field_by_json_name(key).or_else(|| desc.get_field_by_name(key));
         match field {
             None => report.unknown_field(&join(path, key), key),
-            Some(f)
-                if f.is_list()
-                    && matches!(f.kind(), Kind::Message(_))
-                    && raw.get().starts_with('[') =>
-            {
-                let Kind::Message(m) = f.kind() else {
-                    unreachable!()
-                };
+            Some(f) if f.is_list() && matches!(f.kind(), Kind::Message(_)) && raw.get().starts_with('[') => {
+                let Kind::Message(m) = f.kind() else { unreachable!() };
                 let items: Vec<&RawValue> = parse(file, raw.get(), &join(path, key))?;
-                let mut items: Vec<Cow<str>> =
-                    items.into_iter().map(|r| Cow::Borrowed(r.get())).collect();
+                let mut items: Vec<Cow<str>> = items.into_iter().map(|r| Cow::Borrowed(r.get())).collect();
                 if is_v2 {
                     wrap_bare_v2_resources(&m, &mut items);
                 }
-                split.push((
-                    f.number(),
-                    m.full_name().to_string(),
-                    join(path, key),
-                    items,
-                ));
+                split.push((f.number(), m.full_name().to_string(), join(path, key), items));
             }
             Some(_) => {
                 if rest.len() > 1 {
@@ -368,15 +328,10 @@ fn decode_section(
 /// The earliest v2alpha dumps listed bare resources where v3 wraps each one
 /// (`static_clusters: [Cluster]` vs `[{cluster: Cluster, last_updated}]`).
 fn wrap_bare_v2_resources(elem: &prost_reflect::MessageDescriptor, items: &mut [Cow<str>]) {
-    let Some(wrapper) = [
-        "cluster",
-        "listener",
-        "route_config",
-        "secret",
-        "endpoint_config",
-    ]
-    .into_iter()
-    .find(|f| elem.get_field_by_name(f).is_some()) else {
+    let Some(wrapper) = ["cluster", "listener", "route_config", "secret", "endpoint_config"]
+        .into_iter()
+        .find(|f| elem.get_field_by_name(f).is_some())
+    else {
         return;
     };
     let camel = elem
@@ -423,8 +378,7 @@ pub fn decode_resource(
             return Ok((msg.encode_to_vec(), DecodeReport::default()));
         }
     }
-    let mut value: Value =
-        serde_json::from_str(json).map_err(|e| json_error(file, json, path, e))?;
+    let mut value: Value = serde_json::from_str(json).map_err(|e| json_error(file, json, path, e))?;
     let mut report = DecodeReport::default();
     let mut p = path.to_string();
     normalize_message(&desc, &mut value, &mut p, &mut report);
@@ -527,8 +481,7 @@ fn decode_resource_list(file: &str, items: &[&RawValue]) -> Result<Vec<JsonDump>
         });
     };
     let closing = "}".repeat(wrapper.matches('{').count() + 1);
-    let mut text =
-        format!("{{\"@type\":\"{TYPE_PREFIX}envoy.admin.v3.{section}\",\"{list_field}\":[");
+    let mut text = format!("{{\"@type\":\"{TYPE_PREFIX}envoy.admin.v3.{section}\",\"{list_field}\":[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             text.push(',');
@@ -550,11 +503,7 @@ fn decode_resource_list(file: &str, items: &[&RawValue]) -> Result<Vec<JsonDump>
     }])
 }
 
-fn parse<'a, T: serde::Deserialize<'a>>(
-    file: &str,
-    text: &'a str,
-    path: &str,
-) -> Result<T, InputError> {
+fn parse<'a, T: serde::Deserialize<'a>>(file: &str, text: &'a str, path: &str) -> Result<T, InputError> {
     serde_json::from_str(text).map_err(|e| json_error(file, text, path, e))
 }
 

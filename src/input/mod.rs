@@ -112,13 +112,9 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
     let (format, json_text) = if matches!(first, Some('{') | Some('[')) {
         (Format::Json, std::borrow::Cow::Borrowed(text))
     } else {
-        (
-            Format::Yaml,
-            std::borrow::Cow::Owned(yaml_to_json(file, text)?),
-        )
+        (Format::Yaml, std::borrow::Cow::Owned(yaml_to_json(file, text)?))
     };
-    let decoded =
-        json::decode_document(file, &json_text).map_err(|e| explain_foreign_text(file, text, e))?;
+    let decoded = json::decode_document(file, &json_text).map_err(|e| explain_foreign_text(file, text, e))?;
     Ok(decoded
         .into_iter()
         .map(|d| LoadedDump {
@@ -137,11 +133,7 @@ fn yaml_to_json(file: &str, text: &str) -> Result<String, InputError> {
     let value: serde_json::Value = match serde_yaml_ng::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            if text
-                .chars()
-                .take(512)
-                .any(|c| c.is_control() && !c.is_whitespace())
-            {
+            if text.chars().take(512).any(|c| c.is_control() && !c.is_whitespace()) {
                 return Err(InputError::NotADump {
                     file: file.into(),
                     looks_like: describe_binary(text.as_bytes()),
@@ -179,8 +171,7 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
 fn explain_foreign_text(file: &str, text: &str, e: InputError) -> InputError {
     if let InputError::Json { .. } = &e {
         let head: String = text.chars().take(4096).collect();
-        if head.trim_start().starts_with("{'") || head.contains("': True") || head.contains("': {'")
-        {
+        if head.trim_start().starts_with("{'") || head.contains("': True") || head.contains("': {'") {
             return InputError::NotADump {
                 file: file.into(),
                 looks_like: format!(

@@ -15,12 +15,7 @@ use super::report::DecodeReport;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/";
 
-pub fn normalize_message(
-    desc: &MessageDescriptor,
-    value: &mut Value,
-    path: &mut String,
-    report: &mut DecodeReport,
-) {
+pub fn normalize_message(desc: &MessageDescriptor, value: &mut Value, path: &mut String, report: &mut DecodeReport) {
     if desc.full_name().starts_with("google.protobuf.") {
         // Well-known types have their own JSON forms; only Any needs care and
         // it is handled by the field that holds it.
@@ -49,9 +44,7 @@ pub fn normalize_message(
         let keep = match field.kind() {
             Kind::Message(m) if field.is_map() => {
                 let value_field = m.map_entry_value_field();
-                if let (Kind::Message(vm), Value::Object(entries)) =
-                    (value_field.kind(), &mut *child)
-                {
+                if let (Kind::Message(vm), Value::Object(entries)) = (value_field.kind(), &mut *child) {
                     for (k, v) in entries.iter_mut() {
                         let m2 = path.len();
                         push_key(path, k);
@@ -68,8 +61,7 @@ pub fn normalize_message(
                         let m2 = path.len();
                         path.push_str(&format!("[{i}]"));
                         i += 1;
-                        let keep =
-                            normalize_field_value(&m, desc, field.name(), item, path, report);
+                        let keep = normalize_field_value(&m, desc, field.name(), item, path, report);
                         path.truncate(m2);
                         keep
                     });
@@ -104,9 +96,7 @@ pub fn normalize_message(
             }
             Kind::Bytes => {
                 match child {
-                    Value::Array(items) => {
-                        items.iter_mut().for_each(|v| repair_bytes(v, path, report))
-                    }
+                    Value::Array(items) => items.iter_mut().for_each(|v| repair_bytes(v, path, report)),
                     v => repair_bytes(v, path, report),
                 }
                 true
@@ -226,23 +216,15 @@ pub fn v2_to_v3(name: &str) -> Option<String> {
         "envoy.api.v2.Cluster" => Some("envoy.config.cluster.v3.Cluster"),
         "envoy.api.v2.Listener" => Some("envoy.config.listener.v3.Listener"),
         "envoy.api.v2.RouteConfiguration" => Some("envoy.config.route.v3.RouteConfiguration"),
-        "envoy.api.v2.ScopedRouteConfiguration" => {
-            Some("envoy.config.route.v3.ScopedRouteConfiguration")
-        }
-        "envoy.api.v2.ClusterLoadAssignment" => {
-            Some("envoy.config.endpoint.v3.ClusterLoadAssignment")
-        }
+        "envoy.api.v2.ScopedRouteConfiguration" => Some("envoy.config.route.v3.ScopedRouteConfiguration"),
+        "envoy.api.v2.ClusterLoadAssignment" => Some("envoy.config.endpoint.v3.ClusterLoadAssignment"),
         "envoy.api.v2.auth.Secret" => Some("envoy.extensions.transport_sockets.tls.v3.Secret"),
-        "envoy.api.v2.auth.UpstreamTlsContext" => {
-            Some("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext")
-        }
+        "envoy.api.v2.auth.UpstreamTlsContext" => Some("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"),
         "envoy.api.v2.auth.DownstreamTlsContext" => {
             Some("envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext")
         }
         "envoy.config.bootstrap.v2.Bootstrap" => Some("envoy.config.bootstrap.v3.Bootstrap"),
-        "envoy.config.accesslog.v2.FileAccessLog" => {
-            Some("envoy.extensions.access_loggers.file.v3.FileAccessLog")
-        }
+        "envoy.config.accesslog.v2.FileAccessLog" => Some("envoy.extensions.access_loggers.file.v3.FileAccessLog"),
         _ => None,
     };
     if let Some(f) = fixed {
@@ -260,10 +242,7 @@ pub fn v2_to_v3(name: &str) -> Option<String> {
                 let v = parts.len() - 2;
                 if parts[v].starts_with("v2") {
                     parts[v] = "v3";
-                    return Some(format!(
-                        "envoy.extensions.filters.{kind}.{}",
-                        parts.join(".")
-                    ));
+                    return Some(format!("envoy.extensions.filters.{kind}.{}", parts.join(".")));
                 }
             }
         }

@@ -40,18 +40,18 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<(ConfigDump, DecodeReport), In
     let mut index = 0usize;
     while !buf.is_empty() {
         let offset = bytes.len() - buf.len();
-        let (tag, wire) =
-            decode_key(&mut buf).map_err(|e| err(offset, format!("bad field key: {e}")))?;
+        let (tag, wire) = decode_key(&mut buf).map_err(|e| err(offset, format!("bad field key: {e}")))?;
         if tag != 1 || wire != WireType::LengthDelimited {
             return Err(err(
                 offset,
-                format!("expected field 1 (configs) as length-delimited, found field {tag} as {wire:?}: not a ConfigDump"),
+                format!(
+                    "expected field 1 (configs) as length-delimited, found field {tag} as {wire:?}: not a ConfigDump"
+                ),
             ));
         }
         let len_at = bytes.len() - buf.len();
-        let len = decode_varint(&mut buf)
-            .map_err(|e| err(len_at, format!("configs[{index}]: bad length: {e}")))?
-            as usize;
+        let len =
+            decode_varint(&mut buf).map_err(|e| err(len_at, format!("configs[{index}]: bad length: {e}")))? as usize;
         let start = bytes.len() - buf.len();
         if len > buf.len() {
             return Err(err(
@@ -62,12 +62,8 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<(ConfigDump, DecodeReport), In
                 ),
             ));
         }
-        let any = Any::decode(&buf[..len]).map_err(|e| {
-            err(
-                start,
-                format!("configs[{index}] (bytes {start}..{}): {e}", start + len),
-            )
-        })?;
+        let any = Any::decode(&buf[..len])
+            .map_err(|e| err(start, format!("configs[{index}] (bytes {start}..{}): {e}", start + len)))?;
         if !any.type_url.contains("envoy.admin.") {
             return Err(err(
                 start,

@@ -64,28 +64,18 @@ impl DecodeReport {
 
     pub fn unknown_field(&mut self, path: &str, name: &str) {
         self.unknown_fields += 1;
-        *self
-            .unknown_field_names
-            .entry(name.to_string())
-            .or_default() += 1;
+        *self.unknown_field_names.entry(name.to_string()).or_default() += 1;
         self.example("unknown field", path, name.to_string());
     }
 
     pub fn opaque(&mut self, path: &str, type_url: &str) {
-        *self
-            .opaque_extensions
-            .entry(type_url.to_string())
-            .or_default() += 1;
+        *self.opaque_extensions.entry(type_url.to_string()).or_default() += 1;
         self.example("opaque extension", path, type_url.to_string());
     }
 
     pub fn unknown_enum(&mut self, path: &str, enum_name: &str, value: &str) {
         self.unknown_enum_values += 1;
-        self.example(
-            "unknown enum value",
-            path,
-            format!("{value} (enum {enum_name})"),
-        );
+        self.example("unknown enum value", path, format!("{value} (enum {enum_name})"));
     }
 
     pub fn empty_any(&mut self) {
@@ -99,10 +89,7 @@ impl DecodeReport {
     }
 
     pub fn v2_type(&mut self, from: &str, to: &str) {
-        *self
-            .v2_type_urls
-            .entry(format!("{from} → {to}"))
-            .or_default() += 1;
+        *self.v2_type_urls.entry(format!("{from} → {to}")).or_default() += 1;
     }
 
     pub fn merge(&mut self, other: DecodeReport) {

@@ -1,0 +1,172 @@
+//! The one-screen summary of a dump: identity, versions, counts per resource
+//! type and state, what decoding skipped, and what needs attention.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::findings::{self, Finding};
+use crate::input::DecodeReport;
+use crate::model::{Identity, Index, State};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub format: crate::input::Format,
+    pub gzip: bool,
+    pub shape: &'static str,
+    pub identity: Option<Identity>,
+    pub sections: Vec<String>,
+    pub section_versions: BTreeMap<String, String>,
+    pub counts: Vec<CountRow>,
+    pub skipped: String,
+    pub decode_report: DecodeReport,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CountRow {
+    pub resource: &'static str,
+    #[serde(rename = "static")]
+    pub static_: usize,
+    pub active: usize,
+    pub warming: usize,
+    pub draining: usize,
+    pub rejected: usize,
+    pub total: usize,
+}
+
+const TYPES: [&str; 6] = ["listeners", "routes", "clusters", "endpoints", "secrets", "ecds"];
+
+pub fn summarize(ix: &Index) -> Summary {
+    let counts = ix.counts();
+    let rows = TYPES
+        .iter()
+        .map(|t| {
+            let get = |s: State| counts.get(&(*t, s)).copied().unwrap_or(0);
+            let mut row = CountRow {
+                resource: t,
+                static_: get(State::Static),
+                active: get(State::Active),
+                warming: get(State::Warming),
+                draining: get(State::Draining),
+                rejected: get(State::Rejected),
+                total: 0,
+            };
+            row.total = row.static_ + row.active + row.warming + row.draining + row.rejected;
+            row
+        })
+        .collect();
+    Summary {
+        source: ix.source.clone(),
+        format: ix.format,
+        gzip: ix.gzip,
+        shape: ix.shape,
+        identity: ix.identity.clone(),
+        sections: ix.sections.clone(),
+        section_versions: ix.section_versions.clone(),
+        counts: rows,
+        skipped: ix.report.one_line(),
+        decode_report: ix.report.clone(),
+        findings: findings(ix),
+    }
+}
+
+/// Findings the inventory can make on its own.
+pub fn findings(ix: &Index) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for l in &ix.listeners {
+        let shown = if l.name.is_empty() {
+            "(no name)"
+        } else {
+            l.name.as_str()
+        };
+        if let Some(r) = &l.rejection {
+            let when = r.last_update_attempt.as_deref().unwrap_or("an unknown time");
+            let standing = if ix
+                .listeners
+                .iter()
+                .any(|o| o.name == l.name && o.state == State::Active && !l.name.is_empty())
+            {
+                "the previous version is still active"
+            } else {
+                "no active version: nothing listens"
+            };
+            out.push(Finding::new(
+                findings::LISTENER_REJECTED,
+                format!("listener {shown}"),
+                format!("update rejected at {when} ({standing}): {}", first_line(&r.details)),
+            ));
+        }
+        if l.state == State::Warming {
+            out.push(Finding::new(
+                findings::RESOURCE_WARMING,
+                format!("listener {shown}"),
+                "listener is warming",
+            ));
+        }
+        if let Some(listener) = &l.listener {
+            if l.state != State::Rejected
+                && listener.filter_chains.is_empty()
+                && listener.default_filter_chain.is_none()
+                && listener.filter_chain_matcher.is_none()
+                && listener.api_listener.is_none()
+                && listener.listener_specifier.is_none()
+            {
+                out.push(Finding::new(
+                    findings::LISTENER_WITHOUT_CHAINS,
+                    format!("listener {shown}"),
+                    "no filter chains and no default filter chain: every connection is closed",
+                ));
+            }
+        }
+    }
+    for c in ix.clusters.iter().filter(|c| c.state == State::Warming) {
+        out.push(Finding::new(
+            findings::RESOURCE_WARMING,
+            format!("cluster {}", c.name),
+            "cluster is warming",
+        ));
+    }
+    for s in ix.secrets.iter().filter(|s| s.state == State::Warming) {
+        out.push(Finding::new(
+            findings::RESOURCE_WARMING,
+            format!("secret {}", s.name),
+            "secret is warming (no SDS answer yet)",
+        ));
+    }
+    let r = &ix.report;
+    if !r.v2_type_urls.is_empty() {
+        out.push(Finding::new(
+            findings::V2_API,
+            "dump",
+            format!("v2 API read as v3; {} v2-only field(s) skipped", r.unknown_fields),
+        ));
+    }
+    if r.unknown_enum_values > 0 {
+        let ex: Vec<String> = r
+            .examples
+            .iter()
+            .filter(|e| e.kind == "unknown enum value")
+            .map(|e| format!("{} at {}", e.detail, e.path))
+            .take(3)
+            .collect();
+        out.push(Finding::new(
+            findings::UNKNOWN_ENUM,
+            "dump",
+            format!(
+                "{} enum value(s) unknown to this Envoy API were dropped: {}",
+                r.unknown_enum_values,
+                ex.join("; ")
+            ),
+        ));
+    }
+    if !r.is_clean() && r.v2_type_urls.is_empty() {
+        out.push(Finding::new(findings::DECODE_SKEW, "dump", r.one_line()));
+    }
+    out
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}

@@ -1,0 +1,315 @@
+//! Command-line wiring: flags → input → model → analysis → render. Every flag
+//! is defined once here, with its help beside it; `--help`, the man page and
+//! shell completions all come from these definitions.
+
+use std::io::{IsTerminal, Write};
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::analysis::{inventory, summary};
+use crate::input::{self, InputError};
+use crate::model::{Index, State};
+use crate::render::{self, table, OutputFormat, Palette};
+
+const EXAMPLES: &str = "\
+Examples:
+  egress-xray dump.json                      one screen per dump: identity, versions, counts, findings
+  kubectl exec POD -c istio-proxy -- curl -s localhost:15000/config_dump | egress-xray -
+  egress-xray listeners dump.json --port 8443
+  egress-xray clusters dump.json.gz --direction outbound -o json
+  egress-xray findings                       the catalogue of finding codes
+
+Inputs are recognised by content: Envoy /config_dump JSON (with or without
+?include_eds), istioctl proxy-config -o json|yaml (full dumps or bare lists),
+egctl's wrapped {namespace: {pod: dump}} JSON or YAML, binary protobuf
+envoy.admin.v3.ConfigDump, any of these gzip-compressed, and - for stdin.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "egress-xray",
+    version,
+    about = "Explain the configuration Envoy proxies actually hold, offline, from config dumps",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Config dumps to summarise (`-` for stdin).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<String>,
+
+    #[command(flatten)]
+    pub common: Common,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct Common {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table", global = true)]
+    pub output: OutputFormat,
+
+    /// When to colour the output (colour is never used with NO_COLOR set).
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One screen per dump: identity, versions, counts per type and state,
+    /// what was skipped, and findings (the default command).
+    Summary {
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+    },
+    /// Listeners, one row per filter chain, with istioctl's columns plus STATE
+    /// (rejected, warming and draining listeners included).
+    Listeners {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Only listeners on this port.
+        #[arg(long)]
+        port: Option<u32>,
+        /// Only listeners bound to this address.
+        #[arg(long)]
+        address: Option<String>,
+        /// Only listeners whose name contains this text.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only listeners in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+    },
+    /// Clusters with istioctl's columns (FQDN, port, subset, direction, type,
+    /// destination rule) plus STATE (warming clusters included).
+    Clusters {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Only clusters whose FQDN (or non-Istio name) contains this text.
+        #[arg(long)]
+        fqdn: Option<String>,
+        /// Only clusters for this port.
+        #[arg(long)]
+        port: Option<u32>,
+        /// Only clusters of this subset.
+        #[arg(long)]
+        subset: Option<String>,
+        /// Only clusters of this direction (inbound, outbound, ...).
+        #[arg(long)]
+        direction: Option<String>,
+        /// Only clusters of this discovery type (EDS, STRICT_DNS, LOGICAL_DNS, STATIC, ORIGINAL_DST).
+        #[arg(long = "type")]
+        discovery_type: Option<String>,
+        /// Only clusters in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+    },
+    /// The catalogue of finding codes: what each means and how to fix it.
+    Findings,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateArg {
+    Static,
+    Active,
+    Warming,
+    Draining,
+    Rejected,
+}
+
+impl From<StateArg> for State {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Static => State::Static,
+            StateArg::Active => State::Active,
+            StateArg::Warming => State::Warming,
+            StateArg::Draining => State::Draining,
+            StateArg::Rejected => State::Rejected,
+        }
+    }
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "egress-xray: error: {e}");
+            2
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32, InputError> {
+    let common = cli.common.clone();
+    let palette = palette(common.color);
+    let command = match cli.command {
+        Some(c) => c,
+        None if !cli.files.is_empty() => Command::Summary { files: cli.files },
+        None => {
+            let _ = Cli::command().print_help();
+            return Ok(2);
+        }
+    };
+    let out = match command {
+        Command::Summary { files } => {
+            let mut summaries = Vec::new();
+            for f in &files {
+                for d in load(f)? {
+                    summaries.push(summary::summarize(&Index::build(d)));
+                }
+            }
+            match common.output {
+                OutputFormat::Json => render::json(&summaries),
+                OutputFormat::Yaml => render::yaml(&summaries),
+                _ => summaries
+                    .iter()
+                    .map(|s| table::summary(s, palette))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }
+        }
+        Command::Listeners {
+            file,
+            port,
+            address,
+            name,
+            state,
+        } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                views.extend(inventory::listeners(&Index::build(d)));
+            }
+            views.retain(|l| {
+                port.is_none_or(|p| l.port == p)
+                    && address.as_ref().is_none_or(|a| &l.address == a)
+                    && name.as_ref().is_none_or(|n| l.name.contains(n.as_str()))
+                    && state.is_none_or(|s| l.state == State::from(s))
+            });
+            emit(&views, common.output, |v, wide| table::listeners(v, wide, palette))
+        }
+        Command::Clusters {
+            file,
+            fqdn,
+            port,
+            subset,
+            direction,
+            discovery_type,
+            state,
+        } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                views.extend(inventory::clusters(&Index::build(d)));
+            }
+            views.retain(|c| {
+                fqdn.as_ref().is_none_or(|f| c.fqdn.contains(f.as_str()))
+                    && port.is_none_or(|p| c.port == Some(p))
+                    && subset.as_ref().is_none_or(|s| &c.subset == s)
+                    && direction.as_ref().is_none_or(|d| &c.direction == d)
+                    && discovery_type
+                        .as_ref()
+                        .is_none_or(|t| c.discovery_type.eq_ignore_ascii_case(t))
+                    && state.is_none_or(|s| c.state == State::from(s))
+            });
+            emit(&views, common.output, |v, wide| table::clusters(v, wide, palette))
+        }
+        Command::Findings => {
+            match common.output {
+                OutputFormat::Json => render::json(crate::findings::CATALOGUE),
+                OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
+                _ => catalogue_markdown(),
+            }
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "egress-xray", &mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .expect("render to memory");
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = stdout.write_all(out.as_bytes());
+    Ok(0)
+}
+
+fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&[T], bool) -> String) -> String {
+    match output {
+        OutputFormat::Json => render::json(views),
+        OutputFormat::Yaml => render::yaml(views),
+        OutputFormat::Table => table(views, false),
+        OutputFormat::Wide => table(views, true),
+    }
+}
+
+fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
+    let big = path != "-" && std::fs::metadata(path).map(|m| m.len() > 50_000_000).unwrap_or(false);
+    let spinner = (big && std::io::stderr().is_terminal()).then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(format!("decoding {path}"));
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
+    let result = input::load_path(path);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    result
+}
+
+fn palette(choice: ColorChoice) -> Palette {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let enabled = match choice {
+        ColorChoice::Always => !no_color,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
+    };
+    Palette { enabled }
+}
+
+/// The findings catalogue as Markdown; `docs/findings.md` is this text.
+pub fn catalogue_markdown() -> String {
+    let mut s = String::from(
+        "# Findings catalogue\n\n\
+         Every finding egress-xray reports has a stable code. This file is generated by \
+         `egress-xray findings` (a test keeps it in step with the code).\n",
+    );
+    for r in crate::findings::CATALOGUE {
+        s.push_str(&format!(
+            "\n## {} {}\n\nSeverity: {:?}\n\n**Why.** {}\n\n**Fix.** {}\n",
+            r.code,
+            r.name,
+            r.severity,
+            squash(r.why),
+            squash(r.fix)
+        ));
+    }
+    s
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

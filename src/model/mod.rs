@@ -1,0 +1,580 @@
+//! Model layer: one index per dump of every listener, route config, cluster,
+//! endpoint set, secret and ECDS config it holds — in every state, rejected
+//! ones included — with versions and Istio provenance.
+
+pub mod istio;
+pub mod util;
+
+use std::collections::BTreeMap;
+
+use envoy_types::pb::envoy::admin::v3 as admin;
+use envoy_types::pb::envoy::config::bootstrap::v3::Bootstrap;
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::RouteSpecifier, HttpConnectionManager,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+use envoy_types::pb::google::protobuf::{Any, Timestamp};
+use prost::Name;
+use serde::Serialize;
+
+use crate::input::{DecodeReport, LoadedDump};
+use istio::IstioConfigRef;
+use util::{decode_any, format_timestamp, struct_str};
+
+/// Where a resource stands in Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// From the bootstrap: never changes at run time.
+    Static,
+    Active,
+    /// Received, waiting for its dependencies (e.g. a cluster's endpoints).
+    Warming,
+    /// Replaced; finishing its connections.
+    Draining,
+    /// The last update of it was rejected (listener `error_state`).
+    Rejected,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Static => "static",
+            State::Active => "active",
+            State::Warming => "warming",
+            State::Draining => "draining",
+            State::Rejected => "rejected",
+        }
+    }
+}
+
+/// Version and time Envoy recorded for a resource.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stamp {
+    pub version_info: String,
+    pub last_updated: Option<String>,
+}
+
+impl Stamp {
+    fn new(version_info: &str, ts: Option<&Timestamp>) -> Self {
+        Self {
+            version_info: version_info.to_string(),
+            last_updated: ts.and_then(format_timestamp),
+        }
+    }
+}
+
+/// A rejected update (`UpdateFailureState`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    pub details: String,
+    pub version_info: String,
+    pub last_update_attempt: Option<String>,
+}
+
+pub struct ListenerEntry {
+    /// The dynamic entry's name, else the listener's own.
+    pub name: String,
+    pub state: State,
+    pub stamp: Stamp,
+    /// None for an `error_state` whose failed configuration is absent.
+    pub listener: Option<Listener>,
+    pub rejection: Option<Rejection>,
+    pub provenance: Option<IstioConfigRef>,
+}
+
+pub struct ClusterEntry {
+    pub name: String,
+    pub state: State,
+    pub stamp: Stamp,
+    pub cluster: Cluster,
+    pub provenance: Option<IstioConfigRef>,
+}
+
+/// Where a route configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RouteOrigin {
+    Static,
+    Rds,
+    /// Inline in an HTTP connection manager of a listener's filter chain.
+    Inline {
+        listener: String,
+        filter_chain: String,
+    },
+}
+
+pub struct RouteConfigEntry {
+    pub name: String,
+    pub state: State,
+    pub origin: RouteOrigin,
+    pub stamp: Stamp,
+    pub route_config: RouteConfiguration,
+}
+
+/// Where an endpoint set came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointOrigin {
+    /// The EDS section (`/config_dump?include_eds`).
+    Eds,
+    /// A cluster's own `load_assignment`.
+    LoadAssignment,
+}
+
+pub struct EndpointEntry {
+    pub cluster_name: String,
+    pub state: State,
+    pub origin: EndpointOrigin,
+    pub stamp: Stamp,
+    pub assignment: ClusterLoadAssignment,
+}
+
+pub struct SecretEntry {
+    pub name: String,
+    pub state: State,
+    pub stamp: Stamp,
+    pub secret: Option<Secret>,
+    pub rejection: Option<Rejection>,
+}
+
+pub struct EcdsEntry {
+    pub name: String,
+    pub type_url: String,
+    pub stamp: Stamp,
+    pub rejection: Option<Rejection>,
+}
+
+/// Who the proxy is, from the bootstrap node.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Identity {
+    pub node_id: String,
+    pub cluster: String,
+    pub namespace: Option<String>,
+    pub pod: Option<String>,
+    pub proxy_type: Option<String>,
+    pub ip: Option<String>,
+    pub istio_version: Option<String>,
+    pub envoy_version: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Everything one dump holds.
+pub struct Index {
+    pub source: String,
+    pub format: crate::input::Format,
+    pub gzip: bool,
+    pub shape: &'static str,
+    pub identity: Option<Identity>,
+    pub bootstrap: Option<Bootstrap>,
+    pub listeners: Vec<ListenerEntry>,
+    pub clusters: Vec<ClusterEntry>,
+    pub route_configs: Vec<RouteConfigEntry>,
+    pub scoped_route_configs: usize,
+    pub endpoints: Vec<EndpointEntry>,
+    pub secrets: Vec<SecretEntry>,
+    pub ecds: Vec<EcdsEntry>,
+    /// `version_info` of each section: section type → version.
+    pub section_versions: BTreeMap<String, String>,
+    /// Which section types the dump has, in order.
+    pub sections: Vec<String>,
+    pub report: DecodeReport,
+}
+
+impl Index {
+    pub fn build(loaded: LoadedDump) -> Self {
+        let mut ix = Index {
+            source: loaded.label(),
+            format: loaded.format,
+            gzip: loaded.gzip,
+            shape: loaded.shape,
+            identity: None,
+            bootstrap: None,
+            listeners: Vec::new(),
+            clusters: Vec::new(),
+            route_configs: Vec::new(),
+            scoped_route_configs: 0,
+            endpoints: Vec::new(),
+            secrets: Vec::new(),
+            ecds: Vec::new(),
+            section_versions: BTreeMap::new(),
+            sections: Vec::new(),
+            report: loaded.report,
+        };
+        for section in &loaded.dump.configs {
+            ix.add_section(section);
+        }
+        ix.add_inline_routes();
+        ix.add_static_load_assignments();
+        ix
+    }
+
+    fn add_section(&mut self, section: &Any) {
+        let name = crate::input::pool::type_url_name(&section.type_url).to_string();
+        let short = name.rsplit('.').next().unwrap_or(&name).to_string();
+        self.sections.push(short.clone());
+        if let Some(d) = decode_any::<admin::BootstrapConfigDump>(section) {
+            self.identity = d.bootstrap.as_ref().map(identity);
+            self.bootstrap = d.bootstrap;
+        } else if let Some(d) = decode_any::<admin::ListenersConfigDump>(section) {
+            self.version(&short, &d.version_info);
+            self.add_listeners(d);
+        } else if let Some(d) = decode_any::<admin::ClustersConfigDump>(section) {
+            self.version(&short, &d.version_info);
+            self.add_clusters(d);
+        } else if let Some(d) = decode_any::<admin::RoutesConfigDump>(section) {
+            for r in d.static_route_configs {
+                self.push_route(
+                    r.route_config.as_ref(),
+                    State::Static,
+                    RouteOrigin::Static,
+                    Stamp::new("", r.last_updated.as_ref()),
+                );
+            }
+            for r in d.dynamic_route_configs {
+                let stamp = Stamp::new(&r.version_info, r.last_updated.as_ref());
+                self.push_route(r.route_config.as_ref(), State::Active, RouteOrigin::Rds, stamp);
+            }
+        } else if let Some(d) = decode_any::<admin::ScopedRoutesConfigDump>(section) {
+            self.scoped_route_configs = d.inline_scoped_route_configs.len() + d.dynamic_scoped_route_configs.len();
+        } else if let Some(d) = decode_any::<admin::SecretsConfigDump>(section) {
+            self.add_secrets(d);
+        } else if let Some(d) = decode_any::<admin::EndpointsConfigDump>(section) {
+            for e in d.static_endpoint_configs {
+                self.push_endpoints(
+                    e.endpoint_config.as_ref(),
+                    State::Static,
+                    Stamp::new("", e.last_updated.as_ref()),
+                );
+            }
+            for e in d.dynamic_endpoint_configs {
+                let stamp = Stamp::new(&e.version_info, e.last_updated.as_ref());
+                self.push_endpoints(e.endpoint_config.as_ref(), State::Active, stamp);
+            }
+        } else if let Some(d) = decode_any::<admin::EcdsConfigDump>(section) {
+            for f in d.ecds_filters {
+                let (name, type_url) = ecds_name(f.ecds_filter.as_ref());
+                self.ecds.push(EcdsEntry {
+                    name,
+                    type_url,
+                    stamp: Stamp::new(&f.version_info, f.last_updated.as_ref()),
+                    rejection: f.error_state.as_ref().map(rejection),
+                });
+            }
+        }
+    }
+
+    fn version(&mut self, section: &str, version: &str) {
+        if !version.is_empty() {
+            self.section_versions.insert(section.to_string(), version.to_string());
+        }
+    }
+
+    fn add_listeners(&mut self, d: admin::ListenersConfigDump) {
+        for s in d.static_listeners {
+            if let Some(l) = s.listener.as_ref().and_then(decode_any::<Listener>) {
+                self.push_listener(
+                    String::new(),
+                    State::Static,
+                    Stamp::new("", s.last_updated.as_ref()),
+                    Some(l),
+                    None,
+                );
+            }
+        }
+        for dl in d.dynamic_listeners {
+            let states = [
+                (State::Active, dl.active_state),
+                (State::Warming, dl.warming_state),
+                (State::Draining, dl.draining_state),
+            ];
+            for (state, st) in states {
+                let Some(st) = st else { continue };
+                let l = st.listener.as_ref().and_then(decode_any::<Listener>);
+                let stamp = Stamp::new(&st.version_info, st.last_updated.as_ref());
+                self.push_listener(dl.name.clone(), state, stamp, l, None);
+            }
+            if let Some(err) = dl.error_state {
+                let l = err.failed_configuration.as_ref().and_then(decode_any::<Listener>);
+                let stamp = Stamp::new(&err.version_info, None);
+                self.push_listener(dl.name.clone(), State::Rejected, stamp, l, Some(rejection(&err)));
+            }
+        }
+    }
+
+    fn push_listener(&mut self, name: String, state: State, stamp: Stamp, l: Option<Listener>, rej: Option<Rejection>) {
+        let name = if name.is_empty() {
+            l.as_ref().map(|l| l.name.clone()).unwrap_or_default()
+        } else {
+            name
+        };
+        let provenance = l
+            .as_ref()
+            .and_then(|l| IstioConfigRef::from_metadata(l.metadata.as_ref()));
+        self.listeners.push(ListenerEntry {
+            name,
+            state,
+            stamp,
+            listener: l,
+            rejection: rej,
+            provenance,
+        });
+    }
+
+    fn add_clusters(&mut self, d: admin::ClustersConfigDump) {
+        for s in d.static_clusters {
+            self.push_cluster(
+                s.cluster.as_ref(),
+                State::Static,
+                Stamp::new("", s.last_updated.as_ref()),
+            );
+        }
+        for c in d.dynamic_active_clusters {
+            self.push_cluster(
+                c.cluster.as_ref(),
+                State::Active,
+                Stamp::new(&c.version_info, c.last_updated.as_ref()),
+            );
+        }
+        for c in d.dynamic_warming_clusters {
+            self.push_cluster(
+                c.cluster.as_ref(),
+                State::Warming,
+                Stamp::new(&c.version_info, c.last_updated.as_ref()),
+            );
+        }
+    }
+
+    fn push_cluster(&mut self, any: Option<&Any>, state: State, stamp: Stamp) {
+        let Some(cluster) = any.and_then(decode_any::<Cluster>) else {
+            return;
+        };
+        let provenance = IstioConfigRef::from_metadata(cluster.metadata.as_ref());
+        self.clusters.push(ClusterEntry {
+            name: cluster.name.clone(),
+            state,
+            stamp,
+            cluster,
+            provenance,
+        });
+    }
+
+    fn push_route(&mut self, any: Option<&Any>, state: State, origin: RouteOrigin, stamp: Stamp) {
+        let Some(rc) = any.and_then(decode_any::<RouteConfiguration>) else {
+            return;
+        };
+        self.route_configs.push(RouteConfigEntry {
+            name: rc.name.clone(),
+            state,
+            origin,
+            stamp,
+            route_config: rc,
+        });
+    }
+
+    fn push_endpoints(&mut self, any: Option<&Any>, state: State, stamp: Stamp) {
+        let Some(cla) = any.and_then(decode_any::<ClusterLoadAssignment>) else {
+            return;
+        };
+        self.endpoints.push(EndpointEntry {
+            cluster_name: cla.cluster_name.clone(),
+            state,
+            origin: EndpointOrigin::Eds,
+            stamp,
+            assignment: cla,
+        });
+    }
+
+    fn add_secrets(&mut self, d: admin::SecretsConfigDump) {
+        for s in d.static_secrets {
+            let secret = s.secret.as_ref().and_then(decode_any::<Secret>);
+            self.secrets.push(SecretEntry {
+                name: s.name,
+                state: State::Static,
+                stamp: Stamp::new("", s.last_updated.as_ref()),
+                secret,
+                rejection: None,
+            });
+        }
+        for (state, list) in [
+            (State::Active, d.dynamic_active_secrets),
+            (State::Warming, d.dynamic_warming_secrets),
+        ] {
+            for s in list {
+                let secret = s.secret.as_ref().and_then(decode_any::<Secret>);
+                self.secrets.push(SecretEntry {
+                    name: s.name,
+                    state,
+                    stamp: Stamp::new(&s.version_info, s.last_updated.as_ref()),
+                    secret,
+                    rejection: s.error_state.as_ref().map(rejection),
+                });
+            }
+        }
+    }
+
+    /// Route configurations carried inline by HTTP connection managers.
+    fn add_inline_routes(&mut self) {
+        let mut inline = Vec::new();
+        for l in &self.listeners {
+            let Some(listener) = &l.listener else { continue };
+            for (chain_name, chain) in listener_chains(listener) {
+                for f in &chain.filters {
+                    let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) else {
+                        continue;
+                    };
+                    if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
+                        inline.push(RouteConfigEntry {
+                            name: rc.name.clone(),
+                            state: l.state,
+                            origin: RouteOrigin::Inline {
+                                listener: l.name.clone(),
+                                filter_chain: chain_name.clone(),
+                            },
+                            stamp: l.stamp.clone(),
+                            route_config: rc,
+                        });
+                    }
+                }
+            }
+        }
+        self.route_configs.extend(inline);
+    }
+
+    /// Endpoints that clusters carry themselves (STATIC, STRICT_DNS, LOGICAL_DNS...).
+    fn add_static_load_assignments(&mut self) {
+        let mut extra = Vec::new();
+        for c in &self.clusters {
+            if let Some(cla) = &c.cluster.load_assignment {
+                let mut cla = cla.clone();
+                if cla.cluster_name.is_empty() {
+                    cla.cluster_name = c.name.clone();
+                }
+                extra.push(EndpointEntry {
+                    cluster_name: c.name.clone(),
+                    state: c.state,
+                    origin: EndpointOrigin::LoadAssignment,
+                    stamp: c.stamp.clone(),
+                    assignment: cla,
+                });
+            }
+        }
+        self.endpoints.extend(extra);
+    }
+
+    /// Count of resources per type and state, e.g. ("listeners", "active") → 3.
+    pub fn counts(&self) -> BTreeMap<(&'static str, State), usize> {
+        let mut m = BTreeMap::new();
+        let mut add = |t: &'static str, s: State| *m.entry((t, s)).or_insert(0) += 1;
+        self.listeners.iter().for_each(|l| add("listeners", l.state));
+        self.clusters.iter().for_each(|c| add("clusters", c.state));
+        self.route_configs.iter().for_each(|r| add("routes", r.state));
+        self.endpoints.iter().for_each(|e| add("endpoints", e.state));
+        self.secrets.iter().for_each(|s| add("secrets", s.state));
+        self.ecds.iter().for_each(|e| {
+            add(
+                "ecds",
+                if e.rejection.is_some() {
+                    State::Rejected
+                } else {
+                    State::Active
+                },
+            )
+        });
+        m
+    }
+}
+
+/// A listener's filter chains with display names, the default chain last.
+pub fn listener_chains(l: &Listener) -> Vec<(String, &envoy_types::pb::envoy::config::listener::v3::FilterChain)> {
+    let mut out: Vec<_> = l
+        .filter_chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                if c.name.is_empty() {
+                    format!("#{i}")
+                } else {
+                    c.name.clone()
+                },
+                c,
+            )
+        })
+        .collect();
+    if let Some(d) = &l.default_filter_chain {
+        out.push((
+            if d.name.is_empty() {
+                "default".into()
+            } else {
+                d.name.clone()
+            },
+            d,
+        ));
+    }
+    out
+}
+
+/// A network filter's typed config as `T`, when it holds one.
+pub fn network_filter_config<T: prost::Message + Name + Default>(
+    f: &envoy_types::pb::envoy::config::listener::v3::Filter,
+) -> Option<T> {
+    use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+    match f.config_type.as_ref()? {
+        ConfigType::TypedConfig(any) => decode_any::<T>(any),
+        ConfigType::ConfigDiscovery(_) => None,
+    }
+}
+
+fn rejection(e: &admin::UpdateFailureState) -> Rejection {
+    Rejection {
+        details: e.details.clone(),
+        version_info: e.version_info.clone(),
+        last_update_attempt: e.last_update_attempt.as_ref().and_then(format_timestamp),
+    }
+}
+
+fn ecds_name(any: Option<&Any>) -> (String, String) {
+    use envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig;
+    match any.and_then(decode_any::<TypedExtensionConfig>) {
+        Some(t) => (t.name, t.typed_config.map(|a| a.type_url).unwrap_or_default()),
+        None => (String::new(), any.map(|a| a.type_url.clone()).unwrap_or_default()),
+    }
+}
+
+fn identity(b: &Bootstrap) -> Identity {
+    let Some(node) = &b.node else {
+        return Identity::default();
+    };
+    let parsed = istio::NodeId::parse(&node.id);
+    let meta = node.metadata.as_ref();
+    let meta_str = |k: &str| meta.and_then(|m| struct_str(m, k)).map(str::to_string);
+    let envoy_version = match &node.user_agent_version_type {
+        Some(envoy_types::pb::envoy::config::core::v3::node::UserAgentVersionType::UserAgentBuildVersion(bv)) => bv
+            .version
+            .as_ref()
+            .map(|v| format!("{}.{}.{}", v.major_number, v.minor_number, v.patch)),
+        Some(envoy_types::pb::envoy::config::core::v3::node::UserAgentVersionType::UserAgentVersion(v)) => {
+            Some(v.clone())
+        }
+        None => None,
+    };
+    Identity {
+        node_id: node.id.clone(),
+        cluster: node.cluster.clone(),
+        namespace: meta_str("NAMESPACE")
+            .or_else(|| parsed.as_ref().map(|p| p.namespace.clone()).filter(|s| !s.is_empty())),
+        pod: meta_str("NAME")
+            .or_else(|| meta_str("POD_NAME"))
+            .or_else(|| parsed.as_ref().map(|p| p.pod.clone())),
+        proxy_type: parsed.as_ref().map(|p| p.proxy_type.clone()),
+        ip: parsed.as_ref().map(|p| p.ip.clone()),
+        istio_version: meta_str("ISTIO_VERSION"),
+        envoy_version,
+        user_agent: Some(node.user_agent_name.clone()).filter(|s| !s.is_empty()),
+    }
+}

@@ -1,0 +1,223 @@
+//! The binary end to end: the README's commands, the JSON contracts, the
+//! conventions (stdin, gzip, protobuf, NO_COLOR) and bad input.
+
+mod common;
+
+use std::io::Write;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use prost::Message;
+
+fn xray() -> Command {
+    Command::cargo_bin("egress-xray").unwrap()
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = xray().args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn summary_of_a_sample_shows_identity_counts_and_skips() {
+    let mtls = common::sample("egw-mtls.config_dump.json");
+    xray()
+        .arg(&mtls)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "pod egw-mtls-6c8f9d7b5-x2k4p, namespace egress-mtls",
+        ))
+        .stdout(predicate::str::contains("Envoy 1.38.0, Istio 1.30.0"))
+        .stdout(predicate::str::contains(
+            "1 opaque extension (1 type: stats.PluginConfig)",
+        ))
+        .stdout(predicate::str::contains("XR0003"));
+}
+
+#[test]
+fn listeners_json_contract() {
+    let v = json_of(&["listeners", &common::sample("egw-mtls.config_dump.json"), "-o", "json"]);
+    let items = v.as_array().unwrap();
+    let l = items
+        .iter()
+        .find(|l| l["name"] == "0.0.0.0_8443")
+        .expect("gateway listener");
+    assert_eq!(l["address"], "0.0.0.0");
+    assert_eq!(l["port"], 8443);
+    assert_eq!(l["state"], "active");
+    let chains = l["filter_chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 1);
+    assert_eq!(chains[0]["server_names"][0], "www.wikipedia.org");
+    assert_eq!(chains[0]["destination"], "Cluster: outbound|443||www.wikipedia.org");
+    for item in items {
+        for key in ["name", "address", "port", "state", "filter_chains"] {
+            assert!(item.get(key).is_some(), "missing {key}");
+        }
+    }
+}
+
+#[test]
+fn clusters_json_contract_and_filters() {
+    let v = json_of(&[
+        "clusters",
+        &common::sample("egw-pt.config_dump.json"),
+        "-o",
+        "json",
+        "--direction",
+        "outbound",
+    ]);
+    let items = v.as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["name"], "outbound|443||example.org");
+    assert_eq!(items[0]["type"], "STRICT_DNS");
+    assert_eq!(items[0]["state"], "active");
+    let all = json_of(&["clusters", &common::sample("egw-pt.config_dump.json"), "-o", "json"]);
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "STATIC" && c["state"] == "static"));
+}
+
+#[test]
+fn yaml_output_is_the_same_data() {
+    let out = xray()
+        .args(["clusters", &common::sample("egw-pt.config_dump.json"), "-o", "yaml"])
+        .output()
+        .unwrap();
+    let y: serde_json::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        y,
+        json_of(&["clusters", &common::sample("egw-pt.config_dump.json"), "-o", "json"])
+    );
+}
+
+#[test]
+fn stdin_gzip_and_protobuf_read_the_same_dump() {
+    let path = common::sample("egw-mtls.config_dump.json");
+    let bytes = std::fs::read(&path).unwrap();
+    let expected = json_of(&["listeners", &path, "-o", "json"]);
+
+    let stdin = xray()
+        .args(["listeners", "-", "-o", "json"])
+        .write_stdin(bytes.clone())
+        .output()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&stdin.stdout).unwrap(),
+        expected
+    );
+
+    let dir = tempdir();
+    let gz = dir.join("dump.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&bytes).unwrap();
+    enc.finish().unwrap();
+    assert_eq!(json_of(&["listeners", gz.to_str().unwrap(), "-o", "json"]), expected);
+
+    let dump = egress_xray::input::load_path(&path).unwrap().remove(0).dump;
+    let pb = dir.join("dump.pb");
+    std::fs::write(&pb, dump.encode_to_vec()).unwrap();
+    assert_eq!(json_of(&["listeners", pb.to_str().unwrap(), "-o", "json"]), expected);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "egress-xray-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fails_with(bytes: &[u8], needle: &str) {
+    let dir = tempdir();
+    let f = dir.join(format!("input-{}", needle.len()));
+    std::fs::write(&f, bytes).unwrap();
+    xray()
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(f.to_str().unwrap()))
+        .stderr(predicate::str::contains(needle));
+}
+
+#[test]
+fn bad_input_is_located_and_exits_2() {
+    fails_with(b"", "empty input");
+    fails_with(b"   \n", "empty input");
+    fails_with(b"{\"configs\": [ {\"@type\": \"x\" ", ":1:");
+    fails_with(b"{\n  \"configs\": [\n    {\"a\": tru }\n  ]\n}\n", ":3:");
+    fails_with(
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+        "Kubernetes manifest (kind: ConfigMap)",
+    );
+    fails_with(b"{'configs': [{'@type': 'x', 'a': True}]}", "Python dict repr");
+    fails_with(&[0x00, 0xff, 0x13, 0x37, 0x80, 0x81, 0x82], "binary data");
+    fails_with(b"just some words", "not an Envoy config dump");
+    fails_with(b"[1, 2, 3]", "not objects");
+    fails_with(b"{\"hello\": {\"world\": 1}}", "no `configs` list");
+}
+
+#[test]
+fn truncated_protobuf_names_the_byte() {
+    let dump = egress_xray::input::load_path(&common::sample("egw-pt.config_dump.json"))
+        .unwrap()
+        .remove(0)
+        .dump;
+    let bytes = dump.encode_to_vec();
+    fails_with(&bytes[..bytes.len() - 100], "truncated");
+    fails_with(&bytes[..bytes.len() - 100], "byte ");
+}
+
+#[test]
+fn a_broken_resource_names_its_json_path() {
+    let text = std::fs::read_to_string(common::sample("egw-pt.config_dump.json")).unwrap();
+    let broken = text.replace("\"idle_timeout\": \"3600s\"", "\"idle_timeout\": \"1h\"");
+    fails_with(
+        broken.as_bytes(),
+        "configs[2].dynamic_listeners[0].active_state.listener.filter_chains[0].filters[1].typed_config.idle_timeout",
+    );
+}
+
+#[test]
+fn no_color_wins_over_always() {
+    let out = xray()
+        .args(["--color", "always", &common::sample("egw-pt.config_dump.json")])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
+}
+
+#[test]
+fn help_completions_and_man_page() {
+    xray()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"));
+    xray()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("egress-xray"));
+    xray()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH"));
+}
+
+#[test]
+fn findings_doc_is_generated_from_the_catalogue() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/findings.md")).unwrap();
+    assert_eq!(
+        doc,
+        egress_xray::cli::catalogue_markdown(),
+        "regenerate with: egress-xray findings > docs/findings.md"
+    );
+}

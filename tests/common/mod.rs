@@ -1,0 +1,35 @@
+//! Shared test helpers: where the corpus is, and loading dumps into indexes.
+
+use std::path::PathBuf;
+
+use egress_xray::input;
+use egress_xray::model::Index;
+
+/// `../shared/corpus` beside the repository, or None (with a message) when a
+/// user's clone does not have it.
+#[allow(dead_code)]
+pub fn corpus() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: ../shared/corpus is absent (it is only beside the repository in CI)");
+        None
+    }
+}
+
+#[allow(dead_code)]
+pub fn sample(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[allow(dead_code)]
+pub fn index(path: &str) -> Index {
+    let mut dumps = input::load_path(path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dumps.len(), 1, "{path} holds one dump");
+    Index::build(dumps.remove(0))
+}

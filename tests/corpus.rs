@@ -1,0 +1,288 @@
+//! Every real dump in ../shared/corpus decodes, with the counts its INDEX.md
+//! records, and our inventory rows agree with istioctl's golden outputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use egress_xray::analysis::{inventory, summary};
+use egress_xray::input::{self, InputError};
+use egress_xray::model::{Index, State};
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "yaml")) {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_corpus_file_decodes_or_fails_as_documented() {
+    let Some(corpus) = common::corpus() else { return };
+    let mut all = Vec::new();
+    files(&corpus, &mut all);
+    assert!(all.len() >= 30, "corpus has {} files", all.len());
+    for path in all {
+        let p = path.to_string_lossy().into_owned();
+        let result = input::load_path(&p);
+        if p.ends_with("bochuxt__marathon-envoy-poc__config-dump.json") {
+            match result {
+                Err(InputError::NotADump { looks_like, .. }) => {
+                    assert!(looks_like.contains("Python dict repr"), "{looks_like}")
+                }
+                Err(e) => panic!("{p}: wrong error {e}"),
+                Ok(_) => panic!("{p}: a Python repr must not decode"),
+            }
+            continue;
+        }
+        let dumps = result.unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(!dumps.is_empty(), "{p}");
+        for d in dumps {
+            assert!(!d.dump.configs.is_empty(), "{p}: no sections");
+            // Building the model must not lose a section it can read.
+            let _ = Index::build(d);
+        }
+    }
+}
+
+/// (file, listeners, clusters) as counted in the corpus INDEX.md (the legacy
+/// 2018 dump holds one v2alpha `dynamicActiveListeners` entry INDEX.md does
+/// not count).
+const COUNTS: &[(&str, usize, usize)] = &[
+    ("TZ-Zephrus__DeathStarBench__config_dump.json", 144, 143),
+    ("bochuxt__marathon-envoy-poc__all-config.json", 1, 3),
+    ("bochuxt__marathon-envoy-poc__config-dump-prety.json", 2, 2),
+    (
+        "envoyproxy__gateway__internal__cmd__egctl__testdata__config__in__in.all.json",
+        1,
+        2,
+    ),
+    (
+        "envoyproxy__gateway__internal__cmd__egctl__testdata__config__out__out.all.yaml",
+        1,
+        2,
+    ),
+    (
+        "envoyproxy__gateway__internal__cmd__egctl__testdata__translate__out__default-resources.all.yaml",
+        6,
+        5,
+    ),
+    (
+        "envoyproxy__gateway__internal__cmd__egctl__testdata__translate__out__envoy-patch-policy.all.yaml",
+        1,
+        1,
+    ),
+    (
+        "envoyproxy__gateway__internal__cmd__egctl__testdata__translate__out__from-gateway-api-to-xds.all.json",
+        6,
+        5,
+    ),
+    (
+        "hashicorp__consul-k8s__cli__common__envoy__testdata__test_config_dump.json",
+        2,
+        5,
+    ),
+    (
+        "istio__istio__istioctl__cmd__istioctl__testdata__auth__productpage_config_dump.json",
+        40,
+        58,
+    ),
+    (
+        "istio__istio__pilot__pkg__proxy__envoy__configdump__testdata__configdump.json",
+        1,
+        2,
+    ),
+    (
+        "istio__istio__pkg__test__framework__components__echo__common__testdata__config_dump.json",
+        53,
+        87,
+    ),
+    ("kubernetes-sigs__wg-ai-gateway__config_dump.json", 1, 2),
+    ("kumahq__kuma__pkg__envoy__admin__testdata__full_config.json", 2, 5),
+    (
+        "openservicemesh__osm__pkg__cli__verifier__testdata__curl_egress.json",
+        1,
+        4,
+    ),
+    (
+        "openservicemesh__osm__pkg__cli__verifier__testdata__httpbin1_permissive.json",
+        2,
+        3,
+    ),
+    (
+        "openservicemesh__osm__pkg__cli__verifier__testdata__sample-envoy-config-dump-bookbuyer.json",
+        1,
+        2,
+    ),
+    (
+        "openservicemesh__osm__pkg__cli__verifier__testdata__sample-envoy-config-dump-bookstore.json",
+        6,
+        7,
+    ),
+];
+
+#[test]
+fn public_dumps_have_the_indexed_counts() {
+    let Some(corpus) = common::corpus() else { return };
+    for (file, listeners, clusters) in COUNTS {
+        let p = corpus.join("public").join(file).to_string_lossy().into_owned();
+        let dumps = input::load_path(&p).unwrap_or_else(|e| panic!("{e}"));
+        let (mut l, mut c) = (0, 0);
+        for d in dumps {
+            let ix = Index::build(d);
+            l += ix.listeners.len();
+            c += ix.clusters.len();
+        }
+        assert_eq!((l, c), (*listeners, *clusters), "{file}");
+    }
+}
+
+#[test]
+fn deathstarbench_rejected_listeners_are_kept_and_reported() {
+    let Some(corpus) = common::corpus() else { return };
+    let ix = common::index(
+        &corpus
+            .join("public/TZ-Zephrus__DeathStarBench__config_dump.json")
+            .to_string_lossy(),
+    );
+    let rejected: Vec<_> = ix.listeners.iter().filter(|l| l.state == State::Rejected).collect();
+    assert_eq!(rejected.len(), 2);
+    for r in &rejected {
+        let details = &r.rejection.as_ref().unwrap().details;
+        assert!(details.contains("LuaValidationError.DefaultSourceCode"), "{details}");
+    }
+    // virtualInbound has an error_state but no active state.
+    assert!(!ix
+        .listeners
+        .iter()
+        .any(|l| l.name == "virtualInbound" && l.state == State::Active));
+    let s = summary::summarize(&ix);
+    assert_eq!(s.findings.iter().filter(|f| f.code == "XR0001").count(), 2);
+    assert!(s
+        .findings
+        .iter()
+        .all(|f| f.code != "XR0001" || f.message.contains("nothing listens")));
+    // Istio's own filter configs are kept as opaque extensions and counted.
+    assert!(ix
+        .report
+        .opaque_extensions
+        .keys()
+        .any(|k| k.ends_with("stats.PluginConfig")));
+    assert_eq!(ix.report.unknown_fields, 0);
+    assert_eq!(ix.identity.as_ref().unwrap().istio_version.as_deref(), Some("1.18.2"));
+    assert_eq!(ix.identity.as_ref().unwrap().envoy_version.as_deref(), Some("1.26.4"));
+    let tsm = ix
+        .clusters
+        .iter()
+        .filter(|c| !c.cluster.transport_socket_matches.is_empty())
+        .count();
+    assert_eq!(tsm, 122);
+}
+
+#[test]
+fn v2_dumps_are_read_as_v3_and_say_so() {
+    let Some(corpus) = common::corpus() else { return };
+    let ix = common::index(
+        &corpus
+            .join("public/istio__istio__istioctl__cmd__istioctl__testdata__auth__productpage_config_dump.json")
+            .to_string_lossy(),
+    );
+    assert!(!ix.report.v2_type_urls.is_empty());
+    assert!(ix.report.unknown_field_names.contains_key("tls_context"));
+    assert_eq!(ix.report.unknown_enum_values, 1, "ORIGINAL_DST_LB has no v3 value");
+    let codes: Vec<_> = summary::summarize(&ix).findings.iter().map(|f| f.code).collect();
+    assert!(codes.contains(&"XR0006") && codes.contains(&"XR0004"), "{codes:?}");
+}
+
+#[test]
+fn redacted_bytes_and_empty_anys_are_repaired_and_counted() {
+    let Some(corpus) = common::corpus() else { return };
+    let consul = common::index(
+        &corpus
+            .join("public/hashicorp__consul-k8s__cli__common__envoy__testdata__test_config_dump.json")
+            .to_string_lossy(),
+    );
+    assert_eq!(consul.report.invalid_bytes, 1);
+    let ecds = common::index(
+        &corpus
+            .join("istio/writer/envoy/configdump/testdata/ecds/configdump.json")
+            .to_string_lossy(),
+    );
+    assert_eq!(ecds.report.empty_anys, 1);
+    assert!(!ecds.ecds.is_empty());
+}
+
+/// Rows of istioctl's `proxy-config all -o short` golden output.
+fn golden_rows(text: &str, prefix: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn listener_and_cluster_rows_match_istioctl_summary() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/proxyconfig/testdata");
+    let golden = std::fs::read_to_string(dir.join("config_dump_summary.txt")).unwrap();
+    let ix = common::index(&dir.join("config_dump.json").to_string_lossy());
+
+    // istioctl shows active and static listeners, one row per chain.
+    let mut ours = Vec::new();
+    for l in inventory::listeners(&ix) {
+        let mut chains: Vec<_> = l.filter_chains.iter().collect();
+        chains.sort_by(|a, b| b.destination.cmp(&a.destination));
+        for c in chains {
+            ours.push(
+                format!("listener/{} {} {} {}", l.name, l.port, c.match_summary, c.destination)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+        }
+    }
+    let theirs: Vec<String> = golden_rows(&golden, "listener/")
+        .into_iter()
+        .map(|r| r.join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|r| r.replace(" 0.0.0.0 ", " "))
+        .collect();
+    assert_eq!(ours, theirs);
+
+    let ours: Vec<Vec<String>> = inventory::clusters(&ix)
+        .iter()
+        .map(|c| {
+            let parsed = c.direction.is_empty();
+            vec![
+                format!("cluster/{}", c.name),
+                if parsed {
+                    format!("cluster/{}", c.fqdn)
+                } else {
+                    c.fqdn.clone()
+                },
+                c.port.map_or("-".into(), |p| p.to_string()),
+                if c.subset.is_empty() {
+                    "-".into()
+                } else {
+                    c.subset.clone()
+                },
+                if c.direction.is_empty() {
+                    "-".into()
+                } else {
+                    c.direction.clone()
+                },
+                c.discovery_type.clone(),
+            ]
+        })
+        .collect();
+    assert_eq!(ours, golden_rows(&golden, "cluster/"));
+}

@@ -229,13 +229,11 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             });
             emit(&views, common.output, |v, wide| table::clusters(v, wide, palette))
         }
-        Command::Findings => {
-            match common.output {
-                OutputFormat::Json => render::json(crate::findings::CATALOGUE),
-                OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
-                _ => catalogue_markdown(),
-            }
-        }
+        Command::Findings => match common.output {
+            OutputFormat::Json => render::json(crate::findings::CATALOGUE),
+            OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
+            _ => catalogue_markdown(),
+        },
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();

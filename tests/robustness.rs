@@ -1,0 +1,106 @@
+//! Property tests: mutated real dumps (truncated, bytes flipped, keys dropped,
+//! values retyped) give a result or an error — never a panic.
+
+mod common;
+
+use egress_xray::analysis::{inventory, summary};
+use egress_xray::input;
+use egress_xray::model::Index;
+use proptest::prelude::*;
+
+fn seeds() -> Vec<Vec<u8>> {
+    let mut v = vec![
+        std::fs::read(common::sample("egw-mtls.config_dump.json")).unwrap(),
+        std::fs::read(common::sample("egw-pt.config_dump.json")).unwrap(),
+    ];
+    if let Some(c) = common::corpus() {
+        for f in [
+            "public/openservicemesh__osm__pkg__cli__verifier__testdata__sample-envoy-config-dump-bookbuyer.json",
+            "public/istio__istio__pilot__pkg__proxy__envoy__configdump__testdata__configdump.json",
+            "public/envoyproxy__gateway__internal__cmd__egctl__testdata__translate__out__envoy-patch-policy.all.yaml",
+        ] {
+            v.push(std::fs::read(c.join(f)).unwrap());
+        }
+    }
+    v
+}
+
+/// Everything a user's command would run on the input.
+fn exercise(bytes: &[u8]) {
+    if let Ok(dumps) = input::load_bytes("mutated", bytes) {
+        for d in dumps {
+            let ix = Index::build(d);
+            let _ = summary::summarize(&ix);
+            let _ = inventory::listeners(&ix);
+            let _ = inventory::clusters(&ix);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Truncate(f64),
+    Flip(f64, u8),
+    DropKey(usize),
+    Retype(usize, &'static str),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (0.0..1.0f64).prop_map(Mutation::Truncate),
+        (0.0..1.0f64, any::<u8>()).prop_map(|(p, b)| Mutation::Flip(p, b)),
+        any::<usize>().prop_map(Mutation::DropKey),
+        (
+            any::<usize>(),
+            prop::sample::select(vec!["null", "1", "\"x\"", "[]", "{}", "true", "-1e999"])
+        )
+            .prop_map(|(i, v)| Mutation::Retype(i, v)),
+    ]
+}
+
+/// Applies a mutation to JSON-ish text or raw bytes.
+fn apply(seed: &[u8], m: &Mutation) -> Vec<u8> {
+    match m {
+        Mutation::Truncate(p) => seed[..(seed.len() as f64 * p) as usize].to_vec(),
+        Mutation::Flip(p, b) => {
+            let mut v = seed.to_vec();
+            let i = ((v.len() - 1) as f64 * p) as usize;
+            v[i] ^= b | 1;
+            v
+        }
+        Mutation::DropKey(i) | Mutation::Retype(i, _) => {
+            let text = String::from_utf8_lossy(seed);
+            let keys: Vec<usize> = text.match_indices("\": ").map(|(at, _)| at).collect();
+            if keys.is_empty() {
+                return seed.to_vec();
+            }
+            let at = keys[i % keys.len()] + 3;
+            // Replace the value's first token (up to , } or newline).
+            let end = text[at..].find([',', '}', '\n']).map_or(text.len(), |e| at + e);
+            let replacement = match m {
+                Mutation::Retype(_, v) => v.to_string(),
+                _ => "null".to_string(),
+            };
+            format!("{}{}{}", &text[..at], replacement, &text[end..]).into_bytes()
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_dumps_never_panic(seed_ix in 0usize..5, m in mutation()) {
+        let seeds = seeds();
+        let seed = &seeds[seed_ix % seeds.len()];
+        exercise(&apply(seed, &m));
+    }
+
+    #[test]
+    fn mutated_protobuf_never_panics(p in 0.0..1.0f64, b in any::<u8>(), cut in 0.0..1.0f64) {
+        use prost::Message;
+        let d = input::load_bytes("seed", &seeds()[0]).unwrap().remove(0).dump.encode_to_vec();
+        exercise(&apply(&d, &Mutation::Flip(p, b)));
+        exercise(&d[..(d.len() as f64 * cut) as usize]);
+    }
+}

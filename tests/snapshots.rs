@@ -1,0 +1,35 @@
+//! Golden outputs of the human-facing views on our samples and a real dump,
+//! reviewed like code (insta snapshots in tests/snapshots/).
+
+mod common;
+
+use egress_xray::analysis::{inventory, summary};
+use egress_xray::render::{table, Palette};
+
+#[test]
+fn sample_views() {
+    for name in ["egw-mtls.config_dump.json", "egw-pt.config_dump.json"] {
+        let mut ix = common::index(&common::sample(name));
+        ix.source = format!("samples/{name}");
+        let p = Palette::default();
+        let text = format!(
+            "{}\n{}\n{}",
+            table::summary(&summary::summarize(&ix), p),
+            table::listeners(&inventory::listeners(&ix), true, p),
+            table::clusters(&inventory::clusters(&ix), true, p)
+        );
+        insta::assert_snapshot!(name, text);
+    }
+}
+
+#[test]
+fn deathstarbench_summary() {
+    let Some(corpus) = common::corpus() else { return };
+    let mut ix = common::index(
+        &corpus
+            .join("public/TZ-Zephrus__DeathStarBench__config_dump.json")
+            .to_string_lossy(),
+    );
+    ix.source = "TZ-Zephrus__DeathStarBench__config_dump.json".into();
+    insta::assert_snapshot!(table::summary(&summary::summarize(&ix), Palette::default()));
+}

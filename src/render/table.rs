@@ -167,24 +167,12 @@ pub fn listeners(views: &[ListenerView], wide: bool, p: Palette) -> String {
             rows.push(row);
         }
     }
+    let mut header = vec!["NAME", "ADDRESSES", "PORT", "MATCH", "DESTINATION", "STATE"];
     if wide {
-        table(
-            &[
-                "NAME",
-                "ADDRESSES",
-                "PORT",
-                "CHAIN",
-                "MATCH",
-                "DESTINATION",
-                "STATE",
-                "VERSION",
-                "LAST UPDATED",
-            ],
-            rows,
-        )
-    } else {
-        table(&["NAME", "ADDRESSES", "PORT", "MATCH", "DESTINATION", "STATE"], rows)
+        header.insert(3, "CHAIN");
+        header.extend(["VERSION", "LAST UPDATED"]);
     }
+    table(&header, rows)
 }
 
 /// Like `istioctl pc cluster`, plus STATE.
@@ -210,34 +198,18 @@ pub fn clusters(views: &[ClusterView], wide: bool, p: Palette) -> String {
             row
         })
         .collect();
+    let mut header = vec![
+        "SERVICE FQDN",
+        "PORT",
+        "SUBSET",
+        "DIRECTION",
+        "TYPE",
+        "DESTINATION RULE",
+        "STATE",
+    ];
     if wide {
-        table(
-            &[
-                "NAME",
-                "SERVICE FQDN",
-                "PORT",
-                "SUBSET",
-                "DIRECTION",
-                "TYPE",
-                "DESTINATION RULE",
-                "STATE",
-                "VERSION",
-                "LAST UPDATED",
-            ],
-            rows,
-        )
-    } else {
-        table(
-            &[
-                "SERVICE FQDN",
-                "PORT",
-                "SUBSET",
-                "DIRECTION",
-                "TYPE",
-                "DESTINATION RULE",
-                "STATE",
-            ],
-            rows,
-        )
+        header.insert(0, "NAME");
+        header.extend(["VERSION", "LAST UPDATED"]);
     }
+    table(&header, rows)
 }

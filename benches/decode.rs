@@ -1,0 +1,62 @@
+//! Decode benchmark: egress-xray's decode + index + summary of one dump,
+//! beside a bare `serde_json::Value` parse of the same bytes (best of N).
+//!
+//!     cargo run --release --example gen_dump -- 6000 /tmp/mesh-100mb.json
+//!     cargo bench --bench decode -- /tmp/mesh-100mb.json [RUNS]
+//!
+//! Peak memory is measured on the binary: `/usr/bin/time -v target/release/egress-xray FILE`.
+
+use std::time::{Duration, Instant};
+
+use egress_xray::analysis::summary;
+use egress_xray::input;
+use egress_xray::model::Index;
+
+fn best<F: FnMut()>(runs: usize, mut f: F) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let Some(path) = args.first() else {
+        eprintln!("usage: cargo bench --bench decode -- FILE [RUNS]  (make FILE with the gen_dump example)");
+        return;
+    };
+    let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
+    let bytes = std::fs::read(path).expect("read dump");
+    let mb = bytes.len() as f64 / 1e6;
+
+    let serde = best(runs, || {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
+        std::hint::black_box(&v);
+    });
+    let ours = best(runs, || {
+        for d in input::load_bytes(path, &bytes).expect("decodes") {
+            let ix = Index::build(d);
+            std::hint::black_box(summary::summarize(&ix));
+        }
+    });
+    let rate = |d: Duration| mb / d.as_secs_f64();
+    println!("input                 {path} ({mb:.1} MB)");
+    println!(
+        "serde_json::Value      {:>8.3} s  {:>7.1} MB/s",
+        serde.as_secs_f64(),
+        rate(serde)
+    );
+    println!(
+        "egress-xray summary    {:>8.3} s  {:>7.1} MB/s",
+        ours.as_secs_f64(),
+        rate(ours)
+    );
+    println!(
+        "ratio to serde_json    {:>8.2}x",
+        ours.as_secs_f64() / serde.as_secs_f64()
+    );
+}

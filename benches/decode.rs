@@ -1,7 +1,7 @@
 //! Decode benchmark: egress-xray's decode + index + summary of one dump,
 //! beside a bare `serde_json::Value` parse of the same bytes (best of N).
 //!
-//!     cargo run --release --example gen_dump -- 6000 /tmp/mesh-100mb.json
+//!     cargo run --release --example gen_dump -- 14000 /tmp/mesh-100mb.json
 //!     cargo bench --bench decode -- /tmp/mesh-100mb.json [RUNS]
 //!
 //! Peak memory is measured on the binary: `/usr/bin/time -v target/release/egress-xray FILE`.

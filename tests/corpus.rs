@@ -286,3 +286,20 @@ fn listener_and_cluster_rows_match_istioctl_summary() {
         .collect();
     assert_eq!(ours, golden_rows(&golden, "cluster/"));
 }
+
+#[test]
+fn warming_and_chainless_listener_findings() {
+    let text = r#"{"configs":[
+      {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","static_listeners":[{"listener":{
+        "@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"empty",
+        "address":{"socket_address":{"address":"0.0.0.0","port_value":9000}}}}]},
+      {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump","dynamic_warming_clusters":[{"cluster":{
+        "@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"outbound|443||example.org","type":"EDS"}}]}]}"#;
+    let d = input::load_bytes("fragment.json", text.as_bytes()).unwrap().remove(0);
+    let codes: Vec<_> = summary::summarize(&Index::build(d))
+        .findings
+        .iter()
+        .map(|f| f.code)
+        .collect();
+    assert!(codes.contains(&"XR0002") && codes.contains(&"XR0005"), "{codes:?}");
+}

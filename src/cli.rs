@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{inventory, summary};
+use crate::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, table, OutputFormat, Palette};
@@ -17,6 +17,8 @@ Examples:
   kubectl exec POD -c istio-proxy -- curl -s localhost:15000/config_dump | egress-xray -
   egress-xray listeners dump.json --port 8443
   egress-xray clusters dump.json.gz --direction outbound -o json
+  egress-xray routes dump.json --domain example.org -o wide
+  egress-xray secrets dump.json --now 2026-11-26T00:00:00Z
   egress-xray findings                       the catalogue of finding codes
 
 Inputs are recognised by content: Envoy /config_dump JSON (with or without
@@ -111,6 +113,65 @@ pub enum Command {
         /// Only clusters in this state.
         #[arg(long, value_enum)]
         state: Option<StateArg>,
+    },
+    /// Routes, one row per route of each virtual host, with istioctl's
+    /// columns plus STATE; RDS, static and listener-inline configurations.
+    Routes {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Only the route configuration with this name (e.g. `http.8080`, `80`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Only virtual hosts with a domain containing this text.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Only routes that may send to this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only route configurations in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+    },
+    /// Endpoints, one row per host, with istioctl's columns plus STATE; from
+    /// the EDS section, else from clusters' own load_assignment.
+    Endpoints {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Only endpoints at this address (`10.0.0.1` or `10.0.0.1:8080`).
+        #[arg(long)]
+        address: Option<String>,
+        /// Only endpoints on this port.
+        #[arg(long)]
+        port: Option<u32>,
+        /// Only endpoints of this cluster (exact name, case-insensitive).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only endpoints with this health status (HEALTHY, UNHEALTHY, DRAINING, ...).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Secrets with istioctl's columns plus STATE; certificate validity is
+    /// judged at the dump's own time unless --now is given.
+    Secrets {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Judge validity at this RFC 3339 time (e.g. 2026-11-26T00:00:00Z) or `now`.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<time::OffsetDateTime>,
+        /// Only secrets whose name contains this text.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Who the proxy is, which Envoy and Istio it runs, where it gets its
+    /// configuration, and its node metadata.
+    Bootstrap {
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Extension configs delivered by ECDS, with rejected ones.
+    Ecds {
+        #[arg(value_name = "FILE")]
+        file: String,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
     Findings,
@@ -229,6 +290,87 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             });
             emit(&views, common.output, |v, wide| table::clusters(v, wide, palette))
         }
+        Command::Routes {
+            file,
+            name,
+            domain,
+            cluster,
+            state,
+        } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                views.extend(routes::routes(&Index::build(d)));
+            }
+            views.retain(|r| {
+                name.as_ref().is_none_or(|n| &r.route_config == n)
+                    && domain
+                        .as_ref()
+                        .is_none_or(|d| r.domains.iter().any(|x| x.contains(d.as_str())))
+                    && cluster.as_ref().is_none_or(|c| r.clusters.contains(c))
+                    && state.is_none_or(|s| r.state == State::from(s))
+            });
+            emit(&views, common.output, |v, wide| table::routes(v, wide, palette))
+        }
+        Command::Endpoints {
+            file,
+            address,
+            port,
+            cluster,
+            status,
+        } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                views.extend(endpoints::endpoints(&Index::build(d)));
+            }
+            views.retain(|e| {
+                address.as_ref().is_none_or(|a| {
+                    e.address.eq_ignore_ascii_case(a)
+                        || e.address
+                            .rsplit_once(':')
+                            .is_some_and(|(ip, _)| ip.eq_ignore_ascii_case(a))
+                }) && port.is_none_or(|p| e.port == Some(p))
+                    && cluster.as_ref().is_none_or(|c| e.cluster.eq_ignore_ascii_case(c))
+                    && status.as_ref().is_none_or(|s| e.status.eq_ignore_ascii_case(s))
+            });
+            emit(&views, common.output, |v, wide| table::endpoints(v, wide, palette))
+        }
+        Command::Secrets { file, now, name } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                views.extend(secrets::secrets(&Index::build(d), now));
+            }
+            views.retain(|s| name.as_ref().is_none_or(|n| s.name.contains(n.as_str())));
+            emit(&views, common.output, |v, wide| {
+                table::secrets(v, wide, now.is_some(), palette)
+            })
+        }
+        Command::Bootstrap { file } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                let ix = Index::build(d);
+                match bootstrap::bootstrap(&ix) {
+                    Some(b) => views.push(b),
+                    None => {
+                        return Err(InputError::Missing {
+                            file: ix.source.clone(),
+                            what: "bootstrap section (BootstrapConfigDump)",
+                        })
+                    }
+                }
+            }
+            match common.output {
+                OutputFormat::Json => render::json(&views),
+                OutputFormat::Yaml => render::yaml(&views),
+                _ => views.iter().map(table::bootstrap).collect::<Vec<_>>().join("\n"),
+            }
+        }
+        Command::Ecds { file } => {
+            let mut views = Vec::new();
+            for d in load(&file)? {
+                views.extend(bootstrap::ecds(&Index::build(d)));
+            }
+            emit(&views, common.output, |v, wide| table::ecds(v, wide, palette))
+        }
         Command::Findings => match common.output {
             OutputFormat::Json => render::json(crate::findings::CATALOGUE),
             OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
@@ -276,6 +418,14 @@ fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
         s.finish_and_clear();
     }
     result
+}
+
+fn parse_now(s: &str) -> Result<time::OffsetDateTime, String> {
+    if s == "now" {
+        return Ok(time::OffsetDateTime::now_utc());
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("expected an RFC 3339 time like 2026-11-26T00:00:00Z, or `now`: {e}"))
 }
 
 fn palette(choice: ColorChoice) -> Palette {

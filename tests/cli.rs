@@ -82,6 +82,66 @@ fn clusters_json_contract_and_filters() {
 }
 
 #[test]
+fn routes_endpoints_secrets_bootstrap_ecds_commands() {
+    let pt = common::sample("egw-pt.config_dump.json");
+    let routes = json_of(&["routes", &pt, "-o", "json"]);
+    let r = &routes.as_array().unwrap()[0];
+    assert_eq!(r["vhost"], "backend");
+    assert_eq!(r["match"], "/healthz/ready*");
+    assert_eq!(r["action"], "cluster agent");
+    assert_eq!(r["origin"]["kind"], "inline");
+    assert!(json_of(&["routes", &pt, "-o", "json", "--cluster", "nope"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let eps = json_of(&["endpoints", &pt, "-o", "json", "--port", "443"]);
+    let eps = eps.as_array().unwrap();
+    assert_eq!(eps.len(), 1);
+    assert_eq!(eps[0]["cluster"], "outbound|443||example.org");
+    assert_eq!(eps[0]["origin"], "load_assignment");
+
+    let secrets = json_of(&["secrets", &pt, "-o", "json", "--now", "2036-06-01T00:00:00Z"]);
+    assert!(secrets.as_array().unwrap().iter().all(|s| s["valid"] == false));
+    xray()
+        .args(["secrets", &pt])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("VALID CERT judged at 2026-11-20T"));
+    xray()
+        .args(["secrets", &pt, "--now", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("RFC 3339"));
+
+    let b = json_of(&["bootstrap", &pt, "-o", "json"]);
+    assert_eq!(b[0]["envoy_build"], "1.38.0/Clean/RELEASE/BoringSSL");
+    assert_eq!(b[0]["xds"]["ads"], "grpc → cluster xds-grpc");
+    xray()
+        .args(["ecds", &pt])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("ECDS NAME"));
+}
+
+#[test]
+fn bootstrap_of_a_dump_without_one_is_an_error() {
+    let dir = tempdir();
+    let path = dir.join("listeners-only.json");
+    std::fs::write(
+        &path,
+        br#"{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump"}]}"#,
+    )
+    .unwrap();
+    xray()
+        .args(["bootstrap", &path.to_string_lossy()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no a bootstrap section").not())
+        .stderr(predicate::str::contains("has no bootstrap section"));
+}
+
+#[test]
 fn yaml_output_is_the_same_data() {
     let out = xray()
         .args(["clusters", &common::sample("egw-pt.config_dump.json"), "-o", "yaml"])

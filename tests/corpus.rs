@@ -5,9 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use egress_xray::analysis::{inventory, summary};
+use egress_xray::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary};
 use egress_xray::input::{self, InputError};
-use egress_xray::model::{Index, State};
+use egress_xray::model::{EndpointOrigin, Index, RouteOrigin, State};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -302,4 +302,222 @@ fn warming_and_chainless_listener_findings() {
         .map(|f| f.code)
         .collect();
     assert!(codes.contains(&"XR0002") && codes.contains(&"XR0005"), "{codes:?}");
+}
+
+/// Rows of an istioctl table: cells split on runs of 2+ spaces, header dropped.
+/// Empty cells vanish, so callers compare with empty cells dropped too.
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(cells)
+        .collect()
+}
+
+fn cells(line: &str) -> Vec<String> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn nonempty(v: Vec<String>) -> Vec<String> {
+    v.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+#[test]
+fn route_rows_match_istioctl() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/writer/envoy/configdump/testdata/routes");
+    let mut checked = 0;
+    for case in std::fs::read_dir(&dir).unwrap() {
+        let case = case.unwrap().path();
+        let golden = std::fs::read_to_string(case.join("output.txt")).unwrap();
+        let ix = common::index(&case.join("configdump.json").to_string_lossy());
+        // istioctl skips routes to PassthroughCluster; we show them.
+        let ours: Vec<Vec<String>> = routes::routes(&ix)
+            .into_iter()
+            .filter(|r| !r.clusters.iter().any(|c| c == "PassthroughCluster"))
+            .map(|r| {
+                nonempty(vec![
+                    r.route_config,
+                    r.vhost,
+                    r.domains_summary,
+                    r.match_summary,
+                    if r.no_routes {
+                        "404".into()
+                    } else {
+                        r.virtual_service.map(|v| v.short()).unwrap_or_default()
+                    },
+                ])
+            })
+            .collect();
+        assert_eq!(ours, table_rows(&golden), "{}", case.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+
+    // The summary golden's route row (istioctl prefixes names with `route/`).
+    let dir = corpus.join("istio/proxyconfig/testdata");
+    let golden = std::fs::read_to_string(dir.join("config_dump_summary.txt")).unwrap();
+    let ix = common::index(&dir.join("config_dump.json").to_string_lossy());
+    // istioctl reads only the routes section; this hand-made dump leaves
+    // most listeners' inline configs out of it.
+    let ours: Vec<Vec<String>> = routes::routes(&ix)
+        .into_iter()
+        .filter(|r| r.in_routes_section)
+        .map(|r| {
+            nonempty(vec![
+                format!("route/{}", r.route_config),
+                r.vhost,
+                r.domains_summary,
+                r.match_summary,
+            ])
+        })
+        .collect();
+    assert_eq!(ours, golden_rows(&golden, "route/"));
+}
+
+#[test]
+fn inline_route_configs_are_not_counted_twice() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/proxyconfig/testdata");
+    let ix = common::index(&dir.join("config_dump.json").to_string_lossy());
+    // The admin dump lists main_internal's inline route config again under
+    // static_route_configs; the index keeps one, attached to the listener.
+    assert_eq!(
+        ix.route_configs
+            .iter()
+            .filter(|r| r.name.starts_with("inbound-vip|8000"))
+            .count(),
+        1
+    );
+    let r = routes::routes(&ix);
+    assert!(
+        matches!(&r[0].origin, RouteOrigin::Inline { listener, .. } if listener == "main_internal"),
+        "{:?}",
+        r[0].origin
+    );
+}
+
+#[test]
+fn endpoint_rows_match_istioctl() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/writer/envoy/configdump/testdata/endpoint");
+    let ix = common::index(&dir.join("configdump.json").to_string_lossy());
+    let all = endpoints::endpoints(&ix);
+    let row = |e: &endpoints::EndpointView| {
+        nonempty(vec![
+            e.address.clone(),
+            e.status.clone(),
+            e.locality.clone(),
+            e.cluster.clone(),
+        ])
+    };
+    let golden = std::fs::read_to_string(dir.join("emptyfilter_output.txt")).unwrap();
+    assert_eq!(all.iter().map(row).collect::<Vec<_>>(), table_rows(&golden));
+    let golden = std::fs::read_to_string(dir.join("portfilter_output.txt")).unwrap();
+    let port: Vec<_> = all.iter().filter(|e| e.port == Some(8080)).map(row).collect();
+    assert_eq!(port, table_rows(&golden));
+
+    let dir = corpus.join("istio/proxyconfig/testdata");
+    let golden = std::fs::read_to_string(dir.join("config_dump_summary.txt")).unwrap();
+    let ix = common::index(&dir.join("config_dump.json").to_string_lossy());
+    // istioctl reads only the EDS section; we add the load_assignment of
+    // clusters it leaves out (here the static `agent` cluster).
+    let ours: Vec<Vec<String>> = endpoints::endpoints(&ix)
+        .iter()
+        .filter(|e| e.origin == EndpointOrigin::Eds)
+        .map(|e| {
+            nonempty(vec![
+                format!("endpoint/{}", e.address),
+                e.status.clone(),
+                e.locality.clone(),
+                e.cluster.clone(),
+            ])
+        })
+        .collect();
+    assert_eq!(ours, golden_rows(&golden, "endpoint/"));
+}
+
+/// istioctl judges VALID CERT against its clock; its goldens were written
+/// after every short-lived certificate in them expired.
+#[test]
+fn secret_rows_match_istioctl_at_its_clock() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/writer/envoy/configdump/testdata/secret");
+    let at =
+        time::OffsetDateTime::parse("2026-01-01T00:00:00Z", &time::format_description::well_known::Rfc3339).unwrap();
+    for case in ["istio", "spire"] {
+        let golden = std::fs::read_to_string(dir.join(case).join("output")).unwrap();
+        let ix = common::index(&dir.join(case).join("config_dump.json").to_string_lossy());
+        let rows = secrets::secrets(&ix, Some(at));
+        // istioctl has a TRUST DOMAIN column only for SPIFFE trust bundles.
+        let spiffe = rows.iter().any(|s| s.kind == "CA" && !s.trust_domain.is_empty());
+        let ours: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|s| {
+                nonempty(vec![
+                    s.name,
+                    s.kind,
+                    s.state.as_str().to_uppercase(),
+                    s.valid.map_or("-".into(), |v| v.to_string()),
+                    s.serial,
+                    s.not_after.unwrap_or_default(),
+                    s.not_before.unwrap_or_default(),
+                    if spiffe { s.trust_domain } else { String::new() },
+                ])
+            })
+            .collect();
+        // istioctl lists warming secrets first; the order carries no meaning.
+        let mut theirs = table_rows(&golden);
+        theirs.sort();
+        let mut ours = ours;
+        ours.sort();
+        assert_eq!(ours, theirs, "{case}");
+    }
+}
+
+#[test]
+fn secret_validity_is_judged_at_the_dump_time_by_default() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/proxyconfig/testdata");
+    let ix = common::index(&dir.join("config_dump.json").to_string_lossy());
+    let s = secrets::secrets(&ix, None);
+    let default = s.iter().find(|s| s.name == "default").unwrap();
+    // The workload certificate (2023-05-15T01:30:52Z .. 2023-05-16T01:32:52Z)
+    // had long expired by the dump's latest update (2023-12-26): istioctl
+    // says false too, but for the right reason only by accident.
+    assert_eq!(default.valid, Some(false));
+    assert_eq!(default.judged_at.as_deref(), Some("2023-12-26T05:57:43.485Z"));
+    let sample = common::index(&common::sample("egw-mtls.config_dump.json"));
+    let s = secrets::secrets(&sample, None);
+    assert!(s.iter().all(|s| s.valid == Some(true)), "{s:?}");
+    assert!(s[0].san[0].starts_with("spiffe://cluster.local/ns/egress-mtls/"));
+}
+
+#[test]
+fn ecds_rows_and_version_summary_match_istioctl() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/writer/envoy/configdump/testdata");
+    let golden = std::fs::read_to_string(dir.join("ecds/output.txt")).unwrap();
+    let ix = common::index(&dir.join("ecds/configdump.json").to_string_lossy());
+    let ours: Vec<Vec<String>> = bootstrap::ecds(&ix)
+        .into_iter()
+        .map(|e| nonempty(vec![e.name, e.type_name]))
+        .collect();
+    assert_eq!(ours, table_rows(&golden));
+
+    let golden = std::fs::read_to_string(dir.join("versionsummary.txt")).unwrap();
+    let ix = common::index(&dir.join("bootstrapdump.json").to_string_lossy());
+    let b = bootstrap::bootstrap(&ix).unwrap();
+    let ours = format!(
+        "Istio Version: {}\nIstio Proxy Version: {}\nEnvoy Version: {}",
+        b.istio_version.unwrap(),
+        b.istio_proxy_version.unwrap(),
+        b.envoy_build.unwrap()
+    );
+    let theirs: Vec<String> = golden.lines().map(|l| cells(l).join(" ")).collect();
+    assert_eq!(ours.lines().map(|l| cells(l).join(" ")).collect::<Vec<_>>(), theirs);
 }

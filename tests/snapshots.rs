@@ -3,7 +3,7 @@
 
 mod common;
 
-use egress_xray::analysis::{inventory, summary};
+use egress_xray::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary};
 use egress_xray::render::{table, Palette};
 
 #[test]
@@ -19,6 +19,14 @@ fn sample_views() {
             table::clusters(&inventory::clusters(&ix), true, p)
         );
         insta::assert_snapshot!(name, text);
+        let text = format!(
+            "{}\n{}\n{}\n{}",
+            table::routes(&routes::routes(&ix), true, p),
+            table::endpoints(&endpoints::endpoints(&ix), true, p),
+            table::secrets(&secrets::secrets(&ix, None), true, false, p),
+            table::bootstrap(&bootstrap::bootstrap(&ix).expect("samples have a bootstrap")),
+        );
+        insta::assert_snapshot!(format!("{name}.more"), text);
     }
 }
 

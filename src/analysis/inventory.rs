@@ -251,6 +251,14 @@ pub fn describe_route_match(m: Option<&envoy_types::pb::envoy::config::route::v3
     }
 }
 
+/// `ip:port`, a pipe path, or `envoy://name`.
+pub fn format_address(a: &Address) -> String {
+    match address_parts(a) {
+        (addr, 0) => addr,
+        (addr, port) => format!("{addr}:{port}"),
+    }
+}
+
 fn address_parts(a: &Address) -> (String, u32) {
     match &a.address {
         Some(address::Address::SocketAddress(s)) => {

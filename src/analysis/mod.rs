@@ -1,5 +1,9 @@
 //! Analysis layer: pure functions from the model to plain, serialisable data.
 //! Nothing here prints or formats for a terminal.
 
+pub mod bootstrap;
+pub mod endpoints;
 pub mod inventory;
+pub mod routes;
+pub mod secrets;
 pub mod summary;

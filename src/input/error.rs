@@ -33,6 +33,8 @@ pub enum InputError {
         expected: String,
         msg: String,
     },
+    #[error("{file}: the dump has no {what}")]
+    Missing { file: String, what: &'static str },
     #[error("{file}: byte {offset}: invalid protobuf ConfigDump: {msg}")]
     Protobuf { file: String, offset: usize, msg: String },
 }

@@ -112,6 +112,9 @@ pub struct RouteConfigEntry {
     pub name: String,
     pub state: State,
     pub origin: RouteOrigin,
+    /// Listed in the dump's RoutesConfigDump (false for an inline config only
+    /// found in a listener, e.g. in `istioctl pc listener -o json` output).
+    pub in_routes_section: bool,
     pub stamp: Stamp,
     pub route_config: RouteConfiguration,
 }
@@ -171,6 +174,8 @@ pub struct Index {
     pub shape: &'static str,
     pub identity: Option<Identity>,
     pub bootstrap: Option<Bootstrap>,
+    /// The bootstrap section's `last_updated`.
+    pub bootstrap_updated: Option<String>,
     pub listeners: Vec<ListenerEntry>,
     pub clusters: Vec<ClusterEntry>,
     pub route_configs: Vec<RouteConfigEntry>,
@@ -194,6 +199,7 @@ impl Index {
             shape: loaded.shape,
             identity: None,
             bootstrap: None,
+            bootstrap_updated: None,
             listeners: Vec::new(),
             clusters: Vec::new(),
             route_configs: Vec::new(),
@@ -219,6 +225,7 @@ impl Index {
         self.sections.push(short.clone());
         if let Some(d) = decode_any::<admin::BootstrapConfigDump>(section) {
             self.identity = d.bootstrap.as_ref().map(identity);
+            self.bootstrap_updated = d.last_updated.as_ref().and_then(format_timestamp);
             self.bootstrap = d.bootstrap;
         } else if let Some(d) = decode_any::<admin::ListenersConfigDump>(section) {
             self.version(&short, &d.version_info);
@@ -371,6 +378,7 @@ impl Index {
             name: rc.name.clone(),
             state,
             origin,
+            in_routes_section: true,
             stamp,
             route_config: rc,
         });
@@ -428,27 +436,55 @@ impl Index {
                         continue;
                     };
                     if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
-                        inline.push(RouteConfigEntry {
-                            name: rc.name.clone(),
-                            state: l.state,
-                            origin: RouteOrigin::Inline {
-                                listener: l.name.clone(),
-                                filter_chain: chain_name.clone(),
-                            },
-                            stamp: l.stamp.clone(),
-                            route_config: rc,
-                        });
+                        let origin = RouteOrigin::Inline {
+                            listener: l.name.clone(),
+                            filter_chain: chain_name.clone(),
+                        };
+                        inline.push((origin, l.state, l.stamp.clone(), rc));
                     }
                 }
             }
         }
-        self.route_configs.extend(inline);
+        // Envoy's admin dump lists every inline route configuration again under
+        // `static_route_configs`: attach each to its listener instead of
+        // counting it twice.
+        let mut statics: std::collections::HashMap<(String, usize), Vec<usize>> = std::collections::HashMap::new();
+        for (i, r) in self.route_configs.iter().enumerate() {
+            if r.origin == RouteOrigin::Static {
+                let key = (r.name.clone(), r.route_config.virtual_hosts.len());
+                statics.entry(key).or_default().push(i);
+            }
+        }
+        for (origin, state, stamp, rc) in inline {
+            let candidates = statics.get_mut(&(rc.name.clone(), rc.virtual_hosts.len()));
+            let twin = candidates.and_then(|c| {
+                let at = c.iter().position(|&i| self.route_configs[i].route_config == rc)?;
+                Some(c.remove(at))
+            });
+            match twin {
+                Some(i) => self.route_configs[i].origin = origin,
+                None => self.route_configs.push(RouteConfigEntry {
+                    name: rc.name.clone(),
+                    state,
+                    origin,
+                    in_routes_section: false,
+                    stamp,
+                    route_config: rc,
+                }),
+            }
+        }
     }
 
     /// Endpoints that clusters carry themselves (STATIC, STRICT_DNS, LOGICAL_DNS...).
+    /// Skipped for clusters the EDS section already covers: with
+    /// `?include_eds` Envoy lists every cluster's hosts there, DNS-resolved.
     fn add_static_load_assignments(&mut self) {
+        let in_eds: std::collections::HashSet<&str> = self.endpoints.iter().map(|e| e.cluster_name.as_str()).collect();
         let mut extra = Vec::new();
         for c in &self.clusters {
+            if in_eds.contains(c.name.as_str()) {
+                continue;
+            }
             if let Some(cla) = &c.cluster.load_assignment {
                 let mut cla = cla.clone();
                 if cla.cluster_name.is_empty() {
@@ -464,6 +500,30 @@ impl Index {
             }
         }
         self.endpoints.extend(extra);
+    }
+
+    /// When the dump was taken, at the earliest: the latest `last_updated`
+    /// (or rejected update attempt) of anything in it.
+    pub fn latest_update(&self) -> Option<time::OffsetDateTime> {
+        let stamps = self
+            .listeners
+            .iter()
+            .map(|l| &l.stamp)
+            .chain(self.clusters.iter().map(|c| &c.stamp))
+            .chain(self.route_configs.iter().map(|r| &r.stamp))
+            .chain(self.endpoints.iter().map(|e| &e.stamp))
+            .chain(self.secrets.iter().map(|s| &s.stamp))
+            .chain(self.ecds.iter().map(|e| &e.stamp))
+            .filter_map(|s| s.last_updated.as_deref());
+        let attempts = self
+            .listeners
+            .iter()
+            .filter_map(|l| l.rejection.as_ref()?.last_update_attempt.as_deref());
+        stamps
+            .chain(attempts)
+            .chain(self.bootstrap_updated.as_deref())
+            .filter_map(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .max()
     }
 
     /// Count of resources per type and state, e.g. ("listeners", "active") → 3.

@@ -6,10 +6,14 @@ use tabled::builder::Builder;
 use tabled::settings::{Padding, Style};
 
 use super::Palette;
+use crate::analysis::bootstrap::{BootstrapView, EcdsView};
+use crate::analysis::endpoints::EndpointView;
 use crate::analysis::inventory::{ClusterView, ListenerView};
+use crate::analysis::routes::RouteView;
+use crate::analysis::secrets::SecretView;
 use crate::analysis::summary::Summary;
 use crate::findings::{Finding, Severity};
-use crate::model::State;
+use crate::model::{EndpointOrigin, RouteOrigin, State};
 
 fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
@@ -209,6 +213,219 @@ pub fn clusters(views: &[ClusterView], wide: bool, p: Palette) -> String {
     ];
     if wide {
         header.insert(0, "NAME");
+        header.extend(["VERSION", "LAST UPDATED"]);
+    }
+    table(&header, rows)
+}
+
+/// Like `istioctl pc route`: one row per route, plus STATE.
+pub fn routes(views: &[RouteView], wide: bool, p: Palette) -> String {
+    let rows = views
+        .iter()
+        .map(|r| {
+            let vs = if r.no_routes {
+                "404".to_string()
+            } else {
+                r.virtual_service.as_ref().map(|v| v.short()).unwrap_or_default()
+            };
+            let mut row = vec![
+                r.route_config.clone(),
+                r.vhost.clone(),
+                r.domains_summary.clone(),
+                r.match_summary.clone(),
+                vs,
+                state_cell(r.state, p),
+            ];
+            if wide {
+                row.insert(4, r.conditions.join("; "));
+                row.insert(5, r.action.clone());
+                row.push(route_origin(&r.origin));
+                row.push(r.version_info.clone());
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE", "STATE"];
+    if wide {
+        header.insert(4, "CONDITIONS");
+        header.insert(5, "ACTION");
+        header.extend(["ORIGIN", "VERSION"]);
+    }
+    table(&header, rows)
+}
+
+fn route_origin(o: &RouteOrigin) -> String {
+    match o {
+        RouteOrigin::Static => "static".into(),
+        RouteOrigin::Rds => "rds".into(),
+        RouteOrigin::Inline { listener, filter_chain } => {
+            let listener = if listener.is_empty() {
+                "unnamed listener"
+            } else {
+                listener
+            };
+            format!("inline in {listener}, chain {filter_chain}")
+        }
+    }
+}
+
+/// Like `istioctl pc endpoint`, plus STATE.
+pub fn endpoints(views: &[EndpointView], wide: bool, p: Palette) -> String {
+    let rows = views
+        .iter()
+        .map(|e| {
+            let status = match e.status.as_str() {
+                "HEALTHY" => e.status.clone(),
+                "UNKNOWN" => e.status.clone(),
+                _ => p.yellow(&e.status),
+            };
+            let mut row = vec![
+                e.address.clone(),
+                status,
+                e.locality.clone(),
+                e.cluster.clone(),
+                state_cell(e.state, p),
+            ];
+            if wide {
+                row.extend([
+                    match e.origin {
+                        EndpointOrigin::Eds => "eds".to_string(),
+                        EndpointOrigin::LoadAssignment => "load_assignment".to_string(),
+                    },
+                    e.priority.to_string(),
+                    e.weight.map(|w| w.to_string()).unwrap_or_default(),
+                    e.hostname.clone(),
+                ]);
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["NAME", "STATUS", "LOCALITY", "CLUSTER", "STATE"];
+    if wide {
+        header.extend(["ORIGIN", "PRIORITY", "WEIGHT", "HOSTNAME"]);
+    }
+    table(&header, rows)
+}
+
+/// Like `istioctl pc secret`, plus STATE, with VALID CERT judged at the
+/// time the footer names.
+pub fn secrets(views: &[SecretView], wide: bool, now_given: bool, p: Palette) -> String {
+    // Like istioctl: a TRUST DOMAIN column only when SPIFFE bundles are there.
+    let trust_domains = views.iter().any(|s| s.kind == "CA" && !s.trust_domain.is_empty());
+    let rows = views
+        .iter()
+        .map(|s| {
+            let valid = match s.valid {
+                Some(true) => "true".to_string(),
+                Some(false) => p.red("false"),
+                None => "-".to_string(),
+            };
+            let mut row = vec![
+                s.name.clone(),
+                s.kind.clone(),
+                state_cell(s.state, p),
+                valid,
+                s.serial.clone(),
+                s.not_after.clone().unwrap_or_default(),
+                s.not_before.clone().unwrap_or_default(),
+            ];
+            if trust_domains {
+                row.push(s.trust_domain.clone());
+            }
+            if wide {
+                row.extend([
+                    s.subject.clone(),
+                    s.san.join(","),
+                    s.certificates.to_string(),
+                    s.error.clone().or_else(|| s.source.clone()).unwrap_or_default(),
+                ]);
+            }
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "RESOURCE NAME",
+        "TYPE",
+        "STATE",
+        "VALID CERT",
+        "SERIAL NUMBER",
+        "NOT AFTER",
+        "NOT BEFORE",
+    ];
+    if trust_domains {
+        header.push("TRUST DOMAIN");
+    }
+    if wide {
+        header.extend(["SUBJECT", "SAN", "CERTS", "NOTE"]);
+    }
+    let mut out = table(&header, rows);
+    if let Some(at) = views.iter().find_map(|s| s.judged_at.as_deref()) {
+        let why = if now_given {
+            "--now"
+        } else {
+            "the latest last_updated in the dump; --now to judge at another time"
+        };
+        let _ = writeln!(out, "\n{}", p.dim(&format!("VALID CERT judged at {at} ({why})")));
+    }
+    out
+}
+
+/// `istioctl pc bootstrap -o short` plus where configuration comes from.
+pub fn bootstrap(b: &BootstrapView) -> String {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut rows = vec![
+        vec!["Node".to_string(), b.node_id.clone()],
+        vec!["Cluster".to_string(), b.cluster.clone()],
+        vec!["Namespace".to_string(), opt(&b.namespace)],
+        vec!["Pod".to_string(), opt(&b.pod)],
+        vec!["Proxy type".to_string(), opt(&b.proxy_type)],
+        vec!["IP".to_string(), opt(&b.ip)],
+        vec!["Locality".to_string(), b.locality.clone()],
+        vec!["Istio Version".to_string(), opt(&b.istio_version)],
+        vec!["Istio Proxy Version".to_string(), opt(&b.istio_proxy_version)],
+        vec!["Envoy Version".to_string(), opt(&b.envoy_build)],
+        vec!["Admin".to_string(), b.admin_address.clone()],
+        vec![
+            "Static".to_string(),
+            format!(
+                "{} listeners, {} clusters, {} secrets",
+                b.static_listeners, b.static_clusters, b.static_secrets
+            ),
+        ],
+    ];
+    for (k, v) in &b.xds {
+        rows.push(vec![format!("xDS {k}"), v.clone()]);
+    }
+    for (k, v) in &b.metadata {
+        let v = if v.len() > 100 {
+            format!("{}…", v.chars().take(100).collect::<String>())
+        } else {
+            v.clone()
+        };
+        rows.push(vec![format!("metadata {k}"), v]);
+    }
+    table(&["FIELD", "VALUE"], rows)
+}
+
+/// Like `istioctl pc ecds`, plus STATE.
+pub fn ecds(views: &[EcdsView], wide: bool, p: Palette) -> String {
+    let rows = views
+        .iter()
+        .map(|e| {
+            let state = match &e.rejection {
+                Some(r) => p.red(&format!("rejected: {}", r.details.lines().next().unwrap_or(""))),
+                None => "active".to_string(),
+            };
+            let mut row = vec![e.name.clone(), e.type_name.clone(), state];
+            if wide {
+                row.push(e.version_info.clone());
+                row.push(e.last_updated.clone().unwrap_or_default());
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["ECDS NAME", "TYPE", "STATE"];
+    if wide {
         header.extend(["VERSION", "LAST UPDATED"]);
     }
     table(&header, rows)

@@ -1,0 +1,115 @@
+//! Endpoint view: one row per host of every cluster load assignment — the EDS
+//! section (`/config_dump?include_eds`) and, for clusters it does not cover,
+//! the cluster's own `load_assignment`.
+
+use envoy_types::pb::envoy::config::core::v3::{address, socket_address, Address, HealthStatus, Locality};
+use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
+use serde::Serialize;
+
+use crate::model::istio::ClusterName;
+use crate::model::{EndpointOrigin, Index, State};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointView {
+    /// istioctl's NAME: `ip:port`, a pipe path, or `envoy://listener/id`.
+    pub address: String,
+    /// The socket port; None for pipes and internal addresses.
+    pub port: Option<u32>,
+    /// Envoy's health status name (`HEALTHY`, `UNHEALTHY`, `DRAINING`,
+    /// `UNKNOWN`, ...).
+    pub status: String,
+    /// `region/zone/subzone`, shortened from the right when parts are empty.
+    pub locality: String,
+    pub priority: u32,
+    pub weight: Option<u32>,
+    pub hostname: String,
+    pub cluster: String,
+    pub state: State,
+    pub origin: EndpointOrigin,
+    pub version_info: String,
+    pub last_updated: Option<String>,
+}
+
+/// Rows in istioctl's order: clusters by FQDN, subset, port, direction
+/// (EDS entries before static ones on ties), hosts as listed.
+pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
+    let mut entries: Vec<_> = ix.endpoints.iter().collect();
+    entries.sort_by_key(|e| e.state == State::Static);
+    entries.sort_by_cached_key(|e| {
+        let p = ClusterName::parse(&e.cluster_name);
+        match p {
+            Some(p) => (p.fqdn, p.subset, p.port.unwrap_or(0), p.direction),
+            None => (e.cluster_name.clone(), String::new(), 0, String::new()),
+        }
+    });
+    let mut rows = Vec::new();
+    for e in entries {
+        for group in &e.assignment.endpoints {
+            for lb in &group.lb_endpoints {
+                let endpoint = match &lb.host_identifier {
+                    Some(HostIdentifier::Endpoint(ep)) => Some(ep),
+                    _ => None,
+                };
+                let (address, port) = endpoint
+                    .and_then(|ep| ep.address.as_ref())
+                    .map(endpoint_address)
+                    .unwrap_or_else(|| ("unknown".into(), None));
+                rows.push(EndpointView {
+                    address,
+                    port,
+                    status: HealthStatus::try_from(lb.health_status)
+                        .map(|s| s.as_str_name().to_string())
+                        .unwrap_or_else(|_| format!("UNKNOWN({})", lb.health_status)),
+                    locality: locality(group.locality.as_ref()),
+                    priority: group.priority,
+                    weight: lb.load_balancing_weight.map(|w| w.value),
+                    hostname: endpoint.map(|ep| ep.hostname.clone()).unwrap_or_default(),
+                    cluster: e.cluster_name.clone(),
+                    state: e.state,
+                    origin: e.origin,
+                    version_info: e.stamp.version_info.clone(),
+                    last_updated: e.stamp.last_updated.clone(),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// An endpoint's address the way istioctl prints it.
+fn endpoint_address(a: &Address) -> (String, Option<u32>) {
+    match &a.address {
+        Some(address::Address::SocketAddress(s)) => {
+            let port = match s.port_specifier {
+                Some(socket_address::PortSpecifier::PortValue(p)) => p,
+                _ => 0,
+            };
+            (format!("{}:{port}", s.address), Some(port))
+        }
+        Some(address::Address::Pipe(p)) => (p.path.clone(), None),
+        Some(address::Address::EnvoyInternalAddress(i)) => {
+            use envoy_types::pb::envoy::config::core::v3::envoy_internal_address::AddressNameSpecifier;
+            match &i.address_name_specifier {
+                Some(AddressNameSpecifier::ServerListenerName(n)) => (format!("envoy://{n}/{}", i.endpoint_id), None),
+                None => ("unknown".into(), None),
+            }
+        }
+        None => ("unknown".into(), None),
+    }
+}
+
+fn locality(l: Option<&Locality>) -> String {
+    let Some(l) = l else { return String::new() };
+    let mut s = l.region.clone();
+    if l.zone.is_empty() {
+        return s;
+    }
+    s.push('/');
+    s.push_str(&l.zone);
+    if l.sub_zone.is_empty() {
+        return s;
+    }
+    s.push('/');
+    s.push_str(&l.sub_zone);
+    s
+}

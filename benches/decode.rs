@@ -1,5 +1,6 @@
 //! Decode benchmark: egress-xray's decode + index + summary of one dump,
-//! beside a bare `serde_json::Value` parse of the same bytes (best of N).
+//! beside a bare `serde_json::Value` parse of the same bytes, and of the
+//! same dump re-encoded as binary protobuf (best of N).
 //!
 //!     cargo run --release --example gen_dump -- 14000 /tmp/mesh-100mb.json
 //!     cargo bench --bench decode -- /tmp/mesh-100mb.json [RUNS]
@@ -43,6 +44,19 @@ fn main() {
             std::hint::black_box(summary::summarize(&ix));
         }
     });
+    // The same dump as binary protobuf (envoy.admin.v3.ConfigDump).
+    let proto: Vec<u8> = {
+        use prost::Message;
+        let mut dumps = input::load_bytes(path, &bytes).expect("decodes");
+        dumps.remove(0).dump.encode_to_vec()
+    };
+    let proto_mb = proto.len() as f64 / 1e6;
+    let ours_proto = best(runs, || {
+        for d in input::load_bytes("dump.pb", &proto).expect("decodes") {
+            let ix = Index::build(d);
+            std::hint::black_box(summary::summarize(&ix));
+        }
+    });
     let rate = |d: Duration| mb / d.as_secs_f64();
     println!("input                 {path} ({mb:.1} MB)");
     println!(
@@ -58,5 +72,10 @@ fn main() {
     println!(
         "ratio to serde_json    {:>8.2}x",
         ours.as_secs_f64() / serde.as_secs_f64()
+    );
+    println!(
+        "protobuf summary       {:>8.3} s  {:>7.1} MB/s  ({proto_mb:.1} MB as protobuf)",
+        ours_proto.as_secs_f64(),
+        proto_mb / ours_proto.as_secs_f64()
     );
 }

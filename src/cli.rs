@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary};
+use crate::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary, tls};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, table, OutputFormat, Palette};
@@ -172,6 +172,19 @@ pub enum Command {
     Ecds {
         #[arg(value_name = "FILE")]
         file: String,
+    },
+    /// TLS verdicts: per cluster whether it originates TLS (none, tls, mtls,
+    /// istio_mutual, conditional) with SNI and trust; per filter chain whether
+    /// it terminates TLS, passes it through on SNI, or sees plain bytes.
+    Tls {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Only clusters and chains whose cluster name, SNI or server name contains this text.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this listener's chains (and no clusters).
+        #[arg(long)]
+        listener: Option<String>,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
     Findings,
@@ -370,6 +383,37 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
                 views.extend(bootstrap::ecds(&Index::build(d)));
             }
             emit(&views, common.output, |v, wide| table::ecds(v, wide, palette))
+        }
+        Command::Tls { file, host, listener } => {
+            let mut reports = Vec::new();
+            for d in load(&file)? {
+                let mut r = tls::tls(&Index::build(d));
+                if let Some(h) = &host {
+                    r.clusters.retain(|c| {
+                        c.name.contains(h.as_str()) || c.sni.as_ref().is_some_and(|s| s.contains(h.as_str()))
+                    });
+                    r.filter_chains.retain(|c| {
+                        c.server_names.iter().any(|s| s.contains(h.as_str())) || c.destination.contains(h.as_str())
+                    });
+                }
+                if let Some(l) = &listener {
+                    r.clusters.clear();
+                    r.filter_chains.retain(|c| &c.listener == l);
+                }
+                reports.push(r);
+            }
+            // One dump → the object itself (the documented contract).
+            match common.output {
+                OutputFormat::Json if reports.len() == 1 => render::json(&reports[0]),
+                OutputFormat::Yaml if reports.len() == 1 => render::yaml(&reports[0]),
+                OutputFormat::Json => render::json(&reports),
+                OutputFormat::Yaml => render::yaml(&reports),
+                o => reports
+                    .iter()
+                    .map(|r| table::tls(r, o == OutputFormat::Wide, palette))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }
         }
         Command::Findings => match common.output {
             OutputFormat::Json => render::json(crate::findings::CATALOGUE),

@@ -30,10 +30,8 @@ fn summary_of_a_sample_shows_identity_counts_and_skips() {
             "pod egw-mtls-6c8f9d7b5-x2k4p, namespace egress-mtls",
         ))
         .stdout(predicate::str::contains("Envoy 1.38.0, Istio 1.30.0"))
-        .stdout(predicate::str::contains(
-            "1 opaque extension (1 type: stats.PluginConfig)",
-        ))
-        .stdout(predicate::str::contains("XR0003"));
+        .stdout(predicate::str::contains("skipped     nothing skipped"))
+        .stdout(predicate::str::contains("findings    none"));
 }
 
 #[test]
@@ -122,6 +120,43 @@ fn routes_endpoints_secrets_bootstrap_ecds_commands() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("ECDS NAME"));
+}
+
+#[test]
+fn tls_json_contract_answers_the_scenario() {
+    let mtls = json_of(&["tls", &common::sample("egw-mtls.config_dump.json"), "-o", "json"]);
+    let chain = mtls["filter_chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["listener"] == "0.0.0.0_8443")
+        .expect("gateway chain");
+    assert_eq!(chain["server_names"][0], "www.wikipedia.org");
+    assert_eq!(chain["termination"], "mtls");
+    assert_eq!(chain["require_client_certificate"], true);
+    let wiki = mtls["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "outbound|443||www.wikipedia.org")
+        .unwrap();
+    assert_eq!(wiki["origination"], "none");
+    assert!(wiki["sni"].is_null());
+
+    let pt = json_of(&["tls", &common::sample("egw-pt.config_dump.json"), "-o", "json"]);
+    let chain = pt["filter_chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["listener"] == "0.0.0.0_8443")
+        .unwrap();
+    assert_eq!(chain["termination"], "passthrough");
+    assert_eq!(chain["require_client_certificate"], false);
+    for c in pt["clusters"].as_array().unwrap() {
+        for key in ["name", "origination", "sni"] {
+            assert!(c.get(key).is_some(), "missing {key}");
+        }
+    }
 }
 
 #[test]

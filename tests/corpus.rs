@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use egress_xray::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary};
+use egress_xray::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary, tls};
 use egress_xray::input::{self, InputError};
 use egress_xray::model::{EndpointOrigin, Index, RouteOrigin, State};
 
@@ -166,12 +166,13 @@ fn deathstarbench_rejected_listeners_are_kept_and_reported() {
         .findings
         .iter()
         .all(|f| f.code != "XR0001" || f.message.contains("nothing listens")));
-    // Istio's own filter configs are kept as opaque extensions and counted.
-    assert!(ix
-        .report
-        .opaque_extensions
-        .keys()
-        .any(|k| k.ends_with("stats.PluginConfig")));
+    // Istio's own filter configs (stats, metadata exchange, ALPN) are
+    // described in proto/ and decode like Envoy's.
+    assert!(
+        ix.report.opaque_extensions.is_empty(),
+        "{:?}",
+        ix.report.opaque_extensions
+    );
     assert_eq!(ix.report.unknown_fields, 0);
     assert_eq!(ix.identity.as_ref().unwrap().istio_version.as_deref(), Some("1.18.2"));
     assert_eq!(ix.identity.as_ref().unwrap().envoy_version.as_deref(), Some("1.26.4"));
@@ -196,6 +197,31 @@ fn v2_dumps_are_read_as_v3_and_say_so() {
     assert_eq!(ix.report.unknown_enum_values, 1, "ORIGINAL_DST_LB has no v3 value");
     let codes: Vec<_> = summary::summarize(&ix).findings.iter().map(|f| f.code).collect();
     assert!(codes.contains(&"XR0006") && codes.contains(&"XR0004"), "{codes:?}");
+}
+
+#[test]
+fn unknown_extension_types_are_kept_opaque_and_counted() {
+    let text = r#"{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
+      {"name":"l","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"l",
+        "address":{"socket_address":{"address":"0.0.0.0","port_value":80}},
+        "filter_chains":[{"filters":[{"name":"future","typed_config":{
+          "@type":"type.googleapis.com/io.istio.http.peer_metadata.Config","upstream_discovery":[{"istio_headers":{}}]}}]}]}}}]}]}"#;
+    let d = input::load_bytes("fragment.json", text.as_bytes()).unwrap().remove(0);
+    let ix = Index::build(d);
+    let opaque: Vec<_> = ix.report.opaque_extensions.iter().collect();
+    assert_eq!(opaque.len(), 1);
+    assert!(
+        opaque[0].0.ends_with("io.istio.http.peer_metadata.Config") && *opaque[0].1 == 1,
+        "{opaque:?}"
+    );
+    assert_eq!(ix.listeners.len(), 1);
+    let s = summary::summarize(&ix);
+    assert!(
+        s.skipped
+            .contains("1 opaque extension (1 type: io.istio.http.peer_metadata.Config)"),
+        "{}",
+        s.skipped
+    );
 }
 
 #[test]
@@ -520,4 +546,56 @@ fn ecds_rows_and_version_summary_match_istioctl() {
     );
     let theirs: Vec<String> = golden.lines().map(|l| cells(l).join(" ")).collect();
     assert_eq!(ours.lines().map(|l| cells(l).join(" ")).collect::<Vec<_>>(), theirs);
+}
+
+#[test]
+fn auto_mtls_clusters_are_conditional_per_endpoint() {
+    let Some(corpus) = common::corpus() else { return };
+    let ix = common::index(
+        &corpus
+            .join("public/TZ-Zephrus__DeathStarBench__config_dump.json")
+            .to_string_lossy(),
+    );
+    let r = tls::tls(&ix);
+    let conditional: Vec<_> = r
+        .clusters
+        .iter()
+        .filter(|c| c.origination == tls::Origination::Conditional)
+        .collect();
+    assert!(conditional.len() >= 100, "{}", conditional.len());
+    // Istio's auto mTLS: tlsMode=istio → Istio mTLS with the outbound_ SNI;
+    // the empty match → plain.
+    let c = conditional
+        .iter()
+        .find(|c| c.endpoints_known && c.socket_matches.iter().any(|m| !m.endpoints.is_empty()))
+        .expect("a conditional cluster with endpoints in the EDS section");
+    let istio = c.socket_matches.iter().find(|m| m.name == "tlsMode-istio").unwrap();
+    assert_eq!(istio.criteria, vec![("tlsMode".to_string(), "istio".to_string())]);
+    assert_eq!(istio.verdict.origination, tls::Origination::IstioMutual);
+    assert!(c.sni.as_deref().unwrap().starts_with("outbound_."), "{:?}", c.sni);
+    let plain = c.socket_matches.iter().find(|m| m.name == "tlsMode-disabled").unwrap();
+    assert_eq!(plain.verdict.origination, tls::Origination::None);
+}
+
+#[test]
+fn tls_verdicts_on_every_corpus_dump() {
+    let Some(corpus) = common::corpus() else { return };
+    let mut paths = Vec::new();
+    files(&corpus, &mut paths);
+    let mut chains = 0;
+    for p in paths {
+        let Ok(dumps) = input::load_path(&p.to_string_lossy()) else {
+            continue;
+        };
+        for d in dumps {
+            let r = tls::tls(&Index::build(d));
+            chains += r.filter_chains.len();
+            for c in &r.filter_chains {
+                if c.termination == tls::Termination::Mtls {
+                    assert!(c.require_client_certificate);
+                }
+            }
+        }
+    }
+    assert!(chains > 100);
 }

@@ -3,7 +3,7 @@
 //! the cluster's own `load_assignment`.
 
 use envoy_types::pb::envoy::config::core::v3::{address, socket_address, Address, HealthStatus, Locality};
-use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
+use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint::HostIdentifier, LbEndpoint};
 use serde::Serialize;
 
 use crate::model::istio::ClusterName;
@@ -74,6 +74,18 @@ pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
         }
     }
     rows
+}
+
+/// An lb_endpoint's address the way istioctl prints it.
+pub fn lb_endpoint_address(lb: &LbEndpoint) -> String {
+    match &lb.host_identifier {
+        Some(HostIdentifier::Endpoint(ep)) => ep
+            .address
+            .as_ref()
+            .map_or_else(|| "unknown".into(), |a| endpoint_address(a).0),
+        Some(HostIdentifier::EndpointName(n)) => format!("named endpoint {n}"),
+        None => "unknown".into(),
+    }
 }
 
 /// An endpoint's address the way istioctl prints it.

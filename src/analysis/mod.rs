@@ -4,6 +4,8 @@
 pub mod bootstrap;
 pub mod endpoints;
 pub mod inventory;
+pub mod matching;
 pub mod routes;
 pub mod secrets;
 pub mod summary;
+pub mod tls;

@@ -12,6 +12,7 @@ use crate::analysis::inventory::{ClusterView, ListenerView};
 use crate::analysis::routes::RouteView;
 use crate::analysis::secrets::SecretView;
 use crate::analysis::summary::Summary;
+use crate::analysis::tls::{Origination, SocketVerdict, Termination, TlsReport};
 use crate::findings::{Finding, Severity};
 use crate::model::{EndpointOrigin, RouteOrigin, State};
 
@@ -429,4 +430,146 @@ pub fn ecds(views: &[EcdsView], wide: bool, p: Palette) -> String {
         header.extend(["VERSION", "LAST UPDATED"]);
     }
     table(&header, rows)
+}
+
+/// `egress-xray tls`: clusters (origination) then filter chains (termination).
+pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
+    let verdict = |o: Origination| match o {
+        Origination::None => p.dim(o.as_str()),
+        _ => p.bold(o.as_str()),
+    };
+    let rows = r
+        .clusters
+        .iter()
+        .map(|c| {
+            let how = if c.socket_matches.is_empty() {
+                socket_summary(&c.default_socket)
+            } else {
+                let mut parts: Vec<String> = c
+                    .socket_matches
+                    .iter()
+                    .map(|m| {
+                        let when = if m.criteria.is_empty() {
+                            "otherwise".to_string()
+                        } else {
+                            m.criteria
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        };
+                        let mut s = format!("{when} → {}", m.verdict.origination.as_str());
+                        if c.endpoints_known {
+                            s.push_str(&format!(" ({} endpoints)", m.endpoints.len()));
+                        }
+                        s
+                    })
+                    .collect();
+                if c.endpoints_known && !c.default_endpoints.is_empty() {
+                    parts.push(format!(
+                        "no match → {} ({} endpoints)",
+                        c.default_socket.origination.as_str(),
+                        c.default_endpoints.len()
+                    ));
+                }
+                parts.join("; ")
+            };
+            let mut row = vec![
+                c.name.clone(),
+                verdict(c.origination),
+                c.sni.clone().unwrap_or_else(|| "-".into()),
+                how,
+                state_cell(c.state, p),
+            ];
+            if wide {
+                let v = &c.default_socket;
+                row.extend([v.san_matchers.join(","), v.alpn.join(","), v.wrappers.join(" > ")]);
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["CLUSTER", "ORIGINATES", "SNI", "HOW", "STATE"];
+    if wide {
+        header.extend(["SAN MATCH", "ALPN", "WRAPPERS"]);
+    }
+    let mut out = table(&header, rows);
+    out.push('\n');
+    let rows = r
+        .filter_chains
+        .iter()
+        .map(|c| {
+            let chain = match c.index {
+                Some(i) if c.name.is_empty() || c.name.starts_with('#') => format!("#{i}"),
+                Some(i) => format!("#{i} {}", c.name),
+                None => "default".into(),
+            };
+            let term = match c.termination {
+                Termination::None => p.dim("none"),
+                Termination::Passthrough => "passthrough".into(),
+                Termination::Tls => p.bold("tls"),
+                Termination::Mtls => p.bold("mtls"),
+            };
+            let mut row = vec![
+                c.listener.clone(),
+                chain,
+                if c.server_names.is_empty() {
+                    "-".into()
+                } else {
+                    c.server_names.join(",")
+                },
+                term,
+                if c.require_client_certificate { "yes" } else { "no" }.into(),
+                c.certificates.join(","),
+                c.trust.join(","),
+                c.destination.clone(),
+            ];
+            if wide {
+                row.extend([c.alpn.join(","), c.san_matchers.join(","), c.wrappers.join(" > ")]);
+            }
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "LISTENER",
+        "CHAIN",
+        "SNI",
+        "TERMINATES",
+        "CLIENT CERT",
+        "CERTIFICATE",
+        "VALIDATION",
+        "DESTINATION",
+    ];
+    if wide {
+        header.extend(["ALPN", "SAN MATCH", "WRAPPERS"]);
+    }
+    out.push_str(&table(&header, rows));
+    out
+}
+
+fn socket_summary(v: &SocketVerdict) -> String {
+    let mut parts = Vec::new();
+    if let Some(u) = &v.unknown_socket {
+        parts.push(format!("unknown socket {u}"));
+    }
+    if v.origination == Origination::None {
+        if parts.is_empty() {
+            parts.push("plain TCP".into());
+        }
+    } else {
+        if !v.certificates.is_empty() {
+            parts.push(format!("cert {}", v.certificates.join(",")));
+        }
+        if !v.trust.is_empty() {
+            parts.push(format!("trust {}", v.trust.join(",")));
+        } else {
+            parts.push("trust: system default".into());
+        }
+        if v.auto_sni {
+            parts.push("auto SNI".into());
+        }
+        if let Some(min) = &v.tls_min {
+            parts.push(format!("min {min}"));
+        }
+    }
+    parts.join("; ")
 }

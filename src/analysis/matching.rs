@@ -1,0 +1,571 @@
+//! Envoy's filter chain selection, rule for rule: `filter_chain_match`
+//! narrowed field by field in Envoy's order with no backtracking, or the
+//! unified `filter_chain_matcher` when a listener has one. Pure functions
+//! over a [`Connection`]; every step says why.
+
+use std::net::IpAddr;
+
+use envoy_types::pb::envoy::config::core::v3::CidrRange;
+use envoy_types::pb::envoy::config::listener::v3::{filter_chain_match::ConnectionSourceType, FilterChainMatch};
+use serde::Serialize;
+
+/// What Envoy knows about a connection when it picks a filter chain.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Connection {
+    /// The (original) destination address; None when unknown.
+    pub dst_ip: Option<IpAddr>,
+    pub dst_port: u32,
+    /// SNI as tls_inspector would see it (lower-cased before matching).
+    pub sni: Option<String>,
+    /// `tls` or `raw_buffer` as the listener filters would detect it.
+    pub transport: String,
+    /// ALPN the client offers, in its order.
+    pub alpn: Vec<String>,
+    pub src_ip: Option<IpAddr>,
+    pub src_port: Option<u32>,
+}
+
+/// One chain's outcome: the step that eliminated it and why, or None when
+/// it survived every step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Elimination {
+    pub index: usize,
+    pub step: &'static str,
+    pub reason: String,
+}
+
+/// The decision at one step of the narrowing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    pub decision: String,
+    /// Chains still candidates after this step.
+    pub remaining: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainSelection {
+    /// The chosen chain's index in `filter_chains`; None → default chain (or
+    /// closed when there is none).
+    pub chosen: Option<usize>,
+    pub steps: Vec<Step>,
+    /// Why each other chain lost.
+    pub near_misses: Vec<Elimination>,
+    /// Set when more than one chain survived (Envoy would have rejected
+    /// such a listener; we take the first).
+    pub ambiguous: bool,
+}
+
+/// Selects a filter chain by `filter_chain_match`, as Envoy's filter chain
+/// manager does.
+pub fn select_by_match(matches: &[FilterChainMatch], conn: &Connection) -> ChainSelection {
+    let mut sel = Selector {
+        matches,
+        candidates: (0..matches.len()).collect(),
+        steps: Vec::new(),
+        near_misses: Vec::new(),
+    };
+    sel.destination_port(conn.dst_port);
+    sel.ip_step("destination IP", conn.dst_ip, |m| &m.prefix_ranges);
+    sel.server_names(conn.sni.as_deref());
+    sel.transport(&conn.transport);
+    sel.alpn(&conn.alpn);
+    sel.ip_step("direct source IP", conn.src_ip, |m| &m.direct_source_prefix_ranges);
+    sel.source_type(conn);
+    sel.ip_step("source IP", conn.src_ip, |m| &m.source_prefix_ranges);
+    sel.source_port(conn.src_port);
+    let ambiguous = sel.candidates.len() > 1;
+    ChainSelection {
+        chosen: sel.candidates.first().copied(),
+        steps: sel.steps,
+        near_misses: sel.near_misses,
+        ambiguous,
+    }
+}
+
+struct Selector<'a> {
+    matches: &'a [FilterChainMatch],
+    candidates: Vec<usize>,
+    steps: Vec<Step>,
+    near_misses: Vec<Elimination>,
+}
+
+impl Selector<'_> {
+    /// Keeps the candidates `keep` accepts; the others are near misses with
+    /// `why(index)` as reason.
+    fn narrow(
+        &mut self,
+        step: &'static str,
+        decision: String,
+        keep: impl Fn(usize) -> bool,
+        why: impl Fn(usize) -> String,
+    ) {
+        if self.candidates.is_empty() {
+            return;
+        }
+        let (kept, lost): (Vec<usize>, Vec<usize>) = self.candidates.iter().partition(|&&i| keep(i));
+        for i in lost {
+            self.near_misses.push(Elimination {
+                index: i,
+                step,
+                reason: why(i),
+            });
+        }
+        self.candidates = kept;
+        self.steps.push(Step {
+            step,
+            decision,
+            remaining: self.candidates.clone(),
+        });
+    }
+
+    fn destination_port(&mut self, port: u32) {
+        let port_of = |i: usize| self.matches[i].destination_port.map(|p| p.value);
+        let exact = self.candidates.iter().any(|&i| port_of(i) == Some(port));
+        let decision = if exact {
+            format!("chains for port {port} exist: only they are searched")
+        } else {
+            format!("no chain names port {port}: chains without a port are searched")
+        };
+        let want = exact.then_some(port);
+        let matches = self.matches;
+        self.narrow(
+            "destination port",
+            decision,
+            |i| matches[i].destination_port.map(|p| p.value) == want,
+            |i| match matches[i].destination_port.map(|p| p.value) {
+                Some(p) if p != port => format!("destination port {p} ≠ {port}"),
+                Some(p) => format!("destination port {p}"),
+                None => format!("no destination port, and chains for port {port} take precedence"),
+            },
+        );
+    }
+
+    /// Longest-prefix match over one list of ranges (empty = any address).
+    fn ip_step(
+        &mut self,
+        step: &'static str,
+        ip: Option<IpAddr>,
+        ranges: impl Fn(&FilterChainMatch) -> &Vec<CidrRange>,
+    ) {
+        let matches = self.matches;
+        // Best prefix length per candidate: Some(len) when it matches, the
+        // empty list counting as /0 of both families.
+        let best = |i: usize| -> Option<i64> {
+            let r = ranges(&matches[i]);
+            if r.is_empty() {
+                return Some(0);
+            }
+            let ip = ip?;
+            r.iter()
+                .filter(|c| cidr_contains(c, ip))
+                .map(|c| prefix_len(c) as i64)
+                .max()
+        };
+        let top = self.candidates.iter().filter_map(|&i| best(i)).max();
+        let uses = self.candidates.iter().any(|&i| !ranges(&matches[i]).is_empty());
+        if !uses {
+            return;
+        }
+        let ip_text = ip.map_or_else(|| "unknown".to_string(), |i| i.to_string());
+        let decision = match top {
+            Some(0) => format!("{step} {ip_text}: no specific range contains it; catch-all chains remain"),
+            Some(len) => format!("{step} {ip_text}: longest matching prefix is /{len}"),
+            None => format!("{step} {ip_text}: no chain's ranges contain it"),
+        };
+        self.narrow(
+            step,
+            decision,
+            |i| top.is_some() && best(i) == top,
+            |i| {
+                let r = ranges(&matches[i]);
+                let list = r.iter().map(cidr_text).collect::<Vec<_>>().join(",");
+                match best(i) {
+                    None if ip.is_none() => format!("{step} ranges {list}, and the address is unknown"),
+                    None => format!("{step} {ip_text} is not in {list}"),
+                    Some(0) if r.is_empty() => format!("no {step} ranges, and a more specific range matched"),
+                    Some(len) => format!("{step} matched only /{len}; a longer prefix won"),
+                }
+            },
+        );
+    }
+
+    fn server_names(&mut self, sni: Option<&str>) {
+        let matches = self.matches;
+        let uses = self.candidates.iter().any(|&i| !matches[i].server_names.is_empty());
+        if !uses {
+            return;
+        }
+        let sni = sni.map(str::to_ascii_lowercase).unwrap_or_default();
+        let names =
+            |i: usize| -> Vec<String> { matches[i].server_names.iter().map(|s| s.to_ascii_lowercase()).collect() };
+        // Exact, then wildcard suffixes longest first, then no server_names.
+        let mut keys: Vec<String> = Vec::new();
+        if !sni.is_empty() {
+            keys.push(sni.clone());
+            let mut pos = sni.get(1..).and_then(|t| t.find('.')).map(|p| p + 1);
+            while let Some(p) = pos {
+                if p >= sni.len() - 1 {
+                    break;
+                }
+                keys.push(format!("*{}", &sni[p..]));
+                pos = sni[p + 1..].find('.').map(|q| q + p + 1);
+            }
+        }
+        let hit = keys
+            .iter()
+            .find(|k| self.candidates.iter().any(|&i| names(i).contains(k)))
+            .cloned();
+        let (decision, key) = match &hit {
+            Some(k) if *k == sni => (format!("SNI {sni}: exact server name"), Some(k.clone())),
+            Some(k) => (format!("SNI {sni}: wildcard {k} is the longest match"), Some(k.clone())),
+            None if sni.is_empty() => ("no SNI: only chains without server_names".to_string(), None),
+            None => (
+                format!("SNI {sni}: no server name matches; chains without server_names"),
+                None,
+            ),
+        };
+        self.narrow(
+            "server name",
+            decision,
+            |i| match &key {
+                Some(k) => names(i).contains(k),
+                None => matches[i].server_names.is_empty(),
+            },
+            |i| {
+                if matches[i].server_names.is_empty() {
+                    format!(
+                        "no server_names, and {} matched a named chain",
+                        key.clone().unwrap_or_default()
+                    )
+                } else if sni.is_empty() {
+                    format!(
+                        "server_names {} need an SNI; none was sent (or no tls_inspector)",
+                        matches[i].server_names.join(",")
+                    )
+                } else {
+                    format!("server_names {} do not match {sni}", matches[i].server_names.join(","))
+                }
+            },
+        );
+    }
+
+    fn transport(&mut self, transport: &str) {
+        let matches = self.matches;
+        let uses = self
+            .candidates
+            .iter()
+            .any(|&i| !matches[i].transport_protocol.is_empty());
+        if !uses {
+            return;
+        }
+        let exact = self
+            .candidates
+            .iter()
+            .any(|&i| matches[i].transport_protocol == transport);
+        let want = if exact { transport } else { "" };
+        self.narrow(
+            "transport protocol",
+            if exact {
+                format!("transport {transport}: chains for it")
+            } else {
+                format!("transport {transport}: no chain names it; chains without a transport protocol")
+            },
+            |i| matches[i].transport_protocol == want,
+            |i| {
+                let t = &matches[i].transport_protocol;
+                if t.is_empty() {
+                    format!("any transport, and a chain for {transport} exists")
+                } else {
+                    format!("transport protocol {t} ≠ {transport}")
+                }
+            },
+        );
+    }
+
+    fn alpn(&mut self, alpn: &[String]) {
+        let matches = self.matches;
+        let uses = self
+            .candidates
+            .iter()
+            .any(|&i| !matches[i].application_protocols.is_empty());
+        if !uses {
+            return;
+        }
+        let hit = alpn
+            .iter()
+            .find(|p| {
+                self.candidates
+                    .iter()
+                    .any(|&i| matches[i].application_protocols.contains(p))
+            })
+            .cloned();
+        self.narrow(
+            "application protocols",
+            match &hit {
+                Some(p) => format!("ALPN {p}: the first offered protocol a chain names"),
+                None if alpn.is_empty() => "no ALPN: chains without application_protocols".into(),
+                None => format!(
+                    "ALPN {}: no chain names any; chains without application_protocols",
+                    alpn.join(",")
+                ),
+            },
+            |i| match &hit {
+                Some(p) => matches[i].application_protocols.contains(p),
+                None => matches[i].application_protocols.is_empty(),
+            },
+            |i| {
+                let a = &matches[i].application_protocols;
+                if a.is_empty() {
+                    format!(
+                        "any ALPN, and {} matched a named chain",
+                        hit.clone().unwrap_or_default()
+                    )
+                } else {
+                    format!("application protocols {} not offered first", a.join(","))
+                }
+            },
+        );
+    }
+
+    fn source_type(&mut self, conn: &Connection) {
+        let matches = self.matches;
+        let ty = |i: usize| ConnectionSourceType::try_from(matches[i].source_type).unwrap_or(ConnectionSourceType::Any);
+        let uses = self.candidates.iter().any(|&i| ty(i) != ConnectionSourceType::Any);
+        if !uses {
+            return;
+        }
+        let local = match (conn.src_ip, conn.dst_ip) {
+            (Some(s), d) => s.is_loopback() || Some(s) == d,
+            _ => false,
+        };
+        let mine = if local {
+            ConnectionSourceType::SameIpOrLoopback
+        } else {
+            ConnectionSourceType::External
+        };
+        let specific = self.candidates.iter().any(|&i| ty(i) == mine);
+        let want = if specific { mine } else { ConnectionSourceType::Any };
+        self.narrow(
+            "source type",
+            format!(
+                "source is {}",
+                if local {
+                    "local (same IP or loopback)"
+                } else {
+                    "external"
+                }
+            ),
+            |i| ty(i) == want,
+            |i| format!("source type {} does not apply", ty(i).as_str_name()),
+        );
+    }
+
+    fn source_port(&mut self, port: Option<u32>) {
+        let matches = self.matches;
+        let uses = self.candidates.iter().any(|&i| !matches[i].source_ports.is_empty());
+        if !uses {
+            return;
+        }
+        let exact = port.is_some_and(|p| self.candidates.iter().any(|&i| matches[i].source_ports.contains(&p)));
+        self.narrow(
+            "source port",
+            match port {
+                Some(p) if exact => format!("source port {p}: chains for it"),
+                Some(p) => format!("source port {p}: no chain names it; chains without source ports"),
+                None => "source port unknown: chains without source ports".into(),
+            },
+            |i| {
+                if exact {
+                    port.is_some_and(|p| matches[i].source_ports.contains(&p))
+                } else {
+                    matches[i].source_ports.is_empty()
+                }
+            },
+            |i| {
+                let p = &matches[i].source_ports;
+                if p.is_empty() {
+                    "any source port, and a chain for this port exists".into()
+                } else {
+                    format!("source ports {p:?} do not include it")
+                }
+            },
+        );
+    }
+}
+
+pub fn cidr_text(c: &CidrRange) -> String {
+    format!("{}/{}", c.address_prefix, prefix_len(c))
+}
+
+fn prefix_len(c: &CidrRange) -> u32 {
+    c.prefix_len.map_or(0, |l| l.value)
+}
+
+/// Whether `ip` lies in the range (families must agree).
+pub fn cidr_contains(c: &CidrRange, ip: IpAddr) -> bool {
+    let Ok(base) = c.address_prefix.parse::<IpAddr>() else {
+        return false;
+    };
+    let len = prefix_len(c);
+    match (base, ip) {
+        (IpAddr::V4(b), IpAddr::V4(a)) => {
+            let len = len.min(32);
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            (u32::from(b) & mask) == (u32::from(a) & mask)
+        }
+        (IpAddr::V6(b), IpAddr::V6(a)) => {
+            let len = len.min(128);
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            (u128::from(b) & mask) == (u128::from(a) & mask)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::google::protobuf::UInt32Value;
+
+    fn chain(f: impl FnOnce(&mut FilterChainMatch)) -> FilterChainMatch {
+        let mut m = FilterChainMatch::default();
+        f(&mut m);
+        m
+    }
+    fn port(p: u32) -> Option<UInt32Value> {
+        Some(UInt32Value { value: p })
+    }
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+    fn cidr(a: &str, l: u32) -> CidrRange {
+        CidrRange {
+            address_prefix: a.into(),
+            prefix_len: Some(UInt32Value { value: l }),
+        }
+    }
+    fn conn(port: u32, sni: Option<&str>) -> Connection {
+        Connection {
+            dst_port: port,
+            sni: sni.map(String::from),
+            transport: if sni.is_some() { "tls" } else { "raw_buffer" }.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exact_port_chains_win_outright_without_fallback() {
+        let m = vec![
+            chain(|m| {
+                m.destination_port = port(443);
+                m.server_names = names(&["a.example.com"]);
+            }),
+            chain(|m| m.server_names = names(&["b.example.com"])),
+        ];
+        // b.example.com is only on the port-less chain: no fallback to it.
+        let s = select_by_match(&m, &conn(443, Some("b.example.com")));
+        assert_eq!(s.chosen, None);
+        assert_eq!(s.near_misses[0].index, 1);
+        assert_eq!(s.near_misses[0].step, "destination port");
+        // Another port: only port-less chains are searched.
+        assert_eq!(select_by_match(&m, &conn(8443, Some("b.example.com"))).chosen, Some(1));
+    }
+
+    #[test]
+    fn server_names_exact_then_longest_wildcard_then_none() {
+        let m = vec![
+            chain(|m| m.server_names = names(&["*.com"])),
+            chain(|m| m.server_names = names(&["*.example.com"])),
+            chain(|m| m.server_names = names(&["www.example.com"])),
+            chain(|_| {}),
+        ];
+        assert_eq!(select_by_match(&m, &conn(443, Some("www.example.com"))).chosen, Some(2));
+        assert_eq!(select_by_match(&m, &conn(443, Some("a.b.example.com"))).chosen, Some(1));
+        assert_eq!(select_by_match(&m, &conn(443, Some("example.org"))).chosen, Some(3));
+        assert_eq!(select_by_match(&m, &conn(443, Some("foo.com"))).chosen, Some(0));
+        // Upper-case SNI is lower-cased.
+        assert_eq!(select_by_match(&m, &conn(443, Some("WWW.Example.COM"))).chosen, Some(2));
+        // A wildcard never matches the bare suffix.
+        assert_eq!(select_by_match(&m, &conn(443, Some("example.com"))).chosen, Some(0));
+        // No SNI: only the chain without server_names.
+        assert_eq!(select_by_match(&m, &conn(443, None)).chosen, Some(3));
+    }
+
+    #[test]
+    fn no_backtracking_after_a_more_specific_hit() {
+        let m = vec![
+            chain(|m| {
+                m.server_names = names(&["www.example.com"]);
+                m.transport_protocol = "tls".into();
+            }),
+            chain(|m| {
+                m.server_names = names(&["*.example.com"]);
+                m.transport_protocol = "raw_buffer".into();
+            }),
+        ];
+        let mut c = conn(443, Some("www.example.com"));
+        c.transport = "raw_buffer".into();
+        // Exact SNI wins, then transport fails: default chain, not the wildcard.
+        let s = select_by_match(&m, &c);
+        assert_eq!(s.chosen, None);
+        assert!(s
+            .steps
+            .iter()
+            .any(|st| st.step == "transport protocol" && st.remaining.is_empty()));
+    }
+
+    #[test]
+    fn empty_lists_mean_any_and_lose_to_specific_entries() {
+        let m = vec![chain(|m| m.application_protocols = names(&["h2"])), chain(|_| {})];
+        let mut c = conn(80, None);
+        c.alpn = names(&["http/1.1", "h2"]);
+        assert_eq!(select_by_match(&m, &c).chosen, Some(0));
+        c.alpn = names(&["http/1.1"]);
+        assert_eq!(select_by_match(&m, &c).chosen, Some(1));
+    }
+
+    #[test]
+    fn destination_ip_longest_prefix() {
+        let m = vec![
+            chain(|m| m.prefix_ranges = vec![cidr("10.0.0.0", 8)]),
+            chain(|m| m.prefix_ranges = vec![cidr("10.1.0.0", 16)]),
+            chain(|_| {}),
+        ];
+        let mut c = conn(80, None);
+        c.dst_ip = Some("10.1.2.3".parse().unwrap());
+        assert_eq!(select_by_match(&m, &c).chosen, Some(1));
+        c.dst_ip = Some("10.2.2.3".parse().unwrap());
+        assert_eq!(select_by_match(&m, &c).chosen, Some(0));
+        c.dst_ip = Some("192.168.0.1".parse().unwrap());
+        assert_eq!(select_by_match(&m, &c).chosen, Some(2));
+        c.dst_ip = Some("::1".parse().unwrap());
+        assert_eq!(select_by_match(&m, &c).chosen, Some(2));
+    }
+
+    #[test]
+    fn source_type_and_ports() {
+        let m = vec![
+            chain(|m| m.source_type = ConnectionSourceType::SameIpOrLoopback as i32),
+            chain(|m| m.source_ports = vec![1234]),
+            chain(|_| {}),
+        ];
+        let mut c = conn(80, None);
+        c.src_ip = Some("127.0.0.1".parse().unwrap());
+        assert_eq!(select_by_match(&m, &c).chosen, Some(0));
+        c.src_ip = Some("10.0.0.9".parse().unwrap());
+        c.src_port = Some(1234);
+        assert_eq!(select_by_match(&m, &c).chosen, Some(1));
+        c.src_port = Some(999);
+        assert_eq!(select_by_match(&m, &c).chosen, Some(2));
+    }
+
+    #[test]
+    fn cidr_edges() {
+        assert!(cidr_contains(&cidr("0.0.0.0", 0), "8.8.8.8".parse().unwrap()));
+        assert!(!cidr_contains(&cidr("0.0.0.0", 0), "::1".parse().unwrap()));
+        assert!(cidr_contains(&cidr("10.0.0.1", 32), "10.0.0.1".parse().unwrap()));
+        assert!(!cidr_contains(&cidr("10.0.0.1", 32), "10.0.0.2".parse().unwrap()));
+        assert!(cidr_contains(&cidr("fd00::", 8), "fd12::1".parse().unwrap()));
+    }
+}

@@ -38,6 +38,9 @@ fn main() {
         let v: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
         std::hint::black_box(&v);
     });
+    let decode_only = best(runs, || {
+        std::hint::black_box(input::load_bytes(path, &bytes).expect("decodes"));
+    });
     let ours = best(runs, || {
         for d in input::load_bytes(path, &bytes).expect("decodes") {
             let ix = Index::build(d);
@@ -68,6 +71,11 @@ fn main() {
         "egress-xray summary    {:>8.3} s  {:>7.1} MB/s",
         ours.as_secs_f64(),
         rate(ours)
+    );
+    println!(
+        "  of which decode      {:>8.3} s  {:>7.1} MB/s",
+        decode_only.as_secs_f64(),
+        rate(decode_only)
     );
     println!(
         "ratio to serde_json    {:>8.2}x",

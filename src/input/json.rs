@@ -1,10 +1,11 @@
 //! JSON (and YAML, via JSON) config dumps → `envoy.admin.v3.ConfigDump`.
 //!
 //! The document is split with borrowed `RawValue`s down to single resources
-//! (one cluster, one listener...), and each resource is decoded on its own,
-//! in parallel: first strictly, streaming straight into a `DynamicMessage`;
-//! if that fails (version skew), through a `serde_json::Value` repaired by
-//! `normalize` with every repair counted. A section's protobuf encoding is the
+//! (one cluster, one listener...) — in one pass for the common
+//! `{"configs": [...]}` shape — and each resource is decoded on its own, in
+//! parallel: first by the streaming transcoder (`transcode`), then strictly
+//! into a `DynamicMessage`; if both fail (version skew), through a
+//! `serde_json::Value` repaired by `normalize` with every repair counted. A section's protobuf encoding is the
 //! concatenation of its fields' encodings, so resources decoded on different
 //! threads (with different descriptor pools) never have to meet as objects.
 
@@ -26,6 +27,15 @@ use super::normalize::{normalize_message, v2_to_v3};
 use super::pool::{self, type_url_name};
 use super::report::DecodeReport;
 
+static FAST_PATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the streaming transcoder off, leaving only the DynamicMessage
+/// paths; for the test that checks both give the same messages.
+#[doc(hidden)]
+pub fn set_fast_path(on: bool) {
+    FAST_PATH.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 const STRICT: DeserializeOptions = DeserializeOptions::new();
 const LENIENT: DeserializeOptions = DeserializeOptions::new().deny_unknown_fields(false);
 const TYPE_PREFIX: &str = "type.googleapis.com/";
@@ -41,11 +51,29 @@ pub struct JsonDump {
 
 type RawMap<'a> = BTreeMap<String, &'a RawValue>;
 
+/// Sections as (message type, fields), split down to resources.
+type Presplit<'a> = Vec<(String, Vec<(String, SplitField<'a>)>)>;
+
 /// Decodes every dump in a JSON document.
 pub fn decode_document(file: &str, text: &str) -> Result<Vec<JsonDump>, InputError> {
     let first = text.trim_start().as_bytes().first().copied();
     match first {
         Some(b'{') => {
+            if let Some(sections) = presplit(text) {
+                let mut report = DecodeReport::default();
+                let mut dump = ConfigDump::default();
+                for (i, (name, fields)) in sections.into_iter().enumerate() {
+                    let path = format!("configs[{i}]");
+                    dump.configs
+                        .push(decode_split_section(file, &path, &name, fields, &mut report)?);
+                }
+                return Ok(vec![JsonDump {
+                    name: None,
+                    dump,
+                    report,
+                    shape: "config dump",
+                }]);
+            }
             let top: RawMap = parse(file, text, "")?;
             decode_object(file, text, top)
         }
@@ -260,8 +288,7 @@ fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport)
     }
     let desc = pool::message(&name).expect("checked above");
 
-    let mut rest = String::from("{");
-    let mut split: Vec<(u32, String, String, Vec<Cow<str>>)> = Vec::new();
+    let mut fields: Vec<(String, SplitField)> = Vec::new();
     for (key, raw) in &map {
         if key == "@type" {
             continue;
@@ -269,19 +296,16 @@ fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport)
         if let Some(state) = v2_listener_state(&name, key) {
             // v2alpha kept one list per state; v3 keeps one entry per
             // listener with a field per state.
-            let f = desc.get_field_by_name("dynamic_listeners").expect("v3 field");
-            let Kind::Message(m) = f.kind() else { unreachable!() };
             let items: Vec<&RawValue> = parse(file, raw.get(), &join(path, key))?;
             let items = items
                 .iter()
                 .map(|r| Cow::Owned(format!("{{\"{state}\":{}}}", r.get())))
                 .collect();
-            split.push((f.number(), m.full_name().to_string(), join(path, key), items));
+            fields.push(("dynamic_listeners".into(), SplitField::List(items)));
             continue;
         }
         let field = desc.get_field_by_json_name(key).or_else(|| desc.get_field_by_name(key));
         match field {
-            None => report.unknown_field(&join(path, key), key),
             Some(f) if f.is_list() && matches!(f.kind(), Kind::Message(_)) && raw.get().starts_with('[') => {
                 let Kind::Message(m) = f.kind() else { unreachable!() };
                 let items: Vec<&RawValue> = parse(file, raw.get(), &join(path, key))?;
@@ -289,13 +313,50 @@ fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport)
                 if is_v2 {
                     wrap_bare_v2_resources(&m, &mut items);
                 }
-                split.push((f.number(), m.full_name().to_string(), join(path, key), items));
+                fields.push((key.clone(), SplitField::List(items)));
             }
-            Some(_) => {
+            _ => fields.push((key.clone(), SplitField::Raw(raw))),
+        }
+    }
+    decode_split_section(file, path, &name, fields, report).map(Some)
+}
+
+/// A section field once split: a list of resources to decode one by one,
+/// or anything else, decoded with the section's remaining fields.
+enum SplitField<'a> {
+    List(Vec<Cow<'a, str>>),
+    Raw(&'a RawValue),
+}
+
+/// Decodes a split section of message type `name`: its lists element by
+/// element in parallel, the rest as one message; the encodings concatenated.
+fn decode_split_section(
+    file: &str,
+    path: &str,
+    name: &str,
+    fields: Vec<(String, SplitField)>,
+    report: &mut DecodeReport,
+) -> Result<Any, InputError> {
+    let desc = pool::message(name).expect("section types come from the pool");
+    let mut rest = String::from("{");
+    let mut lists = Vec::new();
+    for (key, value) in fields {
+        let field = desc
+            .get_field_by_json_name(&key)
+            .or_else(|| desc.get_field_by_name(&key));
+        match (field, value) {
+            (None, _) => report.unknown_field(&join(path, &key), &key),
+            (Some(f), SplitField::List(items)) => {
+                let Kind::Message(m) = f.kind() else {
+                    unreachable!("lists are split only for messages")
+                };
+                lists.push((f.number(), m.full_name().to_string(), join(path, &key), items));
+            }
+            (Some(_), SplitField::Raw(raw)) => {
                 if rest.len() > 1 {
                     rest.push(',');
                 }
-                rest.push_str(&serde_json::to_string(key).expect("string"));
+                rest.push_str(&serde_json::to_string(&key).expect("string"));
                 rest.push(':');
                 rest.push_str(raw.get());
             }
@@ -303,9 +364,9 @@ fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport)
     }
     rest.push('}');
 
-    let (mut bytes, rest_report) = decode_resource(file, &name, &rest, path)?;
+    let (mut bytes, rest_report) = decode_resource(file, name, &rest, path)?;
     report.merge(rest_report);
-    for (number, elem_type, field_path, items) in split {
+    for (number, elem_type, field_path, items) in lists {
         let decoded: Vec<Result<(Vec<u8>, DecodeReport), InputError>> = items
             .par_iter()
             .enumerate()
@@ -319,10 +380,10 @@ fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport)
             bytes.put_slice(&b);
         }
     }
-    Ok(Some(Any {
+    Ok(Any {
         type_url: format!("{TYPE_PREFIX}{name}"),
         value: bytes,
-    }))
+    })
 }
 
 /// The earliest v2alpha dumps listed bare resources where v3 wraps each one
@@ -372,6 +433,11 @@ pub fn decode_resource(
     path: &str,
 ) -> Result<(Vec<u8>, DecodeReport), InputError> {
     let desc = pool::message(type_name).expect("type names come from the pool");
+    if FAST_PATH.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok(bytes) = super::transcode::json_to_proto(&desc, json) {
+            return Ok((bytes, DecodeReport::default()));
+        }
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     if let Ok(msg) = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &STRICT) {
         if de.end().is_ok() {
@@ -552,4 +618,121 @@ fn join(path: &str, key: &str) -> String {
 fn short(s: &str) -> String {
     let s: String = s.chars().take(40).collect();
     s
+}
+
+/// One-pass split of the common shape `{"configs": [{"@type": ..., ...}]}`
+/// (admin dumps, `istioctl proxy-config all -o json`): sections, their
+/// fields and their resources, in a single scan of the text. None when the
+/// document is shaped otherwise (other top-level keys, a section without a
+/// leading `@type`, a type the pool lacks such as v2): the general path then
+/// splits it level by level.
+fn presplit(text: &str) -> Option<Presplit<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let sections = serde::Deserializer::deserialize_map(&mut de, DocumentVisitor).ok()??;
+    de.end().ok()?;
+    Some(sections)
+}
+
+struct DocumentVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
+    type Value = Option<Presplit<'de>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a config dump object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut sections = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key != "configs" || sections.is_some() {
+                return Ok(None);
+            }
+            sections = map.next_value_seed(SectionsSeed)?;
+            if sections.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(sections)
+    }
+}
+
+struct SectionsSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for SectionsSeed {
+    type Value = Option<Presplit<'de>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SectionsSeed {
+    type Value = Option<Presplit<'de>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of config sections")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        while let Some(section) = seq.next_element_seed(SectionSeed)? {
+            match section {
+                Some(s) if ok => out.push(s),
+                _ => ok = false,
+            }
+        }
+        Ok(ok.then_some(out))
+    }
+}
+
+struct SectionSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for SectionSeed {
+    type Value = Option<(String, Vec<(String, SplitField<'de>)>)>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SectionSeed {
+    type Value = Option<(String, Vec<(String, SplitField<'de>)>)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a config section")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let first = map.next_key::<Cow<'de, str>>()?;
+        let desc = if first.as_deref() == Some("@type") {
+            let url: Cow<'de, str> = map.next_value()?;
+            pool::message(type_url_name(&url))
+        } else {
+            None
+        };
+        let Some(desc) = desc else {
+            // Drain the section; the general path takes the document.
+            if first.is_some() {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            return Ok(None);
+        };
+        let mut fields = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let field = desc
+                .get_field_by_json_name(&key)
+                .or_else(|| desc.get_field_by_name(&key));
+            match field {
+                Some(f) if f.is_list() && matches!(f.kind(), Kind::Message(_)) => {
+                    let items: Option<Vec<&'de RawValue>> = map.next_value()?;
+                    let items = items
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| Cow::Borrowed(r.get()))
+                        .collect();
+                    fields.push((key, SplitField::List(items)));
+                }
+                _ => fields.push((key, SplitField::Raw(map.next_value::<&'de RawValue>()?))),
+            }
+        }
+        Ok(Some((desc.full_name().to_string(), fields)))
+    }
 }

@@ -8,6 +8,7 @@ pub mod normalize;
 pub mod pool;
 pub mod proto;
 pub mod report;
+pub mod transcode;
 
 use std::io::Read;
 

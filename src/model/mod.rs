@@ -19,6 +19,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::{Any, Timestamp};
 use prost::Name;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::input::{DecodeReport, LoadedDump};
@@ -251,17 +252,32 @@ impl Index {
         } else if let Some(d) = decode_any::<admin::SecretsConfigDump>(section) {
             self.add_secrets(d);
         } else if let Some(d) = decode_any::<admin::EndpointsConfigDump>(section) {
+            let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
             for e in d.static_endpoint_configs {
-                self.push_endpoints(
-                    e.endpoint_config.as_ref(),
+                items.push((
                     State::Static,
                     Stamp::new("", e.last_updated.as_ref()),
-                );
+                    e.endpoint_config,
+                ));
             }
             for e in d.dynamic_endpoint_configs {
                 let stamp = Stamp::new(&e.version_info, e.last_updated.as_ref());
-                self.push_endpoints(e.endpoint_config.as_ref(), State::Active, stamp);
+                items.push((State::Active, stamp, e.endpoint_config));
             }
+            let decoded: Vec<EndpointEntry> = items
+                .into_par_iter()
+                .filter_map(|(state, stamp, any)| {
+                    let cla = any.as_ref().and_then(decode_any::<ClusterLoadAssignment>)?;
+                    Some(EndpointEntry {
+                        cluster_name: cla.cluster_name.clone(),
+                        state,
+                        origin: EndpointOrigin::Eds,
+                        stamp,
+                        assignment: cla,
+                    })
+                })
+                .collect();
+            self.endpoints.extend(decoded);
         } else if let Some(d) = decode_any::<admin::EcdsConfigDump>(section) {
             for f in d.ecds_filters {
                 let (name, type_url) = ecds_name(f.ecds_filter.as_ref());
@@ -282,15 +298,18 @@ impl Index {
     }
 
     fn add_listeners(&mut self, d: admin::ListenersConfigDump) {
+        // (dynamic name, state, stamp, config, rejection), decoded in parallel.
+        type Item = (String, State, Stamp, Option<Any>, Option<Rejection>);
+        let mut items: Vec<Item> = Vec::new();
         for s in d.static_listeners {
-            if let Some(l) = s.listener.as_ref().and_then(decode_any::<Listener>) {
-                self.push_listener(
+            if s.listener.is_some() {
+                items.push((
                     String::new(),
                     State::Static,
                     Stamp::new("", s.last_updated.as_ref()),
-                    Some(l),
+                    s.listener,
                     None,
-                );
+                ));
             }
         }
         for dl in d.dynamic_listeners {
@@ -301,15 +320,35 @@ impl Index {
             ];
             for (state, st) in states {
                 let Some(st) = st else { continue };
-                let l = st.listener.as_ref().and_then(decode_any::<Listener>);
                 let stamp = Stamp::new(&st.version_info, st.last_updated.as_ref());
-                self.push_listener(dl.name.clone(), state, stamp, l, None);
+                items.push((dl.name.clone(), state, stamp, st.listener, None));
             }
             if let Some(err) = dl.error_state {
-                let l = err.failed_configuration.as_ref().and_then(decode_any::<Listener>);
                 let stamp = Stamp::new(&err.version_info, None);
-                self.push_listener(dl.name.clone(), State::Rejected, stamp, l, Some(rejection(&err)));
+                let rej = rejection(&err);
+                items.push((
+                    dl.name.clone(),
+                    State::Rejected,
+                    stamp,
+                    err.failed_configuration,
+                    Some(rej),
+                ));
             }
+        }
+        let decoded: Vec<_> = items
+            .into_par_iter()
+            .map(|(name, state, stamp, any, rej)| {
+                let l = any.as_ref().and_then(decode_any::<Listener>);
+                (name, state, stamp, l, rej)
+            })
+            .collect();
+        for (name, state, stamp, l, rej) in decoded {
+            // A static listener that does not decode as a Listener is dropped,
+            // as before; dynamic entries are kept (a rejection without config).
+            if state == State::Static && l.is_none() {
+                continue;
+            }
+            self.push_listener(name, state, stamp, l, rej);
         }
     }
 
@@ -333,41 +372,32 @@ impl Index {
     }
 
     fn add_clusters(&mut self, d: admin::ClustersConfigDump) {
+        let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
         for s in d.static_clusters {
-            self.push_cluster(
-                s.cluster.as_ref(),
-                State::Static,
-                Stamp::new("", s.last_updated.as_ref()),
-            );
+            items.push((State::Static, Stamp::new("", s.last_updated.as_ref()), s.cluster));
         }
-        for c in d.dynamic_active_clusters {
-            self.push_cluster(
-                c.cluster.as_ref(),
-                State::Active,
-                Stamp::new(&c.version_info, c.last_updated.as_ref()),
-            );
+        for (state, list) in [
+            (State::Active, d.dynamic_active_clusters),
+            (State::Warming, d.dynamic_warming_clusters),
+        ] {
+            for c in list {
+                items.push((state, Stamp::new(&c.version_info, c.last_updated.as_ref()), c.cluster));
+            }
         }
-        for c in d.dynamic_warming_clusters {
-            self.push_cluster(
-                c.cluster.as_ref(),
-                State::Warming,
-                Stamp::new(&c.version_info, c.last_updated.as_ref()),
-            );
-        }
-    }
-
-    fn push_cluster(&mut self, any: Option<&Any>, state: State, stamp: Stamp) {
-        let Some(cluster) = any.and_then(decode_any::<Cluster>) else {
-            return;
-        };
-        let provenance = IstioConfigRef::from_metadata(cluster.metadata.as_ref());
-        self.clusters.push(ClusterEntry {
-            name: cluster.name.clone(),
-            state,
-            stamp,
-            cluster,
-            provenance,
-        });
+        let decoded: Vec<ClusterEntry> = items
+            .into_par_iter()
+            .filter_map(|(state, stamp, any)| {
+                let cluster = any.as_ref().and_then(decode_any::<Cluster>)?;
+                Some(ClusterEntry {
+                    name: cluster.name.clone(),
+                    state,
+                    stamp,
+                    provenance: IstioConfigRef::from_metadata(cluster.metadata.as_ref()),
+                    cluster,
+                })
+            })
+            .collect();
+        self.clusters.extend(decoded);
     }
 
     fn push_route(&mut self, any: Option<&Any>, state: State, origin: RouteOrigin, stamp: Stamp) {
@@ -381,19 +411,6 @@ impl Index {
             in_routes_section: true,
             stamp,
             route_config: rc,
-        });
-    }
-
-    fn push_endpoints(&mut self, any: Option<&Any>, state: State, stamp: Stamp) {
-        let Some(cla) = any.and_then(decode_any::<ClusterLoadAssignment>) else {
-            return;
-        };
-        self.endpoints.push(EndpointEntry {
-            cluster_name: cla.cluster_name.clone(),
-            state,
-            origin: EndpointOrigin::Eds,
-            stamp,
-            assignment: cla,
         });
     }
 
@@ -427,24 +444,29 @@ impl Index {
 
     /// Route configurations carried inline by HTTP connection managers.
     fn add_inline_routes(&mut self) {
-        let mut inline = Vec::new();
-        for l in &self.listeners {
-            let Some(listener) = &l.listener else { continue };
-            for (chain_name, chain) in listener_chains(listener) {
-                for f in &chain.filters {
-                    let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) else {
-                        continue;
-                    };
-                    if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
-                        let origin = RouteOrigin::Inline {
-                            listener: l.name.clone(),
-                            filter_chain: chain_name.clone(),
+        let inline: Vec<(RouteOrigin, State, Stamp, RouteConfiguration)> = self
+            .listeners
+            .par_iter()
+            .flat_map_iter(|l| {
+                let mut found = Vec::new();
+                let Some(listener) = &l.listener else { return found };
+                for (chain_name, chain) in listener_chains(listener) {
+                    for f in &chain.filters {
+                        let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) else {
+                            continue;
                         };
-                        inline.push((origin, l.state, l.stamp.clone(), rc));
+                        if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
+                            let origin = RouteOrigin::Inline {
+                                listener: l.name.clone(),
+                                filter_chain: chain_name.clone(),
+                            };
+                            found.push((origin, l.state, l.stamp.clone(), rc));
+                        }
                     }
                 }
-            }
-        }
+                found
+            })
+            .collect();
         // Envoy's admin dump lists every inline route configuration again under
         // `static_route_configs`: attach each to its listener instead of
         // counting it twice.

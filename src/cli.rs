@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary, tls};
+use crate::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary, tls, trace};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, table, OutputFormat, Palette};
@@ -19,6 +19,8 @@ Examples:
   egress-xray clusters dump.json.gz --direction outbound -o json
   egress-xray routes dump.json --domain example.org -o wide
   egress-xray secrets dump.json --now 2026-11-26T00:00:00Z
+  egress-xray tls egw.json --host www.wikipedia.org      who originates / terminates TLS
+  egress-xray trace egw.json --port 8443 --sni www.wikipedia.org
   egress-xray findings                       the catalogue of finding codes
 
 Inputs are recognised by content: Envoy /config_dump JSON (with or without
@@ -185,6 +187,49 @@ pub enum Command {
         /// Only this listener's chains (and no clusters).
         #[arg(long)]
         listener: Option<String>,
+    },
+    /// Trace one connection (and HTTP request) as Envoy would: listener,
+    /// filter chain with the near misses, TLS at each hop, route, cluster,
+    /// endpoints — each decision with its reason.
+    Trace {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Destination port of the connection (as the listener sees it).
+        #[arg(long)]
+        port: u32,
+        /// Use this listener by name instead of choosing by address (e.g. an internal listener).
+        #[arg(long)]
+        listener: Option<String>,
+        /// Destination IP (original destination for sidecars).
+        #[arg(long = "dst-ip")]
+        dst_ip: Option<std::net::IpAddr>,
+        /// TLS SNI the client sends.
+        #[arg(long)]
+        sni: Option<String>,
+        /// ALPN protocols the client offers, in order (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        alpn: Vec<String>,
+        /// Transport as the listener filters detect it (default: tls when --sni is given).
+        #[arg(long, value_parser = ["tls", "raw_buffer"])]
+        transport: Option<String>,
+        /// Source IP of the connection.
+        #[arg(long = "src-ip")]
+        src_ip: Option<std::net::IpAddr>,
+        /// Source port of the connection.
+        #[arg(long = "src-port")]
+        src_port: Option<u32>,
+        /// HTTP Host / :authority (default: the SNI).
+        #[arg(long)]
+        host: Option<String>,
+        /// HTTP path, with query (default /).
+        #[arg(long)]
+        path: Option<String>,
+        /// HTTP method (default GET).
+        #[arg(long)]
+        method: Option<String>,
+        /// HTTP request header `name=value` (repeatable).
+        #[arg(long = "header", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
     Findings,
@@ -419,6 +464,51 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
                     .join("\n"),
             }
         }
+        Command::Trace {
+            file,
+            port,
+            listener,
+            dst_ip,
+            sni,
+            alpn,
+            transport,
+            src_ip,
+            src_port,
+            host,
+            path,
+            method,
+            headers,
+        } => {
+            let req = trace::TraceRequest {
+                listener,
+                port,
+                dst_ip,
+                sni,
+                alpn,
+                transport,
+                src_ip,
+                src_port,
+                host,
+                path,
+                method,
+                headers,
+            };
+            let mut traces = Vec::new();
+            for d in load(&file)? {
+                traces.push(trace::trace(&Index::build(d), &req));
+            }
+            match common.output {
+                OutputFormat::Json if traces.len() == 1 => render::json(&traces[0]),
+                OutputFormat::Yaml if traces.len() == 1 => render::yaml(&traces[0]),
+                OutputFormat::Json => render::json(&traces),
+                OutputFormat::Yaml => render::yaml(&traces),
+                o => traces
+                    .iter()
+                    .map(|t| table::trace(t, o == OutputFormat::Wide, palette))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }
+        }
         Command::Findings => match common.output {
             OutputFormat::Json => render::json(crate::findings::CATALOGUE),
             OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
@@ -466,6 +556,12 @@ fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
         s.finish_and_clear();
     }
     result
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| "expected name=value".to_string())
 }
 
 fn parse_now(s: &str) -> Result<time::OffsetDateTime, String> {

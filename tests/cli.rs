@@ -316,3 +316,23 @@ fn findings_doc_is_generated_from_the_catalogue() {
         "regenerate with: egress-xray findings > docs/findings.md"
     );
 }
+
+#[test]
+fn readme_walkthrough_is_what_the_tool_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let cmd = "$ egress-xray trace samples/egw-mtls.config_dump.json --port 8443 --sni www.wikipedia.org\n";
+    let at = readme.find(cmd).expect("walkthrough in the README");
+    let shown = readme[at + cmd.len()..].split("```").next().unwrap();
+    let out = xray()
+        .args([
+            "trace",
+            &common::sample("egw-mtls.config_dump.json"),
+            "--port",
+            "8443",
+            "--sni",
+            "www.wikipedia.org",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
+}

@@ -7,7 +7,17 @@ use std::net::IpAddr;
 
 use envoy_types::pb::envoy::config::core::v3::CidrRange;
 use envoy_types::pb::envoy::config::listener::v3::{filter_chain_match::ConnectionSourceType, FilterChainMatch};
+use envoy_types::pb::google::protobuf::{Any, StringValue};
+use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_list::predicate::{single_predicate, MatchType};
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_list::Predicate;
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_tree::TreeType;
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::{on_match, MatcherTree, MatcherType, OnMatch};
+use envoy_types::pb::xds::r#type::matcher::v3::string_matcher::MatchPattern;
+use envoy_types::pb::xds::r#type::matcher::v3::{Matcher, StringMatcher};
 use serde::Serialize;
+
+use crate::model::util::decode_any;
 
 /// What Envoy knows about a connection when it picks a filter chain.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -121,6 +131,9 @@ impl Selector<'_> {
 
     fn destination_port(&mut self, port: u32) {
         let port_of = |i: usize| self.matches[i].destination_port.map(|p| p.value);
+        if self.candidates.iter().all(|&i| port_of(i).is_none()) {
+            return;
+        }
         let exact = self.candidates.iter().any(|&i| port_of(i) == Some(port));
         let decision = if exact {
             format!("chains for port {port} exist: only they are searched")
@@ -392,6 +405,280 @@ impl Selector<'_> {
             },
         );
     }
+}
+
+/// Selects a filter chain by the unified `filter_chain_matcher`: the
+/// matcher's action names the chain; no match → None (default chain).
+pub fn select_by_matcher(m: &Matcher, conn: &Connection) -> MatcherSelection {
+    let mut steps = Vec::new();
+    let chain = eval_matcher(m, conn, &mut steps, 0);
+    MatcherSelection { chain, steps }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatcherSelection {
+    /// The filter chain name the matcher chose.
+    pub chain: Option<String>,
+    /// What each matcher node looked at and decided.
+    pub steps: Vec<String>,
+}
+
+const MATCHER_DEPTH: usize = 16;
+
+fn eval_matcher(m: &Matcher, conn: &Connection, steps: &mut Vec<String>, depth: usize) -> Option<String> {
+    if depth > MATCHER_DEPTH {
+        steps.push("matcher nested too deep: treated as no match".into());
+        return None;
+    }
+    let hit = match &m.matcher_type {
+        Some(MatcherType::MatcherTree(tree)) => eval_tree(tree, conn, steps, depth),
+        Some(MatcherType::MatcherList(list)) => {
+            let mut hit = None;
+            for (i, fm) in list.matchers.iter().enumerate() {
+                let ok = fm.predicate.as_ref().is_some_and(|p| eval_predicate(p, conn, steps));
+                steps.push(format!(
+                    "list entry #{i}: {}",
+                    if ok { "matches" } else { "does not match" }
+                ));
+                if ok {
+                    hit = fm.on_match.as_ref().and_then(|o| eval_on_match(o, conn, steps, depth));
+                    if hit.is_some() {
+                        break;
+                    }
+                }
+            }
+            hit
+        }
+        None => None,
+    };
+    if hit.is_some() {
+        return hit;
+    }
+    match &m.on_no_match {
+        Some(o) => {
+            steps.push("no match: on_no_match applies".into());
+            eval_on_match(o, conn, steps, depth)
+        }
+        None => None,
+    }
+}
+
+fn eval_on_match(o: &OnMatch, conn: &Connection, steps: &mut Vec<String>, depth: usize) -> Option<String> {
+    match &o.on_match {
+        Some(on_match::OnMatch::Matcher(inner)) => eval_matcher(inner, conn, steps, depth + 1),
+        Some(on_match::OnMatch::Action(a)) => {
+            let name = a
+                .typed_config
+                .as_ref()
+                .and_then(decode_any::<StringValue>)
+                .map(|s| s.value)
+                .unwrap_or_else(|| a.name.clone());
+            steps.push(format!("action: filter chain {name}"));
+            Some(name)
+        }
+        None => None,
+    }
+}
+
+fn eval_tree(tree: &MatcherTree, conn: &Connection, steps: &mut Vec<String>, depth: usize) -> Option<String> {
+    let (input_name, value) = input_value(tree.input.as_ref(), conn);
+    let shown = value.clone().unwrap_or_else(|| "(none)".into());
+    match &tree.tree_type {
+        Some(TreeType::ExactMatchMap(map)) => {
+            let hit = value.as_ref().and_then(|v| map.map.get(v));
+            steps.push(format!(
+                "{input_name} = {shown}: {}",
+                if hit.is_some() {
+                    "exact key found"
+                } else {
+                    "no exact key"
+                }
+            ));
+            hit.and_then(|o| eval_on_match(o, conn, steps, depth))
+        }
+        Some(TreeType::PrefixMatchMap(map)) => {
+            let v = value.unwrap_or_default();
+            let mut keys: Vec<&String> = map.map.keys().filter(|k| v.starts_with(k.as_str())).collect();
+            keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
+            steps.push(format!("{input_name} = {shown}: prefixes {keys:?}"));
+            keys.into_iter()
+                .find_map(|k| eval_on_match(&map.map[k], conn, steps, depth))
+        }
+        Some(TreeType::CustomMatch(custom)) => {
+            let ip = value.as_deref().and_then(|v| v.parse::<IpAddr>().ok());
+            match custom.typed_config.as_ref().and_then(ip_matcher) {
+                Some(ranges) => {
+                    let Some(ip) = ip else {
+                        steps.push(format!("{input_name} = {shown}: not an IP; IP matcher does not match"));
+                        return None;
+                    };
+                    let mut hits: Vec<&IpRange> = ranges
+                        .iter()
+                        .filter(|r| r.0.iter().any(|c| cidr_contains(c, ip)))
+                        .collect();
+                    let best = |r: &IpRange| {
+                        r.0.iter()
+                            .filter(|c| cidr_contains(c, ip))
+                            .map(prefix_len)
+                            .max()
+                            .unwrap_or(0)
+                    };
+                    hits.sort_by_key(|r| std::cmp::Reverse(best(r)));
+                    steps.push(format!("{input_name} = {ip}: {} IP range(s) contain it", hits.len()));
+                    for r in hits {
+                        let text = r.0.iter().map(cidr_text).collect::<Vec<_>>().join(",");
+                        steps.push(format!("range {text}"));
+                        if let Some(found) = r.1.as_ref().and_then(|o| eval_on_match(o, conn, steps, depth)) {
+                            return Some(found);
+                        }
+                        if r.2 {
+                            steps.push("exclusive range did not match: no fallback to wider ranges".into());
+                            return None;
+                        }
+                    }
+                    None
+                }
+                None => {
+                    let name = custom
+                        .typed_config
+                        .as_ref()
+                        .map(|a| a.type_url.clone())
+                        .unwrap_or_default();
+                    steps.push(format!(
+                        "custom matcher {name} cannot be evaluated offline: treated as no match"
+                    ));
+                    None
+                }
+            }
+        }
+        None => None,
+    }
+}
+
+fn eval_predicate(p: &Predicate, conn: &Connection, steps: &mut Vec<String>) -> bool {
+    match &p.match_type {
+        Some(MatchType::SinglePredicate(sp)) => {
+            let (name, value) = input_value(sp.input.as_ref(), conn);
+            let ok = match &sp.matcher {
+                Some(single_predicate::Matcher::ValueMatch(sm)) => {
+                    value.as_deref().is_some_and(|v| string_matches(sm, v))
+                }
+                Some(single_predicate::Matcher::CustomMatch(c)) => {
+                    let ip = value.as_deref().and_then(|v| v.parse::<IpAddr>().ok());
+                    match (c.typed_config.as_ref().and_then(ip_matcher), ip) {
+                        (Some(ranges), Some(ip)) => ranges.iter().any(|r| r.0.iter().any(|c| cidr_contains(c, ip))),
+                        _ => false,
+                    }
+                }
+                None => false,
+            };
+            steps.push(format!(
+                "{name} = {}: {}",
+                value.unwrap_or_default(),
+                if ok { "yes" } else { "no" }
+            ));
+            ok
+        }
+        Some(MatchType::OrMatcher(l)) => l.predicate.iter().any(|p| eval_predicate(p, conn, steps)),
+        Some(MatchType::AndMatcher(l)) => l.predicate.iter().all(|p| eval_predicate(p, conn, steps)),
+        Some(MatchType::NotMatcher(p)) => !eval_predicate(p, conn, steps),
+        None => false,
+    }
+}
+
+/// What a network matching input yields for this connection.
+fn input_value(input: Option<&TypedExtensionConfig>, conn: &Connection) -> (String, Option<String>) {
+    let url = input
+        .and_then(|i| i.typed_config.as_ref())
+        .map(|a| crate::input::pool::type_url_name(&a.type_url).to_string())
+        .unwrap_or_default();
+    let short = url.rsplit('.').next().unwrap_or("").to_string();
+    let value = match short.as_str() {
+        "DestinationIPInput" => conn.dst_ip.map(|i| i.to_string()),
+        "DestinationPortInput" => Some(conn.dst_port.to_string()),
+        "SourceIPInput" | "DirectSourceIPInput" => conn.src_ip.map(|i| i.to_string()),
+        "SourcePortInput" => conn.src_port.map(|p| p.to_string()),
+        "ServerNameInput" => conn.sni.as_ref().map(|s| s.to_ascii_lowercase()),
+        "TransportProtocolInput" => Some(conn.transport.clone()),
+        "ApplicationProtocolInput" => Some(conn.alpn.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",")),
+        "SourceTypeInput" => {
+            let local = conn.src_ip.is_some_and(|s| s.is_loopback() || Some(s) == conn.dst_ip);
+            local.then(|| "local".to_string())
+        }
+        _ => None,
+    };
+    let name = match short.as_str() {
+        "" => "input".to_string(),
+        s => s.trim_end_matches("Input").to_string(),
+    };
+    (name, value)
+}
+
+/// One IPMatcher entry: (ranges, on_match, exclusive).
+type IpRange = (Vec<CidrRange>, Option<OnMatch>, bool);
+
+/// An IPMatcher's (ranges, on_match, exclusive) entries, read through the
+/// descriptor pool (envoy-types has no Rust type for it).
+fn ip_matcher(any: &Any) -> Option<Vec<IpRange>> {
+    use prost::Message;
+    use prost_reflect::{DynamicMessage, Value};
+    if crate::input::pool::type_url_name(&any.type_url) != "xds.type.matcher.v3.IPMatcher" {
+        return None;
+    }
+    let desc = crate::input::pool::message("xds.type.matcher.v3.IPMatcher")?;
+    let msg = DynamicMessage::decode(desc, any.value.as_slice()).ok()?;
+    let list = msg.get_field_by_name("range_matchers")?;
+    let Value::List(items) = list.as_ref() else { return None };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Message(rm) = item else { continue };
+        let ranges = match rm.get_field_by_name("ranges").as_deref() {
+            Some(Value::List(rs)) => rs
+                .iter()
+                .filter_map(|r| match r {
+                    Value::Message(c) => CidrRange::decode(c.encode_to_vec().as_slice()).ok(),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let on_match = match rm.get_field_by_name("on_match").as_deref() {
+            Some(Value::Message(o)) => OnMatch::decode(o.encode_to_vec().as_slice()).ok(),
+            _ => None,
+        };
+        let exclusive = matches!(rm.get_field_by_name("exclusive").as_deref(), Some(Value::Bool(true)));
+        out.push((ranges, on_match, exclusive));
+    }
+    Some(out)
+}
+
+/// Envoy's StringMatcher on a value.
+pub fn string_matches(m: &StringMatcher, v: &str) -> bool {
+    let (v, ignore_case) = if m.ignore_case {
+        (v.to_ascii_lowercase(), true)
+    } else {
+        (v.to_string(), false)
+    };
+    let norm = |s: &str| {
+        if ignore_case {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
+    match &m.match_pattern {
+        Some(MatchPattern::Exact(s)) => v == norm(s),
+        Some(MatchPattern::Prefix(s)) => v.starts_with(&norm(s)),
+        Some(MatchPattern::Suffix(s)) => v.ends_with(&norm(s)),
+        Some(MatchPattern::Contains(s)) => v.contains(&norm(s)),
+        Some(MatchPattern::SafeRegex(r)) => full_regex(&r.regex).is_some_and(|re| re.is_match(&v)),
+        Some(MatchPattern::Custom(_)) | None => false,
+    }
+}
+
+/// A regex that must match the whole value, as Envoy's safe_regex does.
+pub fn full_regex(pattern: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).ok()
 }
 
 pub fn cidr_text(c: &CidrRange) -> String {

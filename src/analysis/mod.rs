@@ -9,3 +9,4 @@ pub mod routes;
 pub mod secrets;
 pub mod summary;
 pub mod tls;
+pub mod trace;

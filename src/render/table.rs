@@ -13,6 +13,7 @@ use crate::analysis::routes::RouteView;
 use crate::analysis::secrets::SecretView;
 use crate::analysis::summary::Summary;
 use crate::analysis::tls::{Origination, SocketVerdict, Termination, TlsReport};
+use crate::analysis::trace::Trace;
 use crate::findings::{Finding, Severity};
 use crate::model::{EndpointOrigin, RouteOrigin, State};
 
@@ -572,4 +573,182 @@ fn socket_summary(v: &SocketVerdict) -> String {
         }
     }
     parts.join("; ")
+}
+
+/// A trace as a short story: one line per hop, reasons indented under it.
+pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, hop: &str, text: String| {
+        let _ = writeln!(out, "{:<11}{text}", p.bold(hop));
+    };
+    let sub = |out: &mut String, text: String| {
+        let _ = writeln!(out, "{:<11}  {text}", "");
+    };
+    let c = &t.connection;
+    let mut seen = vec![format!("port {}", c.dst_port), format!("transport {}", c.transport)];
+    if let Some(ip) = c.dst_ip {
+        seen.insert(0, format!("dst {ip}"));
+    }
+    if let Some(s) = &c.sni {
+        seen.push(format!("SNI {s}"));
+    }
+    if !c.alpn.is_empty() {
+        seen.push(format!("ALPN {}", c.alpn.join(",")));
+    }
+    line(&mut out, "connection", seen.join(", "));
+    match &t.listener {
+        Some(l) => line(
+            &mut out,
+            "listener",
+            format!("{} — {}", if l.is_empty() { "(unnamed)" } else { l }, t.listener_reason),
+        ),
+        None => line(&mut out, "listener", p.red("none")),
+    }
+    if let Some(sel) = &t.chain_selection {
+        let chosen = match &t.filter_chain {
+            Some(fc) => match fc.index {
+                Some(i) if fc.name.starts_with('#') => format!("#{i}"),
+                Some(i) => format!("#{i} {}", fc.name),
+                None => format!("default chain {}", fc.name),
+            },
+            None => p.red("none (no default chain: connection closed)"),
+        };
+        line(&mut out, "chain", chosen);
+        for s in &sel.steps {
+            sub(&mut out, format!("{}: {}", s.step, s.decision));
+        }
+        let misses: Vec<_> = sel.near_misses.iter().collect();
+        let shown = if wide { misses.len() } else { misses.len().min(5) };
+        for m in &misses[..shown] {
+            sub(&mut out, p.dim(&format!("not #{}: {}", m.index, m.reason)));
+        }
+        if shown < misses.len() {
+            sub(
+                &mut out,
+                p.dim(&format!("... {} more near misses (-o wide)", misses.len() - shown)),
+            );
+        }
+    }
+    if let Some(m) = &t.chain_matcher {
+        line(
+            &mut out,
+            "chain",
+            match &t.filter_chain {
+                Some(fc) => format!("{} (by filter_chain_matcher)", fc.name),
+                None => p.red("none (matcher: no match, no default chain)"),
+            },
+        );
+        for s in &m.steps {
+            sub(&mut out, s.clone());
+        }
+    }
+    if let Some(ct) = &t.chain_tls {
+        let what = match ct.termination {
+            Termination::None => "plain bytes (no TLS handling)".to_string(),
+            Termination::Passthrough => "TLS passes through, not decrypted (chosen on SNI/transport)".to_string(),
+            Termination::Tls => format!(
+                "terminates TLS, no client certificate; cert {}",
+                ct.certificates.join(",")
+            ),
+            Termination::Mtls => format!(
+                "terminates TLS and requires a client certificate; cert {}, validated by {}",
+                ct.certificates.join(","),
+                ct.trust.join(",")
+            ),
+        };
+        line(&mut out, "tls in", what);
+    }
+    if let Some(f) = &t.network_filter {
+        line(&mut out, "filter", f.clone());
+    }
+    if let Some(r) = &t.route {
+        line(
+            &mut out,
+            "route",
+            format!(
+                "{} ({}) for Host {:?}",
+                if r.route_config.is_empty() {
+                    "(unnamed)"
+                } else {
+                    &r.route_config
+                },
+                r.source,
+                r.host
+            ),
+        );
+        if let Some(v) = &r.vhost {
+            sub(&mut out, format!("virtual host {v}: {}", r.vhost_reason));
+        }
+        for s in &r.skipped_routes {
+            sub(&mut out, p.dim(&format!("not route {s}")));
+        }
+        if let (Some(i), Some(m)) = (r.route_index, &r.match_summary) {
+            sub(
+                &mut out,
+                format!("route #{i} {m} → {}", r.action.clone().unwrap_or_default()),
+            );
+        }
+    }
+    if let Some(cl) = &t.cluster {
+        let mut text = cl.clone();
+        if !t.cluster_found {
+            text = p.red(&format!("{cl} (not in the dump)"));
+        } else if let Some(ty) = &t.cluster_type {
+            text.push_str(&format!(" ({ty})"));
+        }
+        line(&mut out, "cluster", text);
+        for (n, w) in &t.weighted_clusters {
+            sub(&mut out, format!("weight {w}: {n}"));
+        }
+    }
+    if let Some(ct) = &t.cluster_tls {
+        let mut text = ct.origination.as_str().to_string();
+        if let Some(s) = &ct.sni {
+            text.push_str(&format!(", SNI {s}"));
+        }
+        if ct.origination == Origination::None {
+            text.push_str(" — plain TCP to the upstream (any TLS inside is the client's own)");
+        }
+        line(&mut out, "tls out", text);
+    }
+    if t.cluster_found {
+        if t.endpoints.is_empty() {
+            line(
+                &mut out,
+                "endpoints",
+                p.yellow(t.endpoints_note.as_deref().unwrap_or("none")),
+            );
+        } else {
+            let shown = if wide {
+                t.endpoints.len()
+            } else {
+                t.endpoints.len().min(5)
+            };
+            line(&mut out, "endpoints", t.endpoints[..shown].join(", "));
+            if shown < t.endpoints.len() {
+                sub(&mut out, format!("... {} more", t.endpoints.len() - shown));
+            }
+        }
+    }
+    for n in &t.notes {
+        line(&mut out, "note", p.yellow(n));
+    }
+    let result = format!("{:?}", t.result);
+    line(
+        &mut out,
+        "result",
+        format!("{} — {}", p.bold(&snake(&result)), t.summary),
+    );
+    out
+}
+
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
 }

@@ -1,0 +1,891 @@
+//! Trace one connection (and request) through a dump the way Envoy would:
+//! listener, filter chain (with near misses), TLS at each hop, network filter,
+//! virtual host and route, cluster, endpoints. Every decision carries its
+//! reason.
+
+use std::net::IpAddr;
+
+use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+use envoy_types::pb::envoy::config::route::v3::{
+    header_matcher, query_parameter_matcher, route, route_action, route_match, HeaderMatcher, Route,
+    RouteConfiguration, RouteMatch, VirtualHost,
+};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::{RouteSpecifier, StripPortMode},
+    HttpConnectionManager,
+};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
+use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
+use serde::Serialize;
+
+use super::matching::{self, full_regex, ChainSelection, Connection, MatcherSelection};
+use super::tls::{self, ChainTls, ClusterTls};
+use crate::model::{listener_chains, network_filter_config, Index, State};
+
+/// What the user tells us about the connection and request.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TraceRequest {
+    /// Use this listener (by name) instead of choosing one by address, e.g.
+    /// for internal listeners, which have no port.
+    pub listener: Option<String>,
+    pub port: u32,
+    pub dst_ip: Option<IpAddr>,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    /// `tls` or `raw_buffer`; derived from SNI/ALPN when not given.
+    pub transport: Option<String>,
+    pub src_ip: Option<IpAddr>,
+    pub src_port: Option<u32>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub method: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// How a trace ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceResult {
+    Routed,
+    NoListener,
+    NoFilterChain,
+    NoRoute,
+    DirectResponse,
+    Redirect,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainRef {
+    /// Index in `filter_chains`; None for the default chain.
+    pub index: Option<usize>,
+    pub name: String,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteHop {
+    pub route_config: String,
+    /// Where the route configuration came from (`rds`, `inline`).
+    pub source: String,
+    pub host: String,
+    pub vhost: Option<String>,
+    pub vhost_reason: String,
+    pub route_index: Option<usize>,
+    pub route_name: Option<String>,
+    #[serde(rename = "match")]
+    pub match_summary: Option<String>,
+    /// Why each earlier route of the virtual host did not match.
+    pub skipped_routes: Vec<String>,
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub result: TraceResult,
+    /// Why the trace ended where it did, in one sentence.
+    pub summary: String,
+    pub listener: Option<String>,
+    pub listener_reason: String,
+    /// What the listener filters let Envoy see.
+    pub connection: Connection,
+    pub notes: Vec<String>,
+    pub filter_chain: Option<ChainRef>,
+    /// The `filter_chain_match` narrowing (steps, near misses).
+    pub chain_selection: Option<ChainSelection>,
+    /// The `filter_chain_matcher` evaluation, when the listener has one.
+    pub chain_matcher: Option<MatcherSelection>,
+    pub chain_tls: Option<ChainTls>,
+    /// The network filter that decides (`tcp_proxy`, `http_connection_manager`).
+    pub network_filter: Option<String>,
+    pub route: Option<RouteHop>,
+    pub cluster: Option<String>,
+    /// Weighted clusters as (name, weight), when the action splits.
+    pub weighted_clusters: Vec<(String, u32)>,
+    pub cluster_found: bool,
+    pub cluster_type: Option<String>,
+    pub cluster_tls: Option<ClusterTls>,
+    pub endpoints: Vec<String>,
+    pub endpoints_known: bool,
+    /// Why there is no endpoint list (original destination, DNS...).
+    pub endpoints_note: Option<String>,
+}
+
+/// Traces `req` through the dump.
+pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
+    let mut t = Trace {
+        result: TraceResult::NoListener,
+        summary: String::new(),
+        listener: None,
+        listener_reason: String::new(),
+        connection: Connection {
+            dst_ip: req.dst_ip,
+            dst_port: req.port,
+            sni: req.sni.clone(),
+            transport: req.transport.clone().unwrap_or_default(),
+            alpn: req.alpn.clone(),
+            src_ip: req.src_ip,
+            src_port: req.src_port,
+        },
+        notes: Vec::new(),
+        filter_chain: None,
+        chain_selection: None,
+        chain_matcher: None,
+        chain_tls: None,
+        network_filter: None,
+        route: None,
+        cluster: None,
+        weighted_clusters: Vec::new(),
+        cluster_found: false,
+        cluster_type: None,
+        cluster_tls: None,
+        endpoints: Vec::new(),
+        endpoints_known: false,
+        endpoints_note: None,
+    };
+    let Some((entry_name, state, l)) = pick_listener(ix, req, &mut t) else {
+        t.summary = format!("no listener accepts port {}: the connection is refused", req.port);
+        return t;
+    };
+    t.listener = Some(entry_name.clone());
+    let conn = connection(l, req, &mut t.notes);
+    t.connection = conn.clone();
+
+    // Filter chain.
+    let chains = listener_chains(l);
+    let chosen: Option<(Option<usize>, String, &FilterChain)> = if let Some(m) = &l.filter_chain_matcher {
+        let sel = matching::select_by_matcher(m, &conn);
+        let hit = sel.chain.as_ref().and_then(|name| {
+            l.filter_chains
+                .iter()
+                .enumerate()
+                .find(|(_, c)| &c.name == name)
+                .map(|(i, c)| (Some(i), c.name.clone(), c))
+        });
+        if sel.chain.is_some() && hit.is_none() {
+            t.notes.push(format!(
+                "the matcher chose filter chain {:?}, which the listener does not have",
+                sel.chain.as_deref().unwrap_or("")
+            ));
+        }
+        t.chain_matcher = Some(sel);
+        hit
+    } else {
+        let matches: Vec<_> = l
+            .filter_chains
+            .iter()
+            .map(|c| c.filter_chain_match.clone().unwrap_or_default())
+            .collect();
+        let sel = matching::select_by_match(&matches, &conn);
+        if sel.ambiguous {
+            t.notes
+                .push("more than one chain matched (Envoy would have rejected this listener)".into());
+        }
+        let hit = sel.chosen.map(|i| (Some(i), chains[i].0.clone(), &l.filter_chains[i]));
+        t.chain_selection = Some(sel);
+        hit
+    };
+    let chosen = chosen.or_else(|| {
+        l.default_filter_chain.as_ref().map(|d| {
+            let name = if d.name.is_empty() {
+                "default".to_string()
+            } else {
+                d.name.clone()
+            };
+            (None, name, d)
+        })
+    });
+    let Some((index, name, chain)) = chosen else {
+        t.result = TraceResult::NoFilterChain;
+        t.summary =
+            format!("no filter chain of {entry_name} matches and it has no default chain: Envoy closes the connection");
+        return t;
+    };
+    t.filter_chain = Some(ChainRef {
+        index,
+        name: name.clone(),
+        is_default: index.is_none(),
+    });
+    t.chain_tls = Some(tls::chain_tls(&entry_name, state, index, name, chain, index.is_none()));
+
+    // Network filters: the first tcp_proxy or HTTP connection manager decides.
+    for f in &chain.filters {
+        if let Some(tcp) = network_filter_config::<TcpProxy>(f) {
+            t.network_filter = Some("tcp_proxy".into());
+            match tcp.cluster_specifier {
+                Some(tcp_proxy::ClusterSpecifier::Cluster(c)) if !c.is_empty() => t.cluster = Some(c),
+                Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => {
+                    t.weighted_clusters = w.clusters.iter().map(|c| (c.name.clone(), c.weight)).collect();
+                    t.cluster = w.clusters.iter().max_by_key(|c| c.weight).map(|c| c.name.clone());
+                }
+                _ => {}
+            }
+            break;
+        }
+        if let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) {
+            t.network_filter = Some("http_connection_manager".into());
+            http(ix, req, &conn, &hcm, &mut t);
+            break;
+        }
+    }
+    if t.network_filter.is_none() {
+        let names: Vec<&str> = chain.filters.iter().map(|f| f.name.as_str()).collect();
+        t.notes.push(format!(
+            "no tcp_proxy or HTTP connection manager in the chain (filters: {})",
+            names.join(", ")
+        ));
+    }
+    if matches!(t.result, TraceResult::DirectResponse | TraceResult::Redirect) {
+        return t;
+    }
+    let Some(cluster) = t.cluster.clone() else {
+        t.result = TraceResult::NoRoute;
+        if t.summary.is_empty() {
+            t.summary = "the chain names no cluster".into();
+        }
+        return t;
+    };
+    t.result = TraceResult::Routed;
+    cluster_hop(ix, &cluster, &mut t);
+    t
+}
+
+/// The listener the connection reaches: an exact address, else a wildcard
+/// bind on the port, else a listener that hands off by original destination.
+fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option<(String, State, &'a Listener)> {
+    if let Some(want) = &req.listener {
+        let found = ix
+            .listeners
+            .iter()
+            .filter(|e| &e.name == want)
+            .min_by_key(|e| !matches!(e.state, State::Active | State::Static))
+            .and_then(|e| e.listener.as_ref().map(|l| (e.name.clone(), e.state, l)));
+        t.listener_reason = match &found {
+            Some((_, state, _)) => format!("named with --listener ({})", state.as_str()),
+            None => format!("--listener {want}: no such listener in the dump"),
+        };
+        return found;
+    }
+    let serving: Vec<(&str, State, &Listener)> = ix
+        .listeners
+        .iter()
+        .filter(|e| matches!(e.state, State::Active | State::Static))
+        .filter_map(|e| e.listener.as_ref().map(|l| (e.name.as_str(), e.state, l)))
+        .collect();
+    let on_port: Vec<&(&str, State, &Listener)> = serving
+        .iter()
+        .filter(|(_, _, l)| addresses(l).iter().any(|(_, p)| *p == req.port))
+        .collect();
+    let bound_ip = |l: &Listener| -> Vec<String> {
+        addresses(l)
+            .into_iter()
+            .filter(|(_, p)| *p == req.port)
+            .map(|(a, _)| a)
+            .collect()
+    };
+    let exact = req.dst_ip.and_then(|ip| {
+        on_port
+            .iter()
+            .find(|(_, _, l)| bound_ip(l).iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)))
+    });
+    let wildcard = on_port
+        .iter()
+        .find(|(_, _, l)| bound_ip(l).iter().any(|a| a == "0.0.0.0" || a == "::"));
+    let others: Vec<&str> = ix
+        .listeners
+        .iter()
+        .filter(|e| !matches!(e.state, State::Active | State::Static))
+        .filter(|e| {
+            e.listener
+                .as_ref()
+                .is_some_and(|l| addresses(l).iter().any(|(_, p)| *p == req.port))
+        })
+        .map(|e| e.name.as_str())
+        .collect();
+    if !others.is_empty() {
+        t.notes.push(format!(
+            "listeners on port {} that do not serve yet or any more (warming, draining, rejected): {}",
+            req.port,
+            others.join(", ")
+        ));
+    }
+    let pick = if let Some(e) = exact {
+        t.listener_reason = format!(
+            "bound to {}:{}",
+            req.dst_ip.map(|i| i.to_string()).unwrap_or_default(),
+            req.port
+        );
+        Some(*e)
+    } else if let Some(e) = wildcard {
+        t.listener_reason = format!("bound to every address on port {}", req.port);
+        if req.dst_ip.is_none() && on_port.len() > 1 {
+            t.notes.push(format!(
+                "{} listeners use port {}; without --dst-ip the wildcard one is assumed",
+                on_port.len(),
+                req.port
+            ));
+        }
+        Some(*e)
+    } else if let Some(e) = on_port.first().filter(|_| req.dst_ip.is_none()) {
+        t.listener_reason = format!(
+            "the only kind of listener on port {} (give --dst-ip to be exact)",
+            req.port
+        );
+        Some(*e)
+    } else {
+        None
+    };
+    if let Some((name, state, l)) = pick {
+        if l.bind_to_port.is_some_and(|b| !b.value) {
+            t.listener_reason
+                .push_str("; it does not bind the port itself: connections reach it by original-destination hand-off");
+        }
+        return Some((name.to_string(), *state, l));
+    }
+    // Sidecars: iptables sends everything to a listener with use_original_dst,
+    // which keeps connections no other listener claims.
+    let virtual_listener = serving
+        .iter()
+        .find(|(_, _, l)| l.use_original_dst.is_some_and(|b| b.value));
+    if let Some((name, state, l)) = virtual_listener {
+        t.listener_reason = format!(
+            "no listener for port {}: the original-destination listener {name} keeps the connection",
+            req.port
+        );
+        return Some((name.to_string(), *state, l));
+    }
+    None
+}
+
+fn addresses(l: &Listener) -> Vec<(String, u32)> {
+    let mut v = Vec::new();
+    let mut add = |a: &envoy_types::pb::envoy::config::core::v3::Address| {
+        if let Some(address::Address::SocketAddress(s)) = &a.address {
+            let port = match s.port_specifier {
+                Some(socket_address::PortSpecifier::PortValue(p)) => p,
+                _ => 0,
+            };
+            v.push((s.address.clone(), port));
+        }
+    };
+    if let Some(a) = &l.address {
+        add(a);
+    }
+    for a in l.additional_addresses.iter().filter_map(|a| a.address.as_ref()) {
+        add(a);
+    }
+    v
+}
+
+fn has_listener_filter(l: &Listener, what: &str) -> bool {
+    use envoy_types::pb::envoy::config::listener::v3::listener_filter::ConfigType;
+    l.listener_filters.iter().any(|f| {
+        f.name.contains(what)
+            || matches!(&f.config_type, Some(ConfigType::TypedConfig(a)) if a.type_url.to_ascii_lowercase().contains(&what.replace('_', "")))
+    })
+}
+
+/// What the listener filters would let Envoy see of this connection.
+fn connection(l: &Listener, req: &TraceRequest, notes: &mut Vec<String>) -> Connection {
+    let tls_inspector = has_listener_filter(l, "tls_inspector");
+    let http_inspector = has_listener_filter(l, "http_inspector");
+    let wants_tls = req.transport.as_deref() == Some("tls")
+        || (req.transport.is_none() && (req.sni.is_some() || !req.alpn.is_empty() && req.host.is_none()));
+    let mut conn = Connection {
+        dst_ip: req.dst_ip,
+        dst_port: req.port,
+        src_ip: req.src_ip,
+        src_port: req.src_port,
+        transport: "raw_buffer".into(),
+        ..Default::default()
+    };
+    if wants_tls {
+        if tls_inspector {
+            conn.transport = "tls".into();
+            conn.sni = req.sni.clone();
+            conn.alpn = req.alpn.clone();
+        } else {
+            notes.push(
+                "the listener has no tls_inspector: SNI, ALPN and the TLS transport are not seen when it picks a chain"
+                    .into(),
+            );
+        }
+    } else if http_inspector && (req.host.is_some() || req.path.is_some() || !req.alpn.is_empty()) {
+        conn.alpn = if req.alpn.is_empty() {
+            vec!["http/1.1".into()]
+        } else {
+            req.alpn.clone()
+        };
+    }
+    if conn.dst_ip.is_none() {
+        // A listener bound to one address only sees connections to it.
+        if let Some(ip) = addresses(l)
+            .iter()
+            .find(|(_, p)| *p == req.port)
+            .and_then(|(a, _)| a.parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_unspecified())
+        {
+            conn.dst_ip = Some(ip);
+        }
+    }
+    conn
+}
+
+/// The HTTP connection manager: route configuration → virtual host → route.
+fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionManager, t: &mut Trace) {
+    let (rc, name, source): (Option<RouteConfiguration>, String, &str) = match &hcm.route_specifier {
+        Some(RouteSpecifier::Rds(rds)) => {
+            let found = ix
+                .route_configs
+                .iter()
+                .find(|r| {
+                    r.name == rds.route_config_name && !matches!(r.origin, crate::model::RouteOrigin::Inline { .. })
+                })
+                .map(|r| r.route_config.clone());
+            (found, rds.route_config_name.clone(), "rds")
+        }
+        Some(RouteSpecifier::RouteConfig(rc)) => (Some(rc.clone()), rc.name.clone(), "inline"),
+        _ => (None, String::new(), "unsupported"),
+    };
+    let host_in = req
+        .host
+        .clone()
+        .or_else(|| conn.sni.clone())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let mut hop = RouteHop {
+        route_config: name.clone(),
+        source: source.to_string(),
+        host: host_in.clone(),
+        vhost: None,
+        vhost_reason: String::new(),
+        route_index: None,
+        route_name: None,
+        match_summary: None,
+        skipped_routes: Vec::new(),
+        action: None,
+    };
+    let Some(rc) = rc else {
+        t.result = TraceResult::NoRoute;
+        t.summary = match source {
+            "rds" => format!("the HTTP connection manager asks RDS for {name:?}, which is not in the dump (Envoy answers 404 until it arrives)"),
+            _ => "the HTTP connection manager has no route configuration (scoped routes are not traced)".into(),
+        };
+        t.route = Some(hop);
+        return;
+    };
+    if host_in.is_empty() {
+        t.notes
+            .push("no --host (or SNI) given: virtual hosts are matched against an empty Host".into());
+    }
+    // Port handling of the Host header.
+    let strip = hcm.strip_matching_host_port
+        || matches!(hcm.strip_port_mode, Some(StripPortMode::StripAnyHostPort(true)))
+        || rc.ignore_port_in_host_matching;
+    let host = if strip { strip_port(&host_in) } else { host_in.clone() };
+    hop.host = host.clone();
+    let Some((vh, why)) = select_vhost(&rc.virtual_hosts, &host) else {
+        t.result = TraceResult::NoRoute;
+        t.summary = format!("no virtual host of {name:?} matches Host {host:?}: Envoy answers 404");
+        hop.vhost_reason = "no domain matches".into();
+        t.route = Some(hop);
+        return;
+    };
+    hop.vhost = Some(vh.name.clone());
+    hop.vhost_reason = why;
+    let path = req.path.clone().unwrap_or_else(|| "/".into());
+    let method = req.method.clone().unwrap_or_else(|| "GET".into());
+    let mut headers = req.headers.clone();
+    headers.push((":authority".into(), host_in.clone()));
+    headers.push((":path".into(), path.clone()));
+    headers.push((":method".into(), method.clone()));
+    let mut chosen = None;
+    for (i, r) in vh.routes.iter().enumerate() {
+        match route_matches(r.r#match.as_ref(), &path, &method, &headers) {
+            Ok(()) => {
+                chosen = Some((i, r));
+                break;
+            }
+            Err(why) => hop.skipped_routes.push(format!(
+                "#{i} {}: {why}",
+                super::inventory::describe_route_match(r.r#match.as_ref())
+            )),
+        }
+    }
+    let Some((i, r)) = chosen else {
+        t.result = TraceResult::NoRoute;
+        t.summary = format!(
+            "no route of virtual host {:?} matches {method} {path}: Envoy answers 404",
+            vh.name
+        );
+        t.route = Some(hop);
+        return;
+    };
+    hop.route_index = Some(i);
+    hop.route_name = Some(r.name.clone()).filter(|n| !n.is_empty());
+    hop.match_summary = Some(super::inventory::describe_route_match(r.r#match.as_ref()));
+    apply_action(r, &headers, &mut hop, t);
+    t.route = Some(hop);
+}
+
+fn apply_action(r: &Route, headers: &[(String, String)], hop: &mut RouteHop, t: &mut Trace) {
+    match &r.action {
+        Some(route::Action::Route(a)) => match &a.cluster_specifier {
+            Some(route_action::ClusterSpecifier::Cluster(c)) => {
+                hop.action = Some(format!("cluster {c}"));
+                t.cluster = Some(c.clone());
+            }
+            Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
+                t.weighted_clusters = w
+                    .clusters
+                    .iter()
+                    .map(|c| (c.name.clone(), c.weight.map_or(0, |v| v.value)))
+                    .collect();
+                hop.action = Some(format!(
+                    "weighted {}",
+                    t.weighted_clusters
+                        .iter()
+                        .map(|(n, w)| format!("{n} ({w})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                t.cluster = t
+                    .weighted_clusters
+                    .iter()
+                    .max_by_key(|(_, w)| *w)
+                    .map(|(n, _)| n.clone());
+            }
+            Some(route_action::ClusterSpecifier::ClusterHeader(h)) => {
+                let v = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(h))
+                    .map(|(_, v)| v.clone());
+                hop.action = Some(format!("cluster from header {h}"));
+                match v {
+                    Some(v) => t.cluster = Some(v),
+                    None => t.summary = format!("the route takes its cluster from header {h}, which the request lacks"),
+                }
+            }
+            _ => {
+                hop.action = Some("cluster chosen by a plugin (not traced)".into());
+                t.summary = "the route's cluster is chosen by a cluster specifier plugin".into();
+            }
+        },
+        Some(route::Action::Redirect(rd)) => {
+            hop.action = Some(format!("redirect to {}", rd.host_redirect).trim_end().to_string());
+            t.result = TraceResult::Redirect;
+            t.summary = "the route answers with a redirect".into();
+        }
+        Some(route::Action::DirectResponse(d)) => {
+            hop.action = Some(format!("direct response {}", d.status));
+            t.result = TraceResult::DirectResponse;
+            t.summary = format!("the route answers {} itself", d.status);
+        }
+        _ => {
+            hop.action = Some("no forwarding action".into());
+            t.summary = "the route does not forward".into();
+        }
+    }
+}
+
+fn strip_port(host: &str) -> String {
+    if host.starts_with('[') {
+        return host.split_once("]:").map_or(host.to_string(), |(h, _)| format!("{h}]"));
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h.to_string(),
+        _ => host.to_string(),
+    }
+}
+
+/// Envoy's virtual host selection: exact, then suffix wildcards, then
+/// prefix wildcards (longest first), then `*`.
+pub fn select_vhost<'a>(vhosts: &'a [VirtualHost], host: &str) -> Option<(&'a VirtualHost, String)> {
+    let host = host.to_ascii_lowercase();
+    let mut exact = None;
+    let mut suffix: Option<(usize, &VirtualHost, String)> = None;
+    let mut prefix: Option<(usize, &VirtualHost, String)> = None;
+    let mut any = None;
+    for vh in vhosts {
+        for d in &vh.domains {
+            let d = d.to_ascii_lowercase();
+            if d == "*" {
+                any.get_or_insert(vh);
+            } else if let Some(rest) = d.strip_prefix('*') {
+                if host.len() > rest.len()
+                    && host.ends_with(rest)
+                    && suffix.as_ref().is_none_or(|(l, ..)| rest.len() > *l)
+                {
+                    suffix = Some((rest.len(), vh, d.clone()));
+                }
+            } else if let Some(rest) = d.strip_suffix('*') {
+                if host.len() > rest.len()
+                    && host.starts_with(rest)
+                    && prefix.as_ref().is_none_or(|(l, ..)| rest.len() > *l)
+                {
+                    prefix = Some((rest.len(), vh, d.clone()));
+                }
+            } else if d == host && exact.is_none() {
+                exact = Some(vh);
+            }
+        }
+    }
+    if let Some(vh) = exact {
+        return Some((vh, format!("exact domain {host}")));
+    }
+    if let Some((_, vh, d)) = suffix {
+        return Some((vh, format!("wildcard domain {d} (longest suffix)")));
+    }
+    if let Some((_, vh, d)) = prefix {
+        return Some((vh, format!("wildcard domain {d} (longest prefix)")));
+    }
+    any.map(|vh| (vh, "catch-all domain *".to_string()))
+}
+
+/// Whether a route matches; Err says why not.
+pub fn route_matches(
+    m: Option<&RouteMatch>,
+    path_and_query: &str,
+    method: &str,
+    headers: &[(String, String)],
+) -> Result<(), String> {
+    let Some(m) = m else { return Err("no match".into()) };
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let sensitive = m.case_sensitive.is_none_or(|c| c.value);
+    let eq = |a: &str, b: &str| if sensitive { a == b } else { a.eq_ignore_ascii_case(b) };
+    let starts = |a: &str, p: &str| {
+        if sensitive {
+            a.starts_with(p)
+        } else {
+            a.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())
+        }
+    };
+    let ok = match &m.path_specifier {
+        Some(route_match::PathSpecifier::Prefix(p)) => starts(path, p),
+        Some(route_match::PathSpecifier::Path(p)) => eq(path, p),
+        Some(route_match::PathSpecifier::SafeRegex(r)) => full_regex(&r.regex).is_some_and(|re| re.is_match(path)),
+        Some(route_match::PathSpecifier::PathSeparatedPrefix(p)) => {
+            eq(path, p) || (starts(path, p) && path[p.len()..].starts_with(['/', '?', '#']))
+        }
+        Some(route_match::PathSpecifier::ConnectMatcher(_)) => method.eq_ignore_ascii_case("CONNECT"),
+        Some(route_match::PathSpecifier::PathMatchPolicy(p)) => {
+            return Err(format!("path match policy {} is not evaluated offline", p.name))
+        }
+        None => true,
+    };
+    if !ok {
+        return Err(format!("path {path} does not match"));
+    }
+    for h in &m.headers {
+        if !header_matches(h, headers) {
+            return Err(format!("header {} does not match", h.name));
+        }
+    }
+    for q in &m.query_parameters {
+        let value = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| *k == q.name)
+            .map(|(_, v)| v);
+        let hit = match (&q.query_parameter_match_specifier, value) {
+            (None, Some(_)) => true,
+            (Some(query_parameter_matcher::QueryParameterMatchSpecifier::PresentMatch(p)), v) => v.is_some() == *p,
+            (Some(query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(s)), Some(v)) => {
+                envoy_string_matches(s, v)
+            }
+            _ => false,
+        };
+        if !hit {
+            return Err(format!("query parameter {} does not match", q.name));
+        }
+    }
+    if m.grpc.is_some()
+        && !headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("application/grpc"))
+    {
+        return Err("not a gRPC request".into());
+    }
+    Ok(())
+}
+
+// The deprecated header matchers are still what older control planes send.
+#[allow(deprecated)]
+fn header_matches(h: &HeaderMatcher, headers: &[(String, String)]) -> bool {
+    let value = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(&h.name))
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let present = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(&h.name));
+    use header_matcher::HeaderMatchSpecifier as S;
+    let hit = match &h.header_match_specifier {
+        None => present,
+        Some(S::PresentMatch(p)) => present == *p,
+        Some(_) if !present => false,
+        Some(S::ExactMatch(v)) => value == *v,
+        Some(S::PrefixMatch(v)) => value.starts_with(v.as_str()),
+        Some(S::SuffixMatch(v)) => value.ends_with(v.as_str()),
+        Some(S::ContainsMatch(v)) => value.contains(v.as_str()),
+        Some(S::SafeRegexMatch(r)) => full_regex(&r.regex).is_some_and(|re| re.is_match(&value)),
+        Some(S::StringMatch(s)) => envoy_string_matches(s, &value),
+        Some(S::RangeMatch(r)) => value.parse::<i64>().is_ok_and(|n| n >= r.start && n < r.end),
+    };
+    // A missing header with invert_match does not match unless asked.
+    if !present && h.invert_match {
+        return h.treat_missing_header_as_empty;
+    }
+    hit != h.invert_match
+}
+
+fn envoy_string_matches(m: &StringMatcher, v: &str) -> bool {
+    let (v, norm): (String, fn(&str) -> String) = if m.ignore_case {
+        (v.to_ascii_lowercase(), |s: &str| s.to_ascii_lowercase())
+    } else {
+        (v.to_string(), |s: &str| s.to_string())
+    };
+    match &m.match_pattern {
+        Some(MatchPattern::Exact(s)) => v == norm(s),
+        Some(MatchPattern::Prefix(s)) => v.starts_with(&norm(s)),
+        Some(MatchPattern::Suffix(s)) => v.ends_with(&norm(s)),
+        Some(MatchPattern::Contains(s)) => v.contains(&norm(s)),
+        Some(MatchPattern::SafeRegex(r)) => full_regex(&r.regex).is_some_and(|re| re.is_match(&v)),
+        _ => false,
+    }
+}
+
+/// The cluster: is it in the dump, its type, TLS, endpoints.
+fn cluster_hop(ix: &Index, name: &str, t: &mut Trace) {
+    let entry = ix
+        .clusters
+        .iter()
+        .filter(|c| c.name == name)
+        .min_by_key(|c| match c.state {
+            State::Active | State::Static => 0,
+            _ => 1,
+        });
+    let Some(c) = entry else {
+        t.summary =
+            format!("routed to cluster {name}, which is not in the dump: Envoy resets the connection (HTTP: 503 NC)");
+        return;
+    };
+    t.cluster_found = true;
+    t.cluster_type = Some(super::inventory::discovery_type(&c.cluster.cluster_discovery_type));
+    let ctls = tls::cluster_tls(ix, &c.cluster, c.state);
+    let eps: Vec<String> = super::endpoints::endpoints(ix)
+        .into_iter()
+        .filter(|e| e.cluster == name)
+        .map(|e| match e.status.as_str() {
+            "UNKNOWN" => e.address,
+            s => format!("{} {s}", e.address),
+        })
+        .collect();
+    t.endpoints_known = ix.endpoints.iter().any(|e| e.cluster_name == name);
+    t.endpoints = eps;
+    if t.endpoints.is_empty() {
+        t.endpoints_note = Some(match t.cluster_type.as_deref() {
+            Some("ORIGINAL_DST") => "the connection's original destination".into(),
+            Some("EDS") if !t.endpoints_known => "not in the dump (taken without ?include_eds)".into(),
+            _ if !t.endpoints_known => "not in the dump".into(),
+            _ => "none: Envoy has no host to send to (503 UH / connection reset)".into(),
+        });
+    }
+    t.summary = match name {
+        "BlackHoleCluster" => "routed to BlackHoleCluster: the connection is dropped".into(),
+        "PassthroughCluster" => "routed to PassthroughCluster: forwarded to the original destination as is".into(),
+        _ => format!(
+            "routed to {name} ({}, originates {})",
+            t.cluster_type.as_deref().unwrap_or("?"),
+            ctls.origination.as_str()
+        ),
+    };
+    if c.state == State::Warming {
+        t.notes
+            .push(format!("cluster {name} is still warming: Envoy does not use it yet"));
+    }
+    t.cluster_tls = Some(ctls);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::route::v3::RouteMatch;
+    use envoy_types::pb::google::protobuf::BoolValue;
+
+    fn vh(name: &str, domains: &[&str]) -> VirtualHost {
+        VirtualHost {
+            name: name.into(),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn virtual_hosts_exact_then_suffix_then_prefix_then_any() {
+        let v = vec![
+            vh("any", &["*"]),
+            vh("prefix", &["api.*"]),
+            vh("short-suffix", &["*.com"]),
+            vh("suffix", &["*.example.com"]),
+            vh("dash", &["*-bar.example.com"]),
+            vh("exact", &["www.example.com", "www.example.com:443"]),
+        ];
+        let pick = |h: &str| select_vhost(&v, h).map(|(v, _)| v.name.clone()).unwrap();
+        assert_eq!(pick("www.example.com"), "exact");
+        assert_eq!(pick("WWW.Example.com"), "exact");
+        assert_eq!(pick("www.example.com:443"), "exact");
+        assert_eq!(pick("a.example.com"), "suffix");
+        assert_eq!(pick("foo-bar.example.com"), "dash");
+        assert_eq!(pick("example.com"), "short-suffix");
+        assert_eq!(pick("api.internal"), "prefix");
+        // A wildcard never matches the empty string.
+        assert_eq!(pick(".com"), "any");
+        assert_eq!(pick("api."), "any");
+        // Suffix wildcards beat prefix wildcards.
+        assert_eq!(pick("api.example.com"), "suffix");
+        assert!(select_vhost(&v[1..], "nothing.org").is_none());
+    }
+
+    #[test]
+    fn port_in_host_is_kept_unless_stripped() {
+        assert_eq!(strip_port("a.example.com:8080"), "a.example.com");
+        assert_eq!(strip_port("[fd00::1]:443"), "[fd00::1]");
+        assert_eq!(strip_port("fd00::1"), "fd00::1");
+        let v = vec![vh("plain", &["a.example.com"])];
+        assert!(select_vhost(&v, "a.example.com:8080").is_none());
+    }
+
+    #[test]
+    fn route_matching_rules() {
+        let m = |p: route_match::PathSpecifier| RouteMatch {
+            path_specifier: Some(p),
+            ..Default::default()
+        };
+        let prefix = m(route_match::PathSpecifier::Prefix("/api".into()));
+        assert!(route_matches(Some(&prefix), "/api/v1?x=1", "GET", &[]).is_ok());
+        assert!(route_matches(Some(&prefix), "/API", "GET", &[]).is_err());
+        let mut insensitive = prefix.clone();
+        insensitive.case_sensitive = Some(BoolValue { value: false });
+        assert!(route_matches(Some(&insensitive), "/API", "GET", &[]).is_ok());
+        let sep = m(route_match::PathSpecifier::PathSeparatedPrefix("/get".into()));
+        assert!(route_matches(Some(&sep), "/get", "GET", &[]).is_ok());
+        assert!(route_matches(Some(&sep), "/get/x", "GET", &[]).is_ok());
+        assert!(route_matches(Some(&sep), "/getter", "GET", &[]).is_err());
+        let exact = m(route_match::PathSpecifier::Path("/healthz".into()));
+        assert!(route_matches(Some(&exact), "/healthz?full=1", "GET", &[]).is_ok());
+        assert!(route_matches(Some(&exact), "/healthz/", "GET", &[]).is_err());
+        let mut with_header = prefix.clone();
+        with_header.headers.push(HeaderMatcher {
+            name: "x-env".into(),
+            header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(StringMatcher {
+                match_pattern: Some(MatchPattern::Exact("canary".into())),
+                ignore_case: false,
+            })),
+            ..Default::default()
+        });
+        let canary = [("x-env".to_string(), "canary".to_string())];
+        assert!(route_matches(Some(&with_header), "/api", "GET", &canary).is_ok());
+        assert!(route_matches(Some(&with_header), "/api", "GET", &[]).is_err());
+    }
+}

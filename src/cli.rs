@@ -6,10 +6,10 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary, tls, trace};
+use crate::analysis::{bootstrap, endpoints, inventory, paths, routes, secrets, summary, tls, trace};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
-use crate::render::{self, table, OutputFormat, Palette};
+use crate::render::{self, graph, table, OutputFormat, Palette};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -21,6 +21,7 @@ Examples:
   egress-xray secrets dump.json --now 2026-11-26T00:00:00Z
   egress-xray tls egw.json --host www.wikipedia.org      who originates / terminates TLS
   egress-xray trace egw.json --port 8443 --sni www.wikipedia.org
+  egress-xray paths sidecar.json --host example.org -o mermaid
   egress-xray findings                       the catalogue of finding codes
 
 Inputs are recognised by content: Envoy /config_dump JSON (with or without
@@ -175,6 +176,24 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: String,
     },
+    /// Every listener → filter chain → route → cluster → endpoints path, as
+    /// a tree (or -o mermaid / dot / json), with dangling references as findings.
+    Paths {
+        #[arg(value_name = "FILE")]
+        file: String,
+        /// Only this listener.
+        #[arg(long)]
+        listener: Option<String>,
+        /// Only listeners on this port.
+        #[arg(long)]
+        port: Option<u32>,
+        /// Only chains whose SNI or HTTP domains match this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only chains that lead to this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+    },
     /// TLS verdicts: per cluster whether it originates TLS (none, tls, mtls,
     /// istio_mutual, conditional) with SNI and trust; per filter chain whether
     /// it terminates TLS, passes it through on SNI, or sees plain bytes.
@@ -286,6 +305,13 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             return Ok(2);
         }
     };
+    if matches!(common.output, OutputFormat::Mermaid | OutputFormat::Dot) && !matches!(command, Command::Paths { .. }) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "egress-xray: error: -o mermaid and -o dot draw the paths graph: use them with `egress-xray paths`"
+        );
+        return Ok(2);
+    }
     let out = match command {
         Command::Summary { files } => {
             let mut summaries = Vec::new();
@@ -433,6 +459,38 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             }
             emit(&views, common.output, |v, wide| table::ecds(v, wide, palette))
         }
+        Command::Paths {
+            file,
+            listener,
+            port,
+            host,
+            cluster,
+        } => {
+            let filter = paths::PathFilter {
+                listener,
+                port,
+                host,
+                cluster,
+            };
+            let mut reports = Vec::new();
+            for d in load(&file)? {
+                reports.push(paths::paths(&Index::build(d), &filter));
+            }
+            let one = reports.len() == 1;
+            match common.output {
+                OutputFormat::Json if one => render::json(&reports[0]),
+                OutputFormat::Yaml if one => render::yaml(&reports[0]),
+                OutputFormat::Json => render::json(&reports),
+                OutputFormat::Yaml => render::yaml(&reports),
+                OutputFormat::Mermaid => reports.iter().map(graph::mermaid).collect::<Vec<_>>().join("\n"),
+                OutputFormat::Dot => reports.iter().map(graph::dot).collect::<Vec<_>>().join("\n"),
+                o => reports
+                    .iter()
+                    .map(|r| graph::tree(r, o == OutputFormat::Wide, palette))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }
+        }
         Command::Tls { file, host, listener } => {
             let mut reports = Vec::new();
             for d in load(&file)? {
@@ -538,8 +596,9 @@ fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&
     match output {
         OutputFormat::Json => render::json(views),
         OutputFormat::Yaml => render::yaml(views),
-        OutputFormat::Table => table(views, false),
         OutputFormat::Wide => table(views, true),
+        // Diagrams are refused before any command runs.
+        OutputFormat::Table | OutputFormat::Mermaid | OutputFormat::Dot => table(views, false),
     }
 }
 

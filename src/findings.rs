@@ -90,6 +90,65 @@ pub const V2_API: Rule = Rule {
           later); until then, check the skipped field names in the decode report.",
 };
 
+pub const DANGLING_CLUSTER: Rule = Rule {
+    code: "XR0007",
+    name: "dangling-cluster",
+    severity: Severity::Error,
+    why: "A route or tcp_proxy sends traffic to a cluster the dump does not have. Envoy \
+          resets such connections (HTTP: 503 with flag NC). With Istio's REGISTRY_ONLY \
+          outbound policy this is what a host without a ServiceEntry looks like \
+          (e.g. `outbound|443||www.example.com`); it is also what a cluster NACK leaves \
+          behind, since Envoy keeps no record of rejected clusters in the dump.",
+    fix: "Create the service or ServiceEntry the cluster stands for (and check its \
+          `exportTo` reaches this proxy), or look in Envoy's and istiod's logs for a \
+          rejected CDS update (`egress-xray nack`).",
+};
+
+pub const MISSING_ROUTE_CONFIG: Rule = Rule {
+    code: "XR0008",
+    name: "missing-route-config",
+    severity: Severity::Error,
+    why: "An HTTP connection manager asks RDS for a route configuration the dump does not \
+          hold. Until it arrives the listener answers every request with 404, and the \
+          listener may stay warming.",
+    fix: "Check that the control plane serves that route name (for Istio: a VirtualService \
+          or Service on that port visible to this proxy) and that the RDS update was not \
+          rejected.",
+};
+
+pub const MISSING_SECRET: Rule = Rule {
+    code: "XR0009",
+    name: "missing-secret",
+    severity: Severity::Error,
+    why: "A cluster or filter chain uses an SDS secret (certificate or trust bundle) that \
+          the dump's secrets section does not hold. Envoy keeps such a cluster or listener \
+          warming, or fails its TLS handshakes.",
+    fix: "For Istio `kubernetes://NAME` secrets, create the Kubernetes Secret NAME in the \
+          gateway's namespace (and NAME-cacert for mutual TLS); for `default`/`ROOTCA`, \
+          check the istio-agent can reach the CA.",
+};
+
+pub const CLUSTER_WITHOUT_ENDPOINTS: Rule = Rule {
+    code: "XR0010",
+    name: "cluster-without-endpoints",
+    severity: Severity::Warning,
+    why: "Paths lead to a cluster that has no endpoints in the dump's endpoint data. Envoy \
+          has no host to send to: HTTP answers 503 (flag UH), TCP connections are reset.",
+    fix: "Check the service's pods are ready (EDS), the DNS name resolves (STRICT_DNS / \
+          LOGICAL_DNS), or the ServiceEntry lists endpoints (STATIC).",
+};
+
+pub const SPECIAL_DESTINATION: Rule = Rule {
+    code: "XR0011",
+    name: "blackhole-or-passthrough",
+    severity: Severity::Info,
+    why: "Some paths end in Istio's BlackHoleCluster (traffic dropped: no route matched and \
+          outbound policy is REGISTRY_ONLY) or PassthroughCluster (traffic forwarded to \
+          its original destination without mesh policy).",
+    fix: "If the traffic should be known to the mesh, add a ServiceEntry or VirtualService \
+          for its host; if it should be blocked, set the outbound policy to REGISTRY_ONLY.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -98,6 +157,11 @@ pub const CATALOGUE: &[Rule] = &[
     UNKNOWN_ENUM,
     LISTENER_WITHOUT_CHAINS,
     V2_API,
+    DANGLING_CLUSTER,
+    MISSING_ROUTE_CONFIG,
+    MISSING_SECRET,
+    CLUSTER_WITHOUT_ENDPOINTS,
+    SPECIAL_DESTINATION,
 ];
 
 /// A finding about one resource.

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod endpoints;
 pub mod inventory;
 pub mod matching;
+pub mod paths;
 pub mod routes;
 pub mod secrets;
 pub mod summary;

@@ -1,6 +1,7 @@
 //! Render layer: turns analysis data into text. Renderers never decide what
 //! is true; they only lay out what the analysis returned.
 
+pub mod graph;
 pub mod table;
 
 use serde::Serialize;
@@ -16,6 +17,10 @@ pub enum OutputFormat {
     Json,
     /// The same data as the table, as YAML.
     Yaml,
+    /// A mermaid flowchart (`paths` only).
+    Mermaid,
+    /// A Graphviz digraph (`paths` only).
+    Dot,
 }
 
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {

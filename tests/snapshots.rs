@@ -3,12 +3,16 @@
 
 mod common;
 
-use egress_xray::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary};
+use egress_xray::analysis::{bootstrap, endpoints, inventory, paths, routes, secrets, summary, tls};
 use egress_xray::render::{table, Palette};
 
 #[test]
 fn sample_views() {
-    for name in ["egw-mtls.config_dump.json", "egw-pt.config_dump.json"] {
+    for name in [
+        "egw-mtls.config_dump.json",
+        "egw-pt.config_dump.json",
+        "sleep-sidecar.config_dump.json",
+    ] {
         let mut ix = common::index(&common::sample(name));
         ix.source = format!("samples/{name}");
         let p = Palette::default();
@@ -27,6 +31,13 @@ fn sample_views() {
             table::bootstrap(&bootstrap::bootstrap(&ix).expect("samples have a bootstrap")),
         );
         insta::assert_snapshot!(format!("{name}.more"), text);
+        let graph = paths::paths(&ix, &Default::default());
+        let text = format!(
+            "{}\n{}",
+            egress_xray::render::graph::tree(&graph, true, p),
+            table::tls(&tls::tls(&ix), true, p)
+        );
+        insta::assert_snapshot!(format!("{name}.paths"), text);
     }
 }
 

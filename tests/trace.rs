@@ -60,6 +60,43 @@ fn trace_json_contract_on_the_scenario_gateways() {
     assert!(t["listener"].is_null());
 }
 
+#[test]
+fn client_sidecar_wraps_wikipedia_in_mesh_mtls_and_leaves_example_org_alone() {
+    let sleep = common::sample("sleep-sidecar.config_dump.json");
+    let t = json_of(&[
+        "trace",
+        &sleep,
+        "--port",
+        "443",
+        "--dst-ip",
+        "185.15.59.224",
+        "--sni",
+        "www.wikipedia.org",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(t["result"], "routed");
+    assert_eq!(t["listener"], "0.0.0.0_443");
+    assert_eq!(t["filter_chain"]["index"], 1);
+    assert_eq!(
+        t["cluster"],
+        "outbound|443|wikipedia|egw-mtls.egress-mtls.svc.cluster.local"
+    );
+    assert_eq!(t["cluster_tls"]["origination"], "istio_mutual");
+    assert_eq!(t["cluster_tls"]["sni"], "www.wikipedia.org");
+    let t = json_of(&["trace", &sleep, "--port", "443", "--sni", "example.org", "-o", "json"]);
+    assert_eq!(t["cluster"], "outbound|443||egw-pt.egress-pt.svc.cluster.local");
+    assert_eq!(t["cluster_tls"]["origination"], "none");
+    // Anything else on 443 falls to the listener's default chain.
+    let t = json_of(&["trace", &sleep, "--port", "443", "--sni", "github.com", "-o", "json"]);
+    assert!(t["filter_chain"]["index"].is_null());
+    assert_eq!(t["cluster"], "PassthroughCluster");
+    // A port no listener has: virtualOutbound keeps it.
+    let t = json_of(&["trace", &sleep, "--port", "5432", "--dst-ip", "10.0.0.9", "-o", "json"]);
+    assert_eq!(t["listener"], "virtualOutbound");
+    assert_eq!(t["cluster"], "PassthroughCluster");
+}
+
 fn corpus_index(rel: &str) -> Option<Index> {
     let corpus = common::corpus()?;
     Some(common::index(&corpus.join(rel).to_string_lossy()))

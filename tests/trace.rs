@@ -183,6 +183,40 @@ fn sidecar_original_destination_fallback_and_auto_mtls() {
 }
 
 #[test]
+fn osm_egress_chain_on_sni_behind_an_original_destination_listener() {
+    let Some(ix) = corpus_index("public/openservicemesh__osm__pkg__cli__verifier__testdata__curl_egress.json") else {
+        return;
+    };
+    let t = trace::trace(
+        &ix,
+        &TraceRequest {
+            port: 443,
+            dst_ip: Some("54.1.2.3".parse().unwrap()),
+            sni: Some("httpbin.org".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(t.listener.as_deref(), Some("outbound-listener"));
+    assert_eq!(
+        t.filter_chain.as_ref().map(|c| c.name.as_str()),
+        Some("egress-https.443")
+    );
+    assert_eq!(t.result, TraceResult::Routed);
+    // Port-specific chains exist for 443: another SNI does not fall back to
+    // a port-less chain; with no default chain the connection is closed.
+    let t = trace::trace(
+        &ix,
+        &TraceRequest {
+            port: 443,
+            dst_ip: Some("54.1.2.3".parse().unwrap()),
+            sni: Some("example.com".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(t.result, TraceResult::NoFilterChain);
+}
+
+#[test]
 fn filter_chain_matcher_with_istio_ip_matcher() {
     let Some(ix) = corpus_index("istio/writer/compare/testdata/configdump.json") else {
         return;
@@ -243,4 +277,34 @@ fn trace_every_listener_of_every_corpus_dump() {
         }
     }
     assert!(traced > 100, "{traced}");
+}
+
+#[test]
+fn sni_cluster_takes_the_cluster_from_the_sni() {
+    // Istio AUTO_PASSTHROUGH: sni_cluster before tcp_proxy.
+    let text = r#"{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
+      {"name":"0.0.0.0_15443","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener",
+        "name":"0.0.0.0_15443","address":{"socket_address":{"address":"0.0.0.0","port_value":15443}},
+        "listener_filters":[{"name":"envoy.filters.listener.tls_inspector","typed_config":{
+          "@type":"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}],
+        "filter_chains":[{"filter_chain_match":{"server_names":["*.svc.cluster.local"]},"filters":[
+          {"name":"envoy.filters.network.sni_cluster","typed_config":{
+            "@type":"type.googleapis.com/envoy.extensions.filters.network.sni_cluster.v3.SniCluster"}},
+          {"name":"envoy.filters.network.tcp_proxy","typed_config":{
+            "@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix":"p","cluster":"BlackHoleCluster"}}]}]}}}]}]}"#;
+    let ix = Index::build(input::load_bytes("f.json", text.as_bytes()).unwrap().remove(0));
+    let t = trace::trace(
+        &ix,
+        &TraceRequest {
+            port: 15443,
+            sni: Some("outbound_.8080_._.reviews.default.svc.cluster.local".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        t.cluster.as_deref(),
+        Some("outbound_.8080_._.reviews.default.svc.cluster.local")
+    );
+    assert!(!t.cluster_found);
 }

@@ -208,8 +208,21 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
     });
     t.chain_tls = Some(tls::chain_tls(&entry_name, state, index, name, chain, index.is_none()));
 
-    // Network filters: the first tcp_proxy or HTTP connection manager decides.
+    // Network filters: the first tcp_proxy or HTTP connection manager decides;
+    // sni_cluster before a tcp_proxy replaces its cluster with the SNI
+    // (Istio's AUTO_PASSTHROUGH gateways).
+    let mut sni_cluster = false;
     for f in &chain.filters {
+        if f.name.contains("sni_cluster") {
+            sni_cluster = true;
+            continue;
+        }
+        if f.name.contains("sni_dynamic_forward_proxy") {
+            t.notes.push(format!(
+                "{}: the upstream is resolved from the SNI at connection time (dynamic forward proxy)",
+                f.name
+            ));
+        }
         if let Some(tcp) = network_filter_config::<TcpProxy>(f) {
             t.network_filter = Some("tcp_proxy".into());
             match tcp.cluster_specifier {
@@ -219,6 +232,19 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
                     t.cluster = w.clusters.iter().max_by_key(|c| c.weight).map(|c| c.name.clone());
                 }
                 _ => {}
+            }
+            if sni_cluster {
+                match &conn.sni {
+                    Some(sni) if !sni.is_empty() => {
+                        t.notes.push(format!(
+                            "sni_cluster: the cluster is the SNI {sni}, not the tcp_proxy's"
+                        ));
+                        t.cluster = Some(sni.clone());
+                    }
+                    _ => t
+                        .notes
+                        .push("sni_cluster without an SNI: the tcp_proxy's cluster is used".into()),
+                }
             }
             break;
         }
@@ -346,10 +372,11 @@ fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option
     // which keeps connections no other listener claims.
     let virtual_listener = serving
         .iter()
-        .find(|(_, _, l)| l.use_original_dst.is_some_and(|b| b.value));
+        .find(|(_, _, l)| l.use_original_dst.is_some_and(|b| b.value))
+        .or_else(|| serving.iter().find(|(_, _, l)| has_listener_filter(l, "original_dst")));
     if let Some((name, state, l)) = virtual_listener {
         t.listener_reason = format!(
-            "no listener for port {}: the original-destination listener {name} keeps the connection",
+            "no listener for port {}: the original-destination listener {name} (where iptables sends it) keeps the connection",
             req.port
         );
         return Some((name.to_string(), *state, l));

@@ -233,6 +233,21 @@ fn filter_chain_matcher_with_istio_ip_matcher() {
         Some("inbound-vip|9080||details.default.svc.cluster.local-http")
     );
     assert!(t.chain_matcher.is_some());
+    let lines = egress_xray::analysis::paths::paths(
+        &ix,
+        &egress_xray::analysis::paths::PathFilter {
+            listener: Some("main_internal".into()),
+            ..Default::default()
+        },
+    )
+    .listeners[0]
+        .matcher
+        .clone();
+    assert!(lines.contains(
+        &"DestinationIP in 10.96.1.201/32, DestinationPort = 9080 → chain inbound-vip|9080||details.default.svc.cluster.local-http"
+            .to_string()
+    ));
+    assert!(lines.iter().any(|l| l.ends_with("otherwise → chain direct-tcp")));
     // Right IP, wrong port: the nested exact-port map has no key.
     let t = trace::trace(&ix, &TraceRequest { port: 9081, ..req });
     assert_eq!(t.result, TraceResult::NoFilterChain);

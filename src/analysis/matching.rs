@@ -423,6 +423,118 @@ pub struct MatcherSelection {
     pub steps: Vec<String>,
 }
 
+/// The matcher as readable lines, one per leaf: the conditions on the way
+/// down, then the chain it names (`DestinationIP in 10.0.0.1/32, DestinationPort
+/// = 80 → chain x`). Custom matchers other than Istio's IP matcher are shown
+/// as opaque.
+pub fn describe_matcher(m: &Matcher) -> Vec<String> {
+    let mut out = Vec::new();
+    describe_into(m, &mut Vec::new(), &mut out, 0);
+    out
+}
+
+fn describe_into(m: &Matcher, path: &mut Vec<String>, out: &mut Vec<String>, depth: usize) {
+    if depth > MATCHER_DEPTH {
+        out.push(format!("{} → (nested too deep)", path.join(", ")));
+        return;
+    }
+    match &m.matcher_type {
+        Some(MatcherType::MatcherTree(tree)) => {
+            let input = input_name(tree.input.as_ref());
+            match &tree.tree_type {
+                Some(TreeType::ExactMatchMap(map)) | Some(TreeType::PrefixMatchMap(map)) => {
+                    let op = if matches!(tree.tree_type, Some(TreeType::ExactMatchMap(_))) {
+                        "="
+                    } else {
+                        "starts with"
+                    };
+                    let mut keys: Vec<&String> = map.map.keys().collect();
+                    keys.sort();
+                    for k in keys {
+                        path.push(format!("{input} {op} {k}"));
+                        describe_on_match(&map.map[k], path, out, depth);
+                        path.pop();
+                    }
+                }
+                Some(TreeType::CustomMatch(c)) => match c.typed_config.as_ref().and_then(ip_matcher) {
+                    Some(ranges) => {
+                        for (cidrs, on_match, _) in &ranges {
+                            let text = cidrs.iter().map(cidr_text).collect::<Vec<_>>().join(",");
+                            path.push(format!("{input} in {text}"));
+                            if let Some(o) = on_match {
+                                describe_on_match(o, path, out, depth);
+                            }
+                            path.pop();
+                        }
+                    }
+                    None => {
+                        let t = c.typed_config.as_ref().map(|a| a.type_url.clone()).unwrap_or_default();
+                        out.push(format!("{} → opaque custom matcher {t}", prefix(path)));
+                    }
+                },
+                None => {}
+            }
+        }
+        Some(MatcherType::MatcherList(list)) => {
+            for (i, fm) in list.matchers.iter().enumerate() {
+                path.push(format!("list entry #{i}"));
+                if let Some(o) = &fm.on_match {
+                    describe_on_match(o, path, out, depth);
+                }
+                path.pop();
+            }
+        }
+        None => {}
+    }
+    if let Some(o) = &m.on_no_match {
+        path.push("otherwise".into());
+        describe_on_match(o, path, out, depth);
+        path.pop();
+    }
+}
+
+fn describe_on_match(o: &OnMatch, path: &mut Vec<String>, out: &mut Vec<String>, depth: usize) {
+    match &o.on_match {
+        Some(on_match::OnMatch::Matcher(inner)) => describe_into(inner, path, out, depth + 1),
+        Some(on_match::OnMatch::Action(a)) => {
+            let name = a
+                .typed_config
+                .as_ref()
+                .and_then(decode_any::<StringValue>)
+                .map(|s| s.value)
+                .unwrap_or_else(|| a.name.clone());
+            out.push(format!("{} → chain {name}", prefix(path)));
+        }
+        None => {}
+    }
+}
+
+fn prefix(path: &[String]) -> String {
+    if path.is_empty() {
+        "always".into()
+    } else {
+        path.join(", ")
+    }
+}
+
+fn input_name(input: Option<&TypedExtensionConfig>) -> String {
+    let url = input
+        .and_then(|i| i.typed_config.as_ref())
+        .map(|a| crate::input::pool::type_url_name(&a.type_url).to_string())
+        .unwrap_or_default();
+    let short = url
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches("Input")
+        .to_string();
+    if short.is_empty() {
+        "input".into()
+    } else {
+        short
+    }
+}
+
 const MATCHER_DEPTH: usize = 16;
 
 fn eval_matcher(m: &Matcher, conn: &Connection, steps: &mut Vec<String>, depth: usize) -> Option<String> {

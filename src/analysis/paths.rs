@@ -37,6 +37,9 @@ pub struct ListenerPath {
     pub use_original_dst: bool,
     /// True when chains are chosen by `filter_chain_matcher`.
     pub uses_matcher: bool,
+    /// The matcher, one line per leaf (`DestinationIP in 10.0.0.1/32,
+    /// DestinationPort = 80 → chain x`).
+    pub matcher: Vec<String>,
     pub chains: Vec<ChainPath>,
 }
 
@@ -171,6 +174,11 @@ pub fn paths(ix: &Index, filter: &PathFilter) -> PathsReport {
             listener_filters: l.listener_filters.iter().map(|f| f.name.clone()).collect(),
             use_original_dst: l.use_original_dst.is_some_and(|b| b.value),
             uses_matcher: l.filter_chain_matcher.is_some(),
+            matcher: l
+                .filter_chain_matcher
+                .as_ref()
+                .map(super::matching::describe_matcher)
+                .unwrap_or_default(),
             chains,
         });
     }

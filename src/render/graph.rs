@@ -70,6 +70,17 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
             head.push_str("  (chains chosen by filter_chain_matcher)");
         }
         let _ = writeln!(out, "{head}");
+        let mshown = if wide { l.matcher.len() } else { l.matcher.len().min(8) };
+        for m in &l.matcher[..mshown] {
+            let _ = writeln!(out, "│   matcher: {m}");
+        }
+        if mshown < l.matcher.len() {
+            let _ = writeln!(
+                out,
+                "│   matcher: … {} more entries (-o wide)",
+                l.matcher.len() - mshown
+            );
+        }
         if l.chains.is_empty() {
             let _ = writeln!(out, "└── {}", p.red("no filter chains: every connection is closed"));
         }

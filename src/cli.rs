@@ -476,20 +476,11 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             for d in load(&file)? {
                 reports.push(paths::paths(&Index::build(d), &filter));
             }
-            let one = reports.len() == 1;
-            match common.output {
-                OutputFormat::Json if one => render::json(&reports[0]),
-                OutputFormat::Yaml if one => render::yaml(&reports[0]),
-                OutputFormat::Json => render::json(&reports),
-                OutputFormat::Yaml => render::yaml(&reports),
-                OutputFormat::Mermaid => reports.iter().map(graph::mermaid).collect::<Vec<_>>().join("\n"),
-                OutputFormat::Dot => reports.iter().map(graph::dot).collect::<Vec<_>>().join("\n"),
-                o => reports
-                    .iter()
-                    .map(|r| graph::tree(r, o == OutputFormat::Wide, palette))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            }
+            emit_each(&reports, common.output, |r, o| match o {
+                OutputFormat::Mermaid => graph::mermaid(r),
+                OutputFormat::Dot => graph::dot(r),
+                o => graph::tree(r, o == OutputFormat::Wide, palette),
+            })
         }
         Command::Tls { file, host, listener } => {
             let mut reports = Vec::new();
@@ -509,18 +500,9 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
                 }
                 reports.push(r);
             }
-            // One dump → the object itself (the documented contract).
-            match common.output {
-                OutputFormat::Json if reports.len() == 1 => render::json(&reports[0]),
-                OutputFormat::Yaml if reports.len() == 1 => render::yaml(&reports[0]),
-                OutputFormat::Json => render::json(&reports),
-                OutputFormat::Yaml => render::yaml(&reports),
-                o => reports
-                    .iter()
-                    .map(|r| table::tls(r, o == OutputFormat::Wide, palette))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            }
+            emit_each(&reports, common.output, |r, o| {
+                table::tls(r, o == OutputFormat::Wide, palette)
+            })
         }
         Command::Trace {
             file,
@@ -555,17 +537,9 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             for d in load(&file)? {
                 traces.push(trace::trace(&Index::build(d), &req));
             }
-            match common.output {
-                OutputFormat::Json if traces.len() == 1 => render::json(&traces[0]),
-                OutputFormat::Yaml if traces.len() == 1 => render::yaml(&traces[0]),
-                OutputFormat::Json => render::json(&traces),
-                OutputFormat::Yaml => render::yaml(&traces),
-                o => traces
-                    .iter()
-                    .map(|t| table::trace(t, o == OutputFormat::Wide, palette))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            }
+            emit_each(&traces, common.output, |t, o| {
+                table::trace(t, o == OutputFormat::Wide, palette)
+            })
         }
         Command::Findings => match common.output {
             OutputFormat::Json => render::json(crate::findings::CATALOGUE),
@@ -590,6 +564,22 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = stdout.write_all(out.as_bytes());
     Ok(0)
+}
+
+/// One dump → the object itself (the documented contracts); several (a
+/// wrapped egctl file) → a list; text forms one after the other.
+fn emit_each<T: serde::Serialize>(
+    items: &[T],
+    output: OutputFormat,
+    text: impl Fn(&T, OutputFormat) -> String,
+) -> String {
+    match output {
+        OutputFormat::Json if items.len() == 1 => render::json(&items[0]),
+        OutputFormat::Yaml if items.len() == 1 => render::yaml(&items[0]),
+        OutputFormat::Json => render::json(items),
+        OutputFormat::Yaml => render::yaml(items),
+        o => items.iter().map(|i| text(i, o)).collect::<Vec<_>>().join("\n"),
+    }
 }
 
 fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&[T], bool) -> String) -> String {

@@ -3,28 +3,26 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use egress_xray::analysis::{bootstrap, endpoints, inventory, routes, secrets, summary, tls};
 use egress_xray::input::{self, InputError};
 use egress_xray::model::{EndpointOrigin, Index, RouteOrigin, State};
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "yaml")) {
-            out.push(p);
-        }
-    }
+/// The corpus's dump-like files (JSON and YAML).
+fn dump_files() -> Vec<PathBuf> {
+    common::corpus_files()
+        .into_iter()
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "yaml")))
+        .collect()
 }
 
 #[test]
 fn every_corpus_file_decodes_or_fails_as_documented() {
-    let Some(corpus) = common::corpus() else { return };
-    let mut all = Vec::new();
-    files(&corpus, &mut all);
+    if common::corpus().is_none() {
+        return;
+    }
+    let all = dump_files();
     assert!(all.len() >= 30, "corpus has {} files", all.len());
     for path in all {
         let p = path.to_string_lossy().into_owned();
@@ -540,7 +538,7 @@ fn ecds_rows_and_version_summary_match_istioctl() {
     let b = bootstrap::bootstrap(&ix).unwrap();
     let ours = format!(
         "Istio Version: {}\nIstio Proxy Version: {}\nEnvoy Version: {}",
-        b.istio_version.unwrap(),
+        b.identity.istio_version.unwrap(),
         b.istio_proxy_version.unwrap(),
         b.envoy_build.unwrap()
     );
@@ -579,23 +577,16 @@ fn auto_mtls_clusters_are_conditional_per_endpoint() {
 
 #[test]
 fn tls_verdicts_on_every_corpus_dump() {
-    let Some(corpus) = common::corpus() else { return };
-    let mut paths = Vec::new();
-    files(&corpus, &mut paths);
+    let indexes = common::corpus_indexes();
     let mut chains = 0;
-    for p in paths {
-        let Ok(dumps) = input::load_path(&p.to_string_lossy()) else {
-            continue;
-        };
-        for d in dumps {
-            let r = tls::tls(&Index::build(d));
-            chains += r.filter_chains.len();
-            for c in &r.filter_chains {
-                if c.termination == tls::Termination::Mtls {
-                    assert!(c.require_client_certificate);
-                }
+    for ix in &indexes {
+        let r = tls::tls(ix);
+        chains += r.filter_chains.len();
+        for c in &r.filter_chains {
+            if c.termination == tls::Termination::Mtls {
+                assert!(c.require_client_certificate);
             }
         }
     }
-    assert!(chains > 100);
+    assert!(indexes.is_empty() || chains > 100);
 }

@@ -5,22 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use egress_xray::input::{self, json, pool};
 use prost::Message;
 use prost_reflect::DynamicMessage;
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if !p.to_string_lossy().ends_with(".md") && !p.to_string_lossy().ends_with(".txt") {
-            out.push(p);
-        }
-    }
-}
 
 /// Every Any expanded: equal messages give equal JSON whatever their bytes.
 fn canonical(dump: &envoy_types::pb::envoy::admin::v3::ConfigDump) -> serde_json::Value {
@@ -41,13 +30,15 @@ fn load(path: &str) -> Vec<(serde_json::Value, String)> {
 
 #[test]
 fn fast_and_dynamic_paths_agree() {
-    let mut paths = vec![
-        PathBuf::from(common::sample("egw-mtls.config_dump.json")),
-        PathBuf::from(common::sample("egw-pt.config_dump.json")),
-    ];
-    if let Some(corpus) = common::corpus() {
-        files(&corpus, &mut paths);
-    }
+    let mut paths: Vec<PathBuf> = ["egw-mtls", "egw-pt", "sleep-sidecar"]
+        .iter()
+        .map(|s| PathBuf::from(common::sample(&format!("{s}.config_dump.json"))))
+        .collect();
+    paths.extend(
+        common::corpus_files()
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().ends_with(".md") && !p.to_string_lossy().ends_with(".txt")),
+    );
     let mut compared = 0;
     for p in &paths {
         let path = p.to_string_lossy();

@@ -12,26 +12,20 @@ use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
 use serde::Serialize;
 
 use crate::model::util::struct_str;
-use crate::model::{Index, Rejection};
+use crate::model::{Identity, Index, Rejection};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BootstrapView {
-    pub node_id: String,
-    pub cluster: String,
-    pub namespace: Option<String>,
-    pub pod: Option<String>,
-    pub proxy_type: Option<String>,
-    pub ip: Option<String>,
+    /// Node id, cluster, namespace, pod, proxy type, IP, Istio and Envoy
+    /// versions, user agent (as the summary shows them).
+    #[serde(flatten)]
+    pub identity: Identity,
     pub locality: String,
-    pub istio_version: Option<String>,
     /// istio/proxy commit (`ISTIO_PROXY_SHA`, without its `istio-proxy:` prefix).
     pub istio_proxy_version: Option<String>,
-    /// `1.18.3`, from `user_agent_build_version` (or `user_agent_version`).
-    pub envoy_version: Option<String>,
     /// istioctl's form: `1.18.3/Clean/RELEASE/BoringSSL` when the build
     /// metadata is there.
     pub envoy_build: Option<String>,
-    pub user_agent: String,
     /// Where listeners, clusters and the ADS stream come from
     /// (`ads`, `grpc xds-grpc`, `path /etc/envoy/lds.yaml`).
     pub xds: BTreeMap<String, String>,
@@ -50,7 +44,7 @@ pub fn bootstrap(ix: &Index) -> Option<BootstrapView> {
     let id = ix.identity.clone().unwrap_or_default();
     let node = b.node.clone().unwrap_or_default();
     let meta = node.metadata.as_ref();
-    let (envoy_version, envoy_build) = envoy_build(&node);
+    let envoy_build = envoy_build(&node);
     let mut xds = BTreeMap::new();
     if let Some(d) = &b.dynamic_resources {
         if let Some(ads) = &d.ads_config {
@@ -64,12 +58,7 @@ pub fn bootstrap(ix: &Index) -> Option<BootstrapView> {
     }
     let statics = b.static_resources.as_ref();
     Some(BootstrapView {
-        node_id: id.node_id,
-        cluster: id.cluster,
-        namespace: id.namespace,
-        pod: id.pod,
-        proxy_type: id.proxy_type,
-        ip: id.ip,
+        identity: id,
         locality: node
             .locality
             .as_ref()
@@ -82,13 +71,10 @@ pub fn bootstrap(ix: &Index) -> Option<BootstrapView> {
                     .join("/")
             })
             .unwrap_or_default(),
-        istio_version: id.istio_version,
         istio_proxy_version: meta
             .and_then(|m| struct_str(m, "ISTIO_PROXY_SHA"))
             .map(|s| s.trim_start_matches("istio-proxy:").to_string()),
-        envoy_version,
         envoy_build,
-        user_agent: node.user_agent_name.clone(),
         xds,
         admin_address: b
             .admin
@@ -106,27 +92,27 @@ pub fn bootstrap(ix: &Index) -> Option<BootstrapView> {
     })
 }
 
-fn envoy_build(node: &envoy_types::pb::envoy::config::core::v3::Node) -> (Option<String>, Option<String>) {
+/// istioctl's Envoy version string: `1.18.3/Clean/RELEASE/BoringSSL`, or
+/// just the version when the build metadata is absent.
+fn envoy_build(node: &envoy_types::pb::envoy::config::core::v3::Node) -> Option<String> {
     match &node.user_agent_version_type {
         Some(node::UserAgentVersionType::UserAgentBuildVersion(bv)) => {
             let v = bv.version.unwrap_or_default();
             let version = format!("{}.{}.{}", v.major_number, v.minor_number, v.patch);
-            let meta = bv.metadata.as_ref();
+            let meta = bv.metadata.as_ref().filter(|m| !m.fields.is_empty());
             let part = |k: &str| meta.and_then(|m| struct_str(m, k)).unwrap_or("");
-            let build = if meta.is_some_and(|m| !m.fields.is_empty()) {
-                format!(
+            Some(match meta {
+                Some(_) => format!(
                     "{version}/{}/{}/{}",
                     part("revision.status"),
                     part("build.type"),
                     part("ssl.version")
-                )
-            } else {
-                version.clone()
-            };
-            (Some(version), Some(build))
+                ),
+                None => version,
+            })
         }
-        Some(node::UserAgentVersionType::UserAgentVersion(v)) => (Some(v.clone()), Some(v.clone())),
-        None => (None, None),
+        Some(node::UserAgentVersionType::UserAgentVersion(v)) => Some(v.clone()),
+        None => None,
     }
 }
 

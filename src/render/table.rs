@@ -376,14 +376,14 @@ pub fn secrets(views: &[SecretView], wide: bool, now_given: bool, p: Palette) ->
 pub fn bootstrap(b: &BootstrapView) -> String {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let mut rows = vec![
-        vec!["Node".to_string(), b.node_id.clone()],
-        vec!["Cluster".to_string(), b.cluster.clone()],
-        vec!["Namespace".to_string(), opt(&b.namespace)],
-        vec!["Pod".to_string(), opt(&b.pod)],
-        vec!["Proxy type".to_string(), opt(&b.proxy_type)],
-        vec!["IP".to_string(), opt(&b.ip)],
+        vec!["Node".to_string(), b.identity.node_id.clone()],
+        vec!["Cluster".to_string(), b.identity.cluster.clone()],
+        vec!["Namespace".to_string(), opt(&b.identity.namespace)],
+        vec!["Pod".to_string(), opt(&b.identity.pod)],
+        vec!["Proxy type".to_string(), opt(&b.identity.proxy_type)],
+        vec!["IP".to_string(), opt(&b.identity.ip)],
         vec!["Locality".to_string(), b.locality.clone()],
-        vec!["Istio Version".to_string(), opt(&b.istio_version)],
+        vec!["Istio Version".to_string(), opt(&b.identity.istio_version)],
         vec!["Istio Proxy Version".to_string(), opt(&b.istio_proxy_version)],
         vec!["Envoy Version".to_string(), opt(&b.envoy_build)],
         vec!["Admin".to_string(), b.admin_address.clone()],

@@ -33,3 +33,34 @@ pub fn index(path: &str) -> Index {
     assert_eq!(dumps.len(), 1, "{path} holds one dump");
     Index::build(dumps.remove(0))
 }
+
+/// Every file under the corpus (none when it is absent).
+#[allow(dead_code)]
+pub fn corpus_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Some(root) = corpus() else { return out };
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).expect("corpus folder") {
+            let p = e.expect("corpus entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every dump in the corpus that decodes, indexed.
+#[allow(dead_code)]
+pub fn corpus_indexes() -> Vec<Index> {
+    corpus_files()
+        .iter()
+        .filter_map(|p| input::load_path(&p.to_string_lossy()).ok())
+        .flatten()
+        .map(Index::build)
+        .collect()
+}

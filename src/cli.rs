@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{bootstrap, endpoints, inventory, paths, routes, secrets, summary, tls, trace};
+use crate::analysis::{bootstrap, endpoints, explain, inventory, paths, routes, secrets, summary, tls, trace};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, graph, table, OutputFormat, Palette};
@@ -22,6 +22,7 @@ Examples:
   egress-xray tls egw.json --host www.wikipedia.org      who originates / terminates TLS
   egress-xray trace egw.json --port 8443 --sni www.wikipedia.org
   egress-xray paths sidecar.json --host example.org -o mermaid
+  egress-xray explain egw.json --istio istio/ --k8s k8s.yaml --istiod-log istiod.log
   egress-xray findings                       the catalogue of finding codes
 
 Inputs are recognised by content: Envoy /config_dump JSON (with or without
@@ -249,6 +250,31 @@ pub enum Command {
         /// HTTP request header `name=value` (repeatable).
         #[arg(long = "header", value_parser = parse_header)]
         headers: Vec<(String, String)>,
+    },
+    /// Explain why a gateway listener has zero filter chains or is missing:
+    /// predict istiod's gateway listeners from the Istio config, cross-check
+    /// them with dumps and istiod's log; every cause with a code and a fix.
+    Explain {
+        /// Config dumps of gateway pods (optional).
+        #[arg(value_name = "DUMP")]
+        dumps: Vec<String>,
+        /// Istio config: YAML/JSON files or directories (Gateway, VirtualService,
+        /// DestinationRule, ServiceEntry, Sidecar; `kind: List` too). Later files
+        /// override objects of the same kind, namespace and name.
+        #[arg(long = "istio", value_name = "PATH")]
+        istio: Vec<String>,
+        /// Kubernetes objects: Services (port → targetPort), Deployments/Pods (labels).
+        #[arg(long = "k8s", value_name = "PATH")]
+        k8s: Vec<String>,
+        /// istiod log files.
+        #[arg(long = "istiod-log", value_name = "FILE")]
+        istiod_log: Vec<String>,
+        /// Only this Gateway (`namespace/name`).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Ports the gateway should listen on (checked against the dumps).
+        #[arg(long = "expect-port", value_name = "PORT")]
+        expect_port: Vec<u32>,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
     Findings,
@@ -539,6 +565,45 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             }
             emit_each(&traces, common.output, |t, o| {
                 table::trace(t, o == OutputFormat::Wide, palette)
+            })
+        }
+        Command::Explain {
+            dumps,
+            istio,
+            k8s,
+            istiod_log,
+            gateway,
+            expect_port,
+        } => {
+            let mut indexes = Vec::new();
+            for f in &dumps {
+                for d in load(f)? {
+                    indexes.push(Index::build(d));
+                }
+            }
+            let paths: Vec<String> = istio.iter().chain(&k8s).cloned().collect();
+            let config = if paths.is_empty() {
+                None
+            } else {
+                Some(crate::istio::Config::load(&paths)?)
+            };
+            let mut log = Vec::new();
+            for f in &istiod_log {
+                let text = std::fs::read_to_string(f).map_err(|e| InputError::Io {
+                    file: f.clone(),
+                    source: e,
+                })?;
+                log.extend(crate::istio::log::parse(f, &text));
+            }
+            let ex = explain::explain(&explain::ExplainInput {
+                dumps: &indexes,
+                config: config.as_ref(),
+                log: &log,
+                gateway,
+                expect_ports: &expect_port,
+            });
+            emit_each(std::slice::from_ref(&ex), common.output, |e, o| {
+                table::explain(e, o == OutputFormat::Wide, palette)
             })
         }
         Command::Findings => match common.output {

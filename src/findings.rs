@@ -149,6 +149,118 @@ pub const SPECIAL_DESTINATION: Rule = Rule {
           for its host; if it should be blocked, set the outbound policy to REGISTRY_ONLY.",
 };
 
+pub const GATEWAY_LISTENER_OMITTED: Rule = Rule {
+    code: "XR0012",
+    name: "gateway-listener-omitted",
+    severity: Severity::Error,
+    why: "istiod builds a gateway listener per port from the Gateway servers on it and omits any listener that ends up with zero filter chains (`gateway omitting listener ... must have more than 0 chains`). Envoy never receives it, so the dump simply lacks it and nothing in the dump says why.",
+    fix: "Read the other findings for the same listener: each names one reason a server produced no chain (route kind, binding, hosts, exportTo, match) and the change that fixes it.",
+};
+
+pub const GATEWAY_TLS_ROUTE_ON_TERMINATED_SERVER: Rule = Rule {
+    code: "XR0013",
+    name: "tls-route-on-terminated-server",
+    severity: Severity::Error,
+    why: "A Gateway server that terminates TLS (SIMPLE, MUTUAL, ISTIO_MUTUAL, OPTIONAL_MUTUAL) on a non-HTTP protocol gets its filter chain only from VirtualService `tcp` routes. `tls` routes (with `sniHosts`) are consulted only for PASSTHROUGH servers: after termination there is no SNI left to route on. A VirtualService with only `tls` routes therefore yields no chain.",
+    fix: "Change the VirtualService's `tls:` block to `tcp:` with `match: - port: <server port>` and the same destination; or make the server PASSTHROUGH if the gateway should not terminate TLS.",
+};
+
+pub const GATEWAY_NO_VIRTUAL_SERVICE: Rule = Rule {
+    code: "XR0014",
+    name: "no-virtualservice-bound",
+    severity: Severity::Error,
+    why: "No VirtualService names this Gateway in `gateways:`. A short name there is resolved in the VirtualService's own namespace, so `gateways: [my-gw]` in another namespace points at a Gateway that does not exist. HTTP servers still get a listener (answering 404); TCP and TLS servers get no chain at all.",
+    fix: "Name the Gateway as `<namespace>/<name>` in the VirtualService's `gateways:` list.",
+};
+
+pub const GATEWAY_VS_NOT_EXPORTED: Rule = Rule {
+    code: "XR0015",
+    name: "virtualservice-not-exported",
+    severity: Severity::Error,
+    why: "The VirtualService binds the Gateway, but its `exportTo` does not include the gateway pod's namespace, so istiod does not consider it when it builds that gateway's listeners.",
+    fix: "Add the gateway's namespace to the VirtualService's `exportTo` (or put the VirtualService in the gateway's namespace with `exportTo: [\".\"]`).",
+};
+
+pub const GATEWAY_HOSTS_MISMATCH: Rule = Rule {
+    code: "XR0016",
+    name: "hosts-mismatch",
+    severity: Severity::Error,
+    why: "The VirtualService binds the Gateway, but none of its `hosts` overlaps the server's `hosts` (`ns/host` forms only match VirtualServices in that namespace), so istiod skips it for that server.",
+    fix: "Make the VirtualService's `hosts` and the Gateway server's `hosts` share the host (wildcards count).",
+};
+
+pub const GATEWAY_ROUTE_KIND_MISMATCH: Rule = Rule {
+    code: "XR0017",
+    name: "route-kind-mismatch",
+    severity: Severity::Error,
+    why: "The server needs a route of another kind than the VirtualService has: a plain TCP server (or a TLS-terminating one) needs `tcp` routes, a PASSTHROUGH server needs `tls` routes with `sniHosts`; `http` routes serve only HTTP/HTTPS servers.",
+    fix: "Write the route as the kind the server needs (see the finding's fix for the exact block).",
+};
+
+pub const GATEWAY_RULE_MATCH_MISMATCH: Rule = Rule {
+    code: "XR0018",
+    name: "rule-match-mismatch",
+    severity: Severity::Error,
+    why: "The VirtualService has routes of the right kind, but their `match` conditions leave this server out: `port` must be the Gateway server's port number (not the Service targetPort), and `gateways` in a match narrows the rule to those Gateways.",
+    fix: "Fix the rule's `match` (port and gateways) to include this server.",
+};
+
+pub const GATEWAY_DUPLICATE_SNI: Rule = Rule {
+    code: "XR0019",
+    name: "duplicate-sni",
+    severity: Severity::Warning,
+    why: "Two `tls` rules on one gateway port route the same SNI host. Envoy would reject two chains with the same match, so istiod keeps the first and skips the later rule (`skipping VirtualService ... duplicate SNI host names`). Traffic for that host goes where the first rule says.",
+    fix: "Route each SNI host from exactly one VirtualService rule per gateway port.",
+};
+
+pub const GATEWAY_PRIVILEGED_PORT: Rule = Rule {
+    code: "XR0020",
+    name: "privileged-gateway-port",
+    severity: Severity::Warning,
+    why: "The listener port (the Service targetPort) is below 1024. Gateway pods run unprivileged by default and cannot bind it, so istiod skips the port (`skipping privileged gateway port`).",
+    fix: "Keep the Service port (e.g. 443) but set its `targetPort` to 1024 or above (e.g. 8443); the Envoy listener is named after the targetPort.",
+};
+
+pub const GATEWAY_SELECTS_NOTHING: Rule = Rule {
+    code: "XR0021",
+    name: "gateway-selects-nothing",
+    severity: Severity::Warning,
+    why: "No Gateway's `selector` is a subset of this gateway pod's labels, so istiod builds no gateway listeners for it (`gateway has zero listeners`).",
+    fix: "Make the Gateway's `selector` match the gateway pod's labels (e.g. `istio: egw-mtls`).",
+};
+
+pub const GATEWAY_LISTENER_MISSING: Rule = Rule {
+    code: "XR0022",
+    name: "gateway-listener-missing",
+    severity: Severity::Error,
+    why: "A listener expected on the gateway (predicted from the config, or asked for with --expect-port) is not in the dump. Either istiod never built it (zero chains, privileged port), the push has not reached the proxy, or Envoy rejected it.",
+    fix: "Give the Istio config and istiod's log to find which; check proxy-status and NACKs (`egress-xray nack`).",
+};
+
+pub const GATEWAY_PREDICTION_DIFFERS: Rule = Rule {
+    code: "XR0023",
+    name: "prediction-differs-from-dump",
+    severity: Severity::Warning,
+    why: "The listener in the dump does not have the chains the Istio config predicts (a different count, SNI or destination), or exists where none was predicted: the config given is not the config istiod used, or something else (an EnvoyFilter, another Gateway) changed it.",
+    fix: "Check that the config given is the live one (`kubectl get gateways,virtualservices -A -o yaml`) and compare with `egress-xray paths`.",
+};
+
+pub const ISTIOD_LOG_EVIDENCE: Rule = Rule {
+    code: "XR0024",
+    name: "istiod-log-evidence",
+    severity: Severity::Info,
+    why: "A line of istiod's log says what it did with a gateway listener or server (omitted, missed network filter, no VirtualService bound, duplicate SNI skipped, privileged port skipped, zero listeners). It is tied to the listener it names.",
+    fix: "Read it with the findings for the same listener; the log is the only record of listeners istiod never sent.",
+};
+
+pub const GATEWAY_DESTINATION_NOT_VISIBLE: Rule = Rule {
+    code: "XR0025",
+    name: "destination-not-visible",
+    severity: Severity::Warning,
+    why: "A gateway chain sends traffic to a host for which no ServiceEntry or Service is visible in the gateway's namespace (missing, or hidden by `exportTo`). istiod still builds the chain, but the cluster it names does not exist on the gateway, so those connections are reset (a dangling cluster in the dump).",
+    fix: "Create the ServiceEntry for the host, or add the gateway's namespace to its `exportTo`.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -162,6 +274,19 @@ pub const CATALOGUE: &[Rule] = &[
     MISSING_SECRET,
     CLUSTER_WITHOUT_ENDPOINTS,
     SPECIAL_DESTINATION,
+    GATEWAY_LISTENER_OMITTED,
+    GATEWAY_TLS_ROUTE_ON_TERMINATED_SERVER,
+    GATEWAY_NO_VIRTUAL_SERVICE,
+    GATEWAY_VS_NOT_EXPORTED,
+    GATEWAY_HOSTS_MISMATCH,
+    GATEWAY_ROUTE_KIND_MISMATCH,
+    GATEWAY_RULE_MATCH_MISMATCH,
+    GATEWAY_DUPLICATE_SNI,
+    GATEWAY_PRIVILEGED_PORT,
+    GATEWAY_SELECTS_NOTHING,
+    GATEWAY_LISTENER_MISSING,
+    GATEWAY_PREDICTION_DIFFERS,
+    ISTIOD_LOG_EVIDENCE,
 ];
 
 /// A finding about one resource.

@@ -8,5 +8,6 @@ pub mod analysis;
 pub mod cli;
 pub mod findings;
 pub mod input;
+pub mod istio;
 pub mod model;
 pub mod render;

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod endpoints;
+pub mod explain;
 pub mod inventory;
 pub mod matching;
 pub mod paths;

@@ -8,6 +8,7 @@ use tabled::settings::{Padding, Style};
 use super::Palette;
 use crate::analysis::bootstrap::{BootstrapView, EcdsView};
 use crate::analysis::endpoints::EndpointView;
+use crate::analysis::explain::Explanation;
 use crate::analysis::inventory::{ClusterView, ListenerView};
 use crate::analysis::routes::RouteView;
 use crate::analysis::secrets::SecretView;
@@ -749,6 +750,81 @@ fn snake(s: &str) -> String {
             out.push('_');
         }
         out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+/// `egress-xray explain`: listeners predicted, then findings with fixes.
+pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
+    let mut out = String::new();
+    if !e.listeners.is_empty() {
+        let rows = e
+            .listeners
+            .iter()
+            .map(|l| {
+                let present = match l.present {
+                    Some(true) => format!("yes ({} chains)", l.present_chains.unwrap_or(0)),
+                    Some(false) => p.red("no"),
+                    None => "-".into(),
+                };
+                let predicted = if l.predicted_chains == 0 {
+                    p.red("0")
+                } else {
+                    l.predicted_chains.to_string()
+                };
+                vec![
+                    l.name.clone(),
+                    l.workload.clone(),
+                    l.gateway.clone(),
+                    predicted,
+                    present,
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["LISTENER", "WORKLOAD", "GATEWAY", "PREDICTED CHAINS", "IN DUMP"],
+            rows,
+        ));
+        for l in e.listeners.iter().filter(|l| wide || l.chains.len() <= 8) {
+            for c in &l.chains {
+                let sni = if c.server_names.is_empty() {
+                    "any SNI".to_string()
+                } else {
+                    format!("SNI {}", c.server_names.join(","))
+                };
+                let _ = writeln!(
+                    out,
+                    "  {}: {} chain, {sni} → {}{}",
+                    l.name,
+                    c.kind,
+                    c.destination,
+                    c.from.as_ref().map(|f| format!("  (from {f})")).unwrap_or_default()
+                );
+            }
+        }
+        out.push('\n');
+    }
+    if e.findings.is_empty() {
+        let _ = writeln!(out, "findings    none");
+    }
+    for f in &e.findings {
+        let sev = match f.severity {
+            Severity::Error => p.red("error"),
+            Severity::Warning => p.yellow("warning"),
+            Severity::Info => p.dim("info"),
+        };
+        let at = f.listener.as_ref().map(|l| format!(" [{l}]")).unwrap_or_default();
+        let _ = writeln!(out, "{} {sev}{at}: {}", f.code, f.message);
+        let _ = writeln!(out, "        fix: {}", f.fix);
+        if wide && !f.objects.is_empty() {
+            let _ = writeln!(out, "        objects: {}", f.objects.join(", "));
+        }
+    }
+    if !e.limits.is_empty() {
+        let _ = writeln!(out, "\n{}", p.dim("limits of this explanation:"));
+        for l in &e.limits {
+            let _ = writeln!(out, "  {}", p.dim(l));
+        }
     }
     out
 }

@@ -1,0 +1,1122 @@
+//! Explain gateway listeners: predict, from the Istio config, the filter
+//! chains istiod builds for each gateway workload (the parts of
+//! pilot/pkg/networking/core/gateway.go that decide chains), say why a
+//! listener gets zero chains (and is therefore never sent), and cross-check
+//! the prediction with the dump and istiod's log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::findings::{self, Rule, Severity};
+use crate::istio::log::{GatewayLogEvent, LogLine};
+use crate::istio::{Config, Gateway, RouteRule, Server, VirtualService, Workload};
+use crate::model::{Index, State};
+
+/// One explanation finding: a catalogue code, and the objects and fix for
+/// this case.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainFinding {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    /// The Envoy listener it is about (`0.0.0.0_8443`), if any.
+    pub listener: Option<String>,
+    /// The Istio objects involved (`Gateway egress-mtls/egw-mtls-gateway`).
+    pub objects: Vec<String>,
+    /// What to change, for this case.
+    pub fix: String,
+}
+
+impl ExplainFinding {
+    fn new(rule: Rule, listener: Option<&str>, message: String, objects: Vec<String>, fix: String) -> Self {
+        Self {
+            code: rule.code,
+            name: rule.name,
+            severity: rule.severity,
+            message,
+            listener: listener.map(str::to_string),
+            objects,
+            fix,
+        }
+    }
+}
+
+/// A filter chain istiod would build.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictedChain {
+    /// `Gateway ns/name` server `port` (index).
+    pub server: String,
+    /// `http`, `https`, `tcp`, `tls_terminated_tcp`, `passthrough`, `auto_passthrough`.
+    pub kind: String,
+    pub server_names: Vec<String>,
+    /// The cluster traffic goes to (`outbound|443||www.wikipedia.org`), or
+    /// the RDS route name for HTTP chains (`Route: http.8080`).
+    pub destination: String,
+    /// The VirtualService rule that makes the chain (`egress-mtls/wiki-vs tcp[0]`).
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerExplanation {
+    /// The workload (gateway pod or Deployment) it is built for.
+    pub workload: String,
+    /// The Gateway(s) whose servers make it, joined with `,`.
+    pub gateway: String,
+    pub name: String,
+    pub port: u32,
+    pub predicted_chains: usize,
+    pub chains: Vec<PredictedChain>,
+    /// Whether the dump has it; null when no dump was given.
+    pub present: Option<bool>,
+    pub present_chains: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub findings: Vec<ExplainFinding>,
+    pub listeners: Vec<ListenerExplanation>,
+    /// What the given inputs could not decide, and which input would.
+    pub limits: Vec<String>,
+}
+
+/// Inputs of an explanation; any subset may be empty.
+pub struct ExplainInput<'a> {
+    pub dumps: &'a [Index],
+    pub config: Option<&'a Config>,
+    pub log: &'a [LogLine],
+    /// Only this Gateway (`ns/name`).
+    pub gateway: Option<String>,
+    /// Ports the user expects on the gateway (dump-only checks).
+    pub expect_ports: &'a [u32],
+}
+
+pub fn explain(input: &ExplainInput) -> Explanation {
+    let mut ex = Explanation {
+        findings: Vec::new(),
+        listeners: Vec::new(),
+        limits: Vec::new(),
+    };
+    match input.config {
+        Some(cfg) => predict(cfg, input, &mut ex),
+        None => ex
+            .limits
+            .push("no Istio config (--istio): listeners cannot be predicted, only what the dump and log show".into()),
+    }
+    if input.dumps.is_empty() {
+        ex.limits
+            .push("no dump: predictions cannot be checked against what Envoy holds (present = null)".into());
+    }
+    dump_checks(input, &mut ex);
+    log_checks(input, &mut ex);
+    // Errors first, then warnings, then information; the missing or
+    // omitted listener before its causes; stable within.
+    let headline = |c: &str| !matches!(c, "XR0012" | "XR0022");
+    ex.findings.sort_by_key(|f| (f.severity, headline(f.code)));
+    ex
+}
+
+/// A gateway workload and where we learned of it.
+struct Target {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    /// Index of the dump taken from it, if any.
+    dump: Option<usize>,
+}
+
+fn targets(cfg: &Config, input: &ExplainInput) -> Vec<Target> {
+    let mut out: Vec<Target> = Vec::new();
+    for (i, ix) in input.dumps.iter().enumerate() {
+        let Some(b) = &ix.bootstrap else { continue };
+        let Some(node) = &b.node else { continue };
+        let meta = node.metadata.as_ref();
+        let labels: BTreeMap<String, String> = meta
+            .and_then(|m| crate::model::util::struct_struct(m, "LABELS"))
+            .map(|l| {
+                l.fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), super::bootstrap::value_text(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = ix.identity.clone().unwrap_or_default();
+        out.push(Target {
+            name: id.pod.clone().unwrap_or_else(|| id.node_id.clone()),
+            namespace: id.namespace.clone().unwrap_or_default(),
+            labels,
+            dump: Some(i),
+        });
+    }
+    for w in cfg.workloads.values() {
+        let dup = out
+            .iter()
+            .any(|t| t.namespace == w.namespace && !w.labels.is_empty() && subset(&w.labels, &t.labels));
+        if !dup {
+            out.push(Target {
+                name: format!("{}/{}", w.kind, w.name),
+                namespace: w.namespace.clone(),
+                labels: w.labels.clone(),
+                dump: None,
+            });
+        }
+    }
+    if out.is_empty() {
+        // Nothing tells us the workloads: assume each Gateway's selector
+        // names one, in the Gateway's namespace.
+        for g in cfg.gateways.values() {
+            out.push(Target {
+                name: format!("pods selected by {}", selector_text(&g.spec.selector)),
+                namespace: g.metadata.namespace.clone(),
+                labels: g.spec.selector.clone(),
+                dump: None,
+            });
+        }
+    }
+    out
+}
+
+fn subset(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> bool {
+    want.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+fn selector_text(s: &BTreeMap<String, String>) -> String {
+    s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+fn gw_name(g: &Gateway) -> String {
+    format!("{}/{}", g.metadata.namespace, g.metadata.name)
+}
+
+/// A server of a Gateway applied to a workload, with its listener.
+struct AppliedServer<'a> {
+    gateway: &'a Gateway,
+    index: usize,
+    server: &'a Server,
+    listener_port: u32,
+}
+
+fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
+    if cfg.workloads.is_empty() && input.dumps.is_empty() {
+        ex.limits.push(
+            "no gateway workload (--k8s Deployment/Pod or a dump): each Gateway's selector is assumed to match pods in its own namespace".into(),
+        );
+    }
+    if cfg.services.is_empty() {
+        ex.limits
+            .push("no Services (--k8s): listener ports assume targetPort = the Gateway server port".into());
+    }
+    for target in targets(cfg, input) {
+        let mut applied: Vec<AppliedServer> = Vec::new();
+        for g in cfg.gateways.values() {
+            if input.gateway.as_ref().is_some_and(|want| want != &gw_name(g)) {
+                continue;
+            }
+            if g.spec.selector.is_empty() || !subset(&g.spec.selector, &target.labels) {
+                continue;
+            }
+            if g.metadata.namespace != target.namespace {
+                ex.limits.push(format!(
+                    "Gateway {} (namespace {}) applies to {} in namespace {} only while PILOT_SCOPE_GATEWAY_TO_NAMESPACE is off (the default)",
+                    gw_name(g),
+                    g.metadata.namespace,
+                    target.name,
+                    target.namespace
+                ));
+            }
+            for (index, server) in g.spec.servers.iter().enumerate() {
+                let listener_port = target_port(cfg, &target, server.port.number);
+                applied.push(AppliedServer {
+                    gateway: g,
+                    index,
+                    server,
+                    listener_port,
+                });
+            }
+        }
+        if applied.is_empty() {
+            // With --gateway, only the dumped pods matter; without, every
+            // known workload a Gateway should have selected.
+            if input.gateway.is_none() || target.dump.is_some() {
+                let names: Vec<String> = cfg.gateways.values().map(gw_name).collect();
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_SELECTS_NOTHING,
+                    None,
+                    format!(
+                        "no Gateway selects {} (labels {}): istiod builds no gateway listeners for it",
+                        target.name,
+                        selector_text(&target.labels)
+                    ),
+                    names.iter().map(|n| format!("Gateway {n}")).collect(),
+                    "make a Gateway's `selector` a subset of the gateway pod's labels".into(),
+                ));
+            }
+            continue;
+        }
+        let mut by_port: BTreeMap<u32, Vec<&AppliedServer>> = BTreeMap::new();
+        for a in &applied {
+            by_port.entry(a.listener_port).or_default().push(a);
+        }
+        for (port, servers) in by_port {
+            let name = format!("0.0.0.0_{port}");
+            if port < 1024 {
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_PRIVILEGED_PORT,
+                    Some(&name),
+                    format!(
+                        "listener port {port} is below 1024: istiod skips it for unprivileged gateway pods (the default since Istio 1.22), logging `skipping privileged gateway port {port}`"
+                    ),
+                    servers.iter().map(|a| format!("Gateway {}", gw_name(a.gateway))).collect(),
+                    format!("expose the port through a Service with `targetPort` ≥ 1024 (e.g. port {} → targetPort {})", port, port + 8000),
+                ));
+            }
+            let mut chains = Vec::new();
+            let mut sni_taken: BTreeMap<String, String> = BTreeMap::new();
+            for a in &servers {
+                chains.extend(server_chains(cfg, &target, a, &name, &mut sni_taken, ex));
+            }
+            if chains.is_empty() {
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_LISTENER_OMITTED,
+                    Some(&name),
+                    format!(
+                        "istiod builds zero filter chains for {name} on {} and omits the listener (`gateway omitting listener \"{name}\" due to: must have more than 0 chains`): Envoy never receives it",
+                        target.name
+                    ),
+                    servers.iter().map(|a| format!("Gateway {}", gw_name(a.gateway))).collect(),
+                    "see the other findings for this listener: each names a cause and its fix".into(),
+                ));
+            }
+            let gateways: BTreeSet<String> = servers.iter().map(|a| gw_name(a.gateway)).collect();
+            let (present, present_chains) = match target.dump.and_then(|i| input.dumps.get(i)) {
+                Some(ix) => {
+                    let l = ix
+                        .listeners
+                        .iter()
+                        .find(|l| l.name == name && matches!(l.state, State::Active | State::Static));
+                    (
+                        Some(l.is_some()),
+                        l.and_then(|l| l.listener.as_ref())
+                            .map(|l| l.filter_chains.len() + usize::from(l.default_filter_chain.is_some())),
+                    )
+                }
+                None if input.dumps.is_empty() => (None, None),
+                None => (None, None),
+            };
+            ex.listeners.push(ListenerExplanation {
+                workload: target.name.clone(),
+                gateway: gateways.into_iter().collect::<Vec<_>>().join(","),
+                name,
+                port,
+                predicted_chains: chains.len(),
+                chains,
+                present,
+                present_chains,
+            });
+        }
+    }
+}
+
+/// The listener port for a server: the gateway Service's targetPort for the
+/// server's port number, else the number itself.
+fn target_port(cfg: &Config, target: &Target, number: u32) -> u32 {
+    cfg.services
+        .values()
+        .filter(|s| s.metadata.namespace == target.namespace)
+        .filter(|s| !s.spec.selector.is_empty() && subset(&s.spec.selector, &target.labels))
+        .flat_map(|s| s.spec.ports.iter())
+        .find(|p| p.port == number)
+        .map_or(number, |p| p.target())
+}
+
+/// How istiod treats a server.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum ServerKind {
+    Http,
+    HttpsTerminated,
+    Tcp,
+    TlsTerminatedTcp,
+    Passthrough,
+    AutoPassthrough,
+}
+
+fn server_kind(s: &Server) -> ServerKind {
+    let proto = s.port.protocol.to_ascii_uppercase();
+    let mode = s.tls.as_ref().map(|t| t.mode.to_ascii_uppercase()).unwrap_or_default();
+    let is_http = matches!(proto.as_str(), "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB");
+    match (proto.as_str(), mode.as_str()) {
+        (_, "PASSTHROUGH") => ServerKind::Passthrough,
+        (_, "AUTO_PASSTHROUGH") => ServerKind::AutoPassthrough,
+        _ if is_http => ServerKind::Http,
+        ("HTTPS", _) => ServerKind::HttpsTerminated,
+        (_, "") => ServerKind::Tcp,
+        _ => ServerKind::TlsTerminatedTcp,
+    }
+}
+
+/// VirtualServices that list this gateway, with how each does or does not
+/// reach the gateway's namespace.
+struct Binding<'a> {
+    vs: &'a VirtualService,
+    visible: bool,
+}
+
+fn vs_name(v: &VirtualService) -> String {
+    format!("{}/{}", v.metadata.namespace, v.metadata.name)
+}
+
+/// A VirtualService `gateways:` entry as `ns/name`.
+fn resolve_gateway_ref(vs_ns: &str, r: &str) -> String {
+    if r.contains('/') {
+        return r.to_string();
+    }
+    if let Some((name, rest)) = r.split_once('.') {
+        // name.namespace[.svc.cluster.local]
+        let ns = rest.split('.').next().unwrap_or(vs_ns);
+        return format!("{ns}/{name}");
+    }
+    format!("{vs_ns}/{r}")
+}
+
+fn exported_to(v: &VirtualService, ns: &str) -> bool {
+    let e = &v.spec.export_to;
+    e.is_empty()
+        || e.iter()
+            .any(|x| x == "*" || x == ns || (x == "." && v.metadata.namespace == ns))
+}
+
+/// VirtualServices binding `gw`, in istiod's order: older first, then by
+/// name and namespace.
+fn bindings<'a>(cfg: &'a Config, gw: &str, gw_workload_ns: &str) -> Vec<Binding<'a>> {
+    let mut all: Vec<&VirtualService> = cfg.virtual_services.values().collect();
+    all.sort_by(|a, b| {
+        let key = |v: &VirtualService| {
+            (
+                v.metadata.creation_timestamp.is_empty(),
+                v.metadata.creation_timestamp.clone(),
+                v.metadata.name.clone(),
+                v.metadata.namespace.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    all.into_iter()
+        .filter(|v| {
+            v.spec
+                .gateways
+                .iter()
+                .any(|r| resolve_gateway_ref(&v.metadata.namespace, r) == gw)
+        })
+        .map(|v| Binding {
+            vs: v,
+            visible: exported_to(v, gw_workload_ns),
+        })
+        .collect()
+}
+
+/// Whether two host patterns overlap (`*.foo.com` and `a.foo.com`).
+fn hosts_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    if a == "*" || b == "*" || a == b {
+        return true;
+    }
+    match (a.strip_prefix('*'), b.strip_prefix('*')) {
+        (Some(sa), Some(sb)) => sa.ends_with(sb) || sb.ends_with(sa),
+        (Some(sa), None) => b.ends_with(sa),
+        (None, Some(sb)) => a.ends_with(sb),
+        (None, None) => false,
+    }
+}
+
+/// Server hosts a VirtualService can match (`ns/host` only for VirtualServices in ns).
+fn matching_hosts(server: &Server, gw_ns: &str, v: &VirtualService) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in &server.hosts {
+        let (ns, host) = match h.split_once('/') {
+            Some((".", host)) => (Some(gw_ns.to_string()), host.to_string()),
+            Some(("*", host)) => (None, host.to_string()),
+            Some((ns, host)) => (Some(ns.to_string()), host.to_string()),
+            None => (None, h.clone()),
+        };
+        if ns.as_ref().is_some_and(|n| n != &v.metadata.namespace) {
+            continue;
+        }
+        for vh in &v.spec.hosts {
+            if hosts_overlap(&host, vh) {
+                out.push(vh.clone());
+            }
+        }
+    }
+    out
+}
+
+fn rule_matches(rule: &RouteRule, server: &Server, gw: &str, vs_ns: &str) -> bool {
+    rule.matches.is_empty()
+        || rule.matches.iter().any(|m| {
+            m.port.is_none_or(|p| p == server.port.number)
+                && (m.gateways.is_empty() || m.gateways.iter().any(|g| resolve_gateway_ref(vs_ns, g) == gw))
+        })
+}
+
+/// `outbound|port|subset|fqdn` for a route's first destination.
+fn destination_cluster(rule: &RouteRule, vs_ns: &str, server_port: u32) -> String {
+    let Some(d) = rule.route.first().map(|r| &r.destination) else {
+        return "(no destination)".into();
+    };
+    let port = d.port.as_ref().map_or(server_port, |p| p.number);
+    let host = if d.host.contains('.') {
+        d.host.clone()
+    } else {
+        format!("{}.{vs_ns}.svc.cluster.local", d.host)
+    };
+    format!("outbound|{port}|{}|{host}", d.subset)
+}
+
+fn server_label(a: &AppliedServer) -> String {
+    format!(
+        "Gateway {} server {} (port {})",
+        gw_name(a.gateway),
+        a.index,
+        a.server.port.number
+    )
+}
+
+/// The chains one server makes; findings for a server that makes none.
+fn server_chains(
+    cfg: &Config,
+    target: &Target,
+    a: &AppliedServer,
+    listener: &str,
+    sni_taken: &mut BTreeMap<String, String>,
+    ex: &mut Explanation,
+) -> Vec<PredictedChain> {
+    let gw = gw_name(a.gateway);
+    let s = a.server;
+    let kind = server_kind(s);
+    let label = server_label(a);
+    let chain = |kind: &str, sni: Vec<String>, dest: String, from: Option<String>| PredictedChain {
+        server: label.clone(),
+        kind: kind.to_string(),
+        server_names: sni,
+        destination: dest,
+        from,
+    };
+    match kind {
+        ServerKind::Http => {
+            return vec![chain(
+                "http",
+                Vec::new(),
+                format!("Route: http.{}", a.listener_port),
+                None,
+            )];
+        }
+        ServerKind::HttpsTerminated => {
+            let route = format!(
+                "https.{}.{}.{}.{}",
+                s.port.number, s.port.name, a.gateway.metadata.name, a.gateway.metadata.namespace
+            );
+            return vec![chain(
+                "https",
+                s.hosts.iter().map(|h| strip_ns(h)).collect(),
+                format!("Route: {route}"),
+                None,
+            )];
+        }
+        ServerKind::AutoPassthrough => {
+            return vec![chain(
+                "auto_passthrough",
+                vec![format!("outbound_.*_.*_.{}", s.hosts.join(","))],
+                "SNI-DNAT clusters".into(),
+                None,
+            )];
+        }
+        _ => {}
+    }
+    let all = bindings(cfg, &gw, &target.namespace);
+    let visible: Vec<&Binding> = all.iter().filter(|b| b.visible).collect();
+    let with_hosts: Vec<(&Binding, Vec<String>)> = visible
+        .iter()
+        .map(|b| (*b, matching_hosts(s, &a.gateway.metadata.namespace, b.vs)))
+        .filter(|(_, h)| !h.is_empty())
+        .collect();
+    let mut chains = Vec::new();
+    if kind == ServerKind::Passthrough {
+        for (b, _) in &with_hosts {
+            for (ri, rule) in b.vs.spec.tls.iter().enumerate() {
+                for (mi, m) in rule.matches.iter().enumerate() {
+                    let port_ok = m.port.is_none_or(|p| p == s.port.number);
+                    let gw_ok = m.gateways.is_empty()
+                        || m.gateways
+                            .iter()
+                            .any(|g| resolve_gateway_ref(&b.vs.metadata.namespace, g) == gw);
+                    if !(port_ok && gw_ok) {
+                        continue;
+                    }
+                    let dup: Vec<&String> = m.sni_hosts.iter().filter(|h| sni_taken.contains_key(*h)).collect();
+                    if !dup.is_empty() {
+                        let first = sni_taken[dup[0]].clone();
+                        ex.findings.push(ExplainFinding::new(
+                            findings::GATEWAY_DUPLICATE_SNI,
+                            Some(listener),
+                            format!(
+                                "VirtualService {} tls rule #{ri} match #{mi} repeats SNI host(s) {:?} already routed by {first}: istiod skips it (`skipping VirtualService {} rule #{mi} on server port {} of gateway {gw}, duplicate SNI host names`)",
+                                vs_name(b.vs),
+                                dup,
+                                b.vs.metadata.name,
+                                s.port.number
+                            ),
+                            vec![format!("VirtualService {}", vs_name(b.vs)), format!("VirtualService {first}")],
+                            format!("route each SNI host from one VirtualService only: drop {:?} from {}", dup, vs_name(b.vs)),
+                        ));
+                        continue;
+                    }
+                    for h in &m.sni_hosts {
+                        sni_taken.insert(h.clone(), vs_name(b.vs));
+                    }
+                    chains.push(chain(
+                        "passthrough",
+                        m.sni_hosts.clone(),
+                        destination_cluster(rule, &b.vs.metadata.namespace, s.port.number),
+                        Some(format!("VirtualService {} tls[{ri}]", vs_name(b.vs))),
+                    ));
+                }
+            }
+        }
+    } else {
+        // Plain TCP or TLS terminated on a non-HTTP server: the first
+        // matching `tcp` rule of the first bound VirtualService.
+        'found: for (b, _) in &with_hosts {
+            for (ri, rule) in b.vs.spec.tcp.iter().enumerate() {
+                if rule_matches(rule, s, &gw, &b.vs.metadata.namespace) {
+                    let sni = if kind == ServerKind::TlsTerminatedTcp {
+                        s.hosts.iter().map(|h| strip_ns(h)).filter(|h| h != "*").collect()
+                    } else {
+                        Vec::new()
+                    };
+                    chains.push(chain(
+                        if kind == ServerKind::Tcp {
+                            "tcp"
+                        } else {
+                            "tls_terminated_tcp"
+                        },
+                        sni,
+                        destination_cluster(rule, &b.vs.metadata.namespace, s.port.number),
+                        Some(format!("VirtualService {} tcp[{ri}]", vs_name(b.vs))),
+                    ));
+                    break 'found;
+                }
+            }
+        }
+    }
+    if chains.is_empty() {
+        diagnose_empty(cfg, a, kind, &all, &with_hosts, listener, ex);
+    }
+    for c in &chains {
+        destination_visible(cfg, target, c, listener, ex);
+    }
+    chains
+}
+
+/// Whether a chain's destination host is known to the gateway's namespace
+/// (a ServiceEntry exported there, or a Service); only judged when the
+/// config holds ServiceEntries or Services at all.
+fn destination_visible(cfg: &Config, target: &Target, c: &PredictedChain, listener: &str, ex: &mut Explanation) {
+    if cfg.service_entries.is_empty() && cfg.services.is_empty() {
+        return;
+    }
+    let Some(host) = c
+        .destination
+        .strip_prefix("outbound|")
+        .and_then(|r| r.rsplit('|').next())
+    else {
+        return;
+    };
+    let ns = &target.namespace;
+    let exported = |export: &[String], own: &str| {
+        export.is_empty() || export.iter().any(|x| x == "*" || x == ns || (x == "." && own == ns))
+    };
+    let by_entry = cfg.service_entries.values().any(|se| {
+        exported(&se.spec.export_to, &se.metadata.namespace) && se.spec.hosts.iter().any(|h| hosts_overlap(h, host))
+    });
+    let by_service = cfg
+        .services
+        .values()
+        .any(|s| format!("{}.{}.svc.cluster.local", s.metadata.name, s.metadata.namespace) == host);
+    if by_entry || by_service {
+        return;
+    }
+    let hidden: Vec<String> = cfg
+        .service_entries
+        .values()
+        .filter(|se| se.spec.hosts.iter().any(|h| hosts_overlap(h, host)))
+        .map(|se| format!("ServiceEntry {}/{}", se.metadata.namespace, se.metadata.name))
+        .collect();
+    let (why, fix) = if hidden.is_empty() {
+        (
+            format!("no ServiceEntry or Service for {host} is known"),
+            format!("add a ServiceEntry for {host} exported to {ns} (for REGISTRY_ONLY meshes it is required)"),
+        )
+    } else {
+        (
+            format!("{} exists but is not exported to {ns}", hidden.join(", ")),
+            format!("add {ns} to `exportTo` of {}", hidden.join(", ")),
+        )
+    };
+    ex.findings.push(ExplainFinding::new(
+        findings::GATEWAY_DESTINATION_NOT_VISIBLE,
+        Some(listener),
+        format!(
+            "the chain for SNI {:?} sends to {}, but {why}: the gateway gets no such cluster and resets those connections",
+            c.server_names, c.destination
+        ),
+        hidden,
+        fix,
+    ));
+}
+
+fn strip_ns(h: &str) -> String {
+    h.split_once('/').map_or(h, |(_, h)| h).to_string()
+}
+
+/// Why a TCP/TLS server makes no chain, as findings.
+fn diagnose_empty(
+    cfg: &Config,
+    a: &AppliedServer,
+    kind: ServerKind,
+    all: &[Binding],
+    with_hosts: &[(&Binding, Vec<String>)],
+    listener: &str,
+    ex: &mut Explanation,
+) {
+    let gw = gw_name(a.gateway);
+    let s = a.server;
+    let label = server_label(a);
+    let mode = s.tls.as_ref().map(|t| t.mode.clone()).unwrap_or_default();
+    // istiod logs this for TCP and TLS-terminating servers, not passthrough ones.
+    let missed = if kind == ServerKind::Passthrough {
+        "no `tls` route applies".to_string()
+    } else {
+        format!("`gateway {gw}:{} listener missed network filter`", s.port.number)
+    };
+    if all.is_empty() {
+        // Maybe a VirtualService meant this gateway but names it wrongly.
+        let near: Vec<(&VirtualService, String)> = cfg
+            .virtual_services
+            .values()
+            .flat_map(|v| {
+                v.spec
+                    .gateways
+                    .iter()
+                    .filter(|r| r.as_str() != "mesh")
+                    .map(move |r| (v, resolve_gateway_ref(&v.metadata.namespace, r)))
+            })
+            .filter(|(v, resolved)| {
+                let name = resolved.rsplit('/').next().unwrap_or("");
+                name == a.gateway.metadata.name
+                    || v.spec
+                        .hosts
+                        .iter()
+                        .any(|h| s.hosts.iter().any(|sh| hosts_overlap(&strip_ns(sh), h)))
+            })
+            .collect();
+        let (message, objects, fix) = match near.first() {
+            Some((v, resolved)) => (
+                format!(
+                    "no VirtualService is bound to Gateway {gw}: {} lists `{resolved}` in `gateways:`, which is not this Gateway ({missed})",
+                    vs_name(v)
+                ),
+                vec![format!("Gateway {gw}"), format!("VirtualService {}", vs_name(v))],
+                format!(
+                    "in VirtualService {}, set `gateways: [{gw}]` (a short name is resolved in the VirtualService's own namespace, {})",
+                    vs_name(v),
+                    v.metadata.namespace
+                ),
+            ),
+            None => (
+                format!("no VirtualService is bound to Gateway {gw} ({missed}; `no virtual service bound to gateway: {gw}`)"),
+                vec![format!("Gateway {gw}")],
+                format!(
+                    "create a VirtualService with `gateways: [{gw}]`, hosts matching {:?} and a `{}` route",
+                    s.hosts,
+                    if kind == ServerKind::Passthrough { "tls" } else { "tcp" }
+                ),
+            ),
+        };
+        ex.findings.push(ExplainFinding::new(
+            findings::GATEWAY_NO_VIRTUAL_SERVICE,
+            Some(listener),
+            message,
+            objects,
+            fix,
+        ));
+        return;
+    }
+    for b in all.iter().filter(|b| !b.visible) {
+        ex.findings.push(ExplainFinding::new(
+            findings::GATEWAY_VS_NOT_EXPORTED,
+            Some(listener),
+            format!(
+                "VirtualService {} is bound to Gateway {gw}, but its `exportTo: {:?}` hides it from the gateway's namespace",
+                vs_name(b.vs),
+                b.vs.spec.export_to
+            ),
+            vec![format!("VirtualService {}", vs_name(b.vs)), format!("Gateway {gw}")],
+            format!(
+                "add the gateway pod's namespace to `exportTo` of {} (or move it there)",
+                vs_name(b.vs)
+            ),
+        ));
+    }
+    let visible: Vec<&Binding> = all.iter().filter(|b| b.visible).collect();
+    if !visible.is_empty() && with_hosts.is_empty() {
+        for b in &visible {
+            ex.findings.push(ExplainFinding::new(
+                findings::GATEWAY_HOSTS_MISMATCH,
+                Some(listener),
+                format!(
+                    "VirtualService {} is bound to Gateway {gw}, but none of its hosts {:?} matches the server's hosts {:?}",
+                    vs_name(b.vs),
+                    b.vs.spec.hosts,
+                    s.hosts
+                ),
+                vec![format!("VirtualService {}", vs_name(b.vs)), format!("Gateway {gw}")],
+                format!(
+                    "make the hosts agree: add {:?} to `hosts` of {} or to the server's `hosts`",
+                    s.hosts.iter().map(|h| strip_ns(h)).collect::<Vec<_>>(),
+                    vs_name(b.vs)
+                ),
+            ));
+        }
+        return;
+    }
+    for (b, _) in with_hosts {
+        let v = b.vs;
+        let ns = &v.metadata.namespace;
+        match kind {
+            ServerKind::TlsTerminatedTcp if v.spec.tcp.is_empty() && !v.spec.tls.is_empty() => {
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_TLS_ROUTE_ON_TERMINATED_SERVER,
+                    Some(listener),
+                    format!(
+                        "{label} terminates TLS (`tls.mode: {mode}`, protocol {}), so istiod builds its chain only from `tcp` routes; VirtualService {} has only `tls` routes, which are consulted for PASSTHROUGH servers only — the SNI is already consumed by the termination ({missed})",
+                        s.port.protocol,
+                        vs_name(v)
+                    ),
+                    vec![format!("VirtualService {}", vs_name(v)), format!("Gateway {gw}")],
+                    format!(
+                        "change the `tls:` block of VirtualService {} to `tcp: - match: - port: {} route: {}` (or make the server `tls.mode: PASSTHROUGH` if the gateway should not terminate)",
+                        vs_name(v),
+                        s.port.number,
+                        route_text(&v.spec.tls[0])
+                    ),
+                ));
+            }
+            ServerKind::Passthrough if v.spec.tls.is_empty() && !v.spec.tcp.is_empty() => {
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_ROUTE_KIND_MISMATCH,
+                    Some(listener),
+                    format!(
+                        "{label} is PASSTHROUGH: istiod builds one chain per `tls` route with `sniHosts`; VirtualService {} has only `tcp` routes ({missed})",
+                        vs_name(v)
+                    ),
+                    vec![format!("VirtualService {}", vs_name(v)), format!("Gateway {gw}")],
+                    format!(
+                        "change the `tcp:` block of {} to `tls: - match: - port: {} sniHosts: {:?} route: {}`",
+                        vs_name(v),
+                        s.port.number,
+                        v.spec.hosts,
+                        route_text(&v.spec.tcp[0])
+                    ),
+                ));
+            }
+            ServerKind::Tcp | ServerKind::TlsTerminatedTcp if v.spec.tcp.is_empty() => {
+                let has = if v.spec.http.is_empty() {
+                    "no `tcp` route"
+                } else {
+                    "only `http` routes"
+                };
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_ROUTE_KIND_MISMATCH,
+                    Some(listener),
+                    format!(
+                        "{label} carries {} traffic: istiod needs a `tcp` route, and VirtualService {} has {has} ({missed})",
+                        s.port.protocol,
+                        vs_name(v)
+                    ),
+                    vec![format!("VirtualService {}", vs_name(v)), format!("Gateway {gw}")],
+                    format!("add `tcp: - match: - port: {} route: …` to {}", s.port.number, vs_name(v)),
+                ));
+            }
+            _ => {
+                // Rules of the right kind exist but their match conditions fail.
+                let rules = if kind == ServerKind::Passthrough {
+                    &v.spec.tls
+                } else {
+                    &v.spec.tcp
+                };
+                let ports: Vec<u32> = rules
+                    .iter()
+                    .flat_map(|r| r.matches.iter().filter_map(|m| m.port))
+                    .collect();
+                let why = if !ports.is_empty() && !ports.contains(&s.port.number) {
+                    format!(
+                        "their `match.port` {ports:?} is not the server's port {} (match on the Gateway server port, not the targetPort {})",
+                        s.port.number, a.listener_port
+                    )
+                } else {
+                    "their `match.gateways` or `sniHosts` leave this server out".to_string()
+                };
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_RULE_MATCH_MISMATCH,
+                    Some(listener),
+                    format!(
+                        "VirtualService {} has {} rules for {label}, but {why} ({missed})",
+                        vs_name(v),
+                        if kind == ServerKind::Passthrough { "tls" } else { "tcp" }
+                    ),
+                    vec![format!("VirtualService {}", vs_name(v)), format!("Gateway {gw}")],
+                    format!("set `match: - port: {}` in {} ({ns})", s.port.number, vs_name(v)),
+                ));
+            }
+        }
+    }
+}
+
+fn route_text(r: &RouteRule) -> String {
+    match r.route.first() {
+        Some(d) => {
+            let port = d
+                .destination
+                .port
+                .as_ref()
+                .map(|p| format!(", port: {{number: {}}}", p.number))
+                .unwrap_or_default();
+            format!("- destination: {{host: {}{port}}}", d.destination.host)
+        }
+        None => "…".into(),
+    }
+}
+
+/// Checks that need only the dump: expected ports, chainless and rejected
+/// listeners; and prediction versus dump.
+fn dump_checks(input: &ExplainInput, ex: &mut Explanation) {
+    for ix in input.dumps {
+        for port in input.expect_ports {
+            let present = ix.listeners.iter().any(|l| {
+                matches!(l.state, State::Active | State::Static)
+                    && l.listener.as_ref().is_some_and(|x| {
+                        x.address
+                            .as_ref()
+                            .map(super::inventory::format_address)
+                            .is_some_and(|a| a.ends_with(&format!(":{port}")))
+                    })
+            });
+            if !present {
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_LISTENER_MISSING,
+                    Some(&format!("0.0.0.0_{port}")),
+                    format!(
+                        "{}: no active listener on port {port}. A gateway listener is missing when istiod built it with zero chains (its log says `gateway omitting listener`), skipped a privileged port, or Envoy rejected it",
+                        ix.source
+                    ),
+                    Vec::new(),
+                    "give --istio (Gateways, VirtualServices) and --istiod-log to find which; check the port is the Service targetPort".into(),
+                ));
+            }
+        }
+        for l in &ix.listeners {
+            if let Some(r) = &l.rejection {
+                ex.findings.push(ExplainFinding::new(
+                    findings::LISTENER_REJECTED,
+                    Some(&l.name),
+                    format!(
+                        "Envoy rejected the last update of {}: {}",
+                        l.name,
+                        r.details.lines().next().unwrap_or("")
+                    ),
+                    Vec::new(),
+                    findings::LISTENER_REJECTED.fix.to_string(),
+                ));
+            }
+            if let Some(x) = &l.listener {
+                if l.state != State::Rejected
+                    && x.filter_chains.is_empty()
+                    && x.default_filter_chain.is_none()
+                    && x.filter_chain_matcher.is_none()
+                    && x.api_listener.is_none()
+                    && x.listener_specifier.is_none()
+                {
+                    ex.findings.push(ExplainFinding::new(
+                        findings::LISTENER_WITHOUT_CHAINS,
+                        Some(&l.name),
+                        format!("{} has no filter chains and no default chain: every connection is closed (Envoy refuses such a listener over xDS: `no filter chains specified`)", l.name),
+                        Vec::new(),
+                        findings::LISTENER_WITHOUT_CHAINS.fix.to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    // Prediction versus dump.
+    let mut extra = Vec::new();
+    for le in &ex.listeners {
+        match (le.present, le.predicted_chains) {
+            (Some(false), n) if n > 0 => extra.push(ExplainFinding::new(
+                findings::GATEWAY_LISTENER_MISSING,
+                Some(&le.name),
+                format!(
+                    "the config predicts {} with {n} chain(s) on {}, but the dump has no such listener: the push did not reach the proxy, or Envoy rejected it",
+                    le.name, le.workload
+                ),
+                vec![format!("Gateway {}", le.gateway)],
+                "compare the dump's listener version with istiod's (proxy-status) and look for NACKs (`egress-xray nack`)".into(),
+            )),
+            (Some(true), 0) => extra.push(ExplainFinding::new(
+                findings::GATEWAY_PREDICTION_DIFFERS,
+                Some(&le.name),
+                format!("the config predicts no chains for {}, but the dump has it: the config given is not what istiod used", le.name),
+                vec![format!("Gateway {}", le.gateway)],
+                "check that --istio holds the live objects (kubectl get gateways,virtualservices -A -o yaml)".into(),
+            )),
+            (Some(true), n) if le.present_chains.is_some_and(|p| p != n) => extra.push(ExplainFinding::new(
+                findings::GATEWAY_PREDICTION_DIFFERS,
+                Some(&le.name),
+                format!(
+                    "the config predicts {n} chain(s) for {}, the dump holds {}",
+                    le.name,
+                    le.present_chains.unwrap_or(0)
+                ),
+                vec![format!("Gateway {}", le.gateway)],
+                "compare `egress-xray paths DUMP --listener NAME` with the predicted chains".into(),
+            )),
+            _ => {}
+        }
+    }
+    // Chains: predicted SNI → destination versus the dump's.
+    for le in &ex.listeners {
+        let Some(ix) = input.dumps.iter().find(|ix| {
+            ix.identity
+                .as_ref()
+                .and_then(|i| i.pod.as_deref())
+                .is_some_and(|p| p == le.workload)
+        }) else {
+            continue;
+        };
+        let Some(l) = ix
+            .listeners
+            .iter()
+            .find(|l| l.name == le.name && matches!(l.state, State::Active | State::Static))
+            .and_then(|l| l.listener.as_ref())
+        else {
+            continue;
+        };
+        for c in &le.chains {
+            if !c.destination.starts_with("outbound|") {
+                continue;
+            }
+            let hit = l.filter_chains.iter().any(|fc| {
+                let m = fc.filter_chain_match.clone().unwrap_or_default();
+                m.server_names == c.server_names
+                    && super::inventory::describe_destination(fc) == format!("Cluster: {}", c.destination)
+            });
+            if !hit {
+                extra.push(ExplainFinding::new(
+                    findings::GATEWAY_PREDICTION_DIFFERS,
+                    Some(&le.name),
+                    format!(
+                        "predicted chain SNI {:?} → {} is not in the dump's {}",
+                        c.server_names, c.destination, le.name
+                    ),
+                    c.from.iter().cloned().collect(),
+                    "compare `egress-xray paths DUMP --listener NAME` with the predicted chains".into(),
+                ));
+            }
+        }
+    }
+    ex.findings.extend(extra);
+}
+
+/// Ties istiod's log lines to listeners and servers.
+fn log_checks(input: &ExplainInput, ex: &mut Explanation) {
+    for line in input.log {
+        let (listener, what) = match &line.event {
+            GatewayLogEvent::ListenerOmitted { listener, .. } => {
+                (Some(listener.clone()), format!("istiod omitted listener {listener} (zero filter chains)"))
+            }
+            GatewayLogEvent::MissedNetworkFilter { gateway, port } => {
+                let l = ex
+                    .listeners
+                    .iter()
+                    .find(|le| le.gateway.split(',').any(|g| g == gateway) && le.chains.is_empty())
+                    .map(|le| le.name.clone());
+                (l, format!("istiod found no route for server port {port} of Gateway {gateway}"))
+            }
+            GatewayLogEvent::NoVirtualService { gateway } => (None, format!("no VirtualService is bound to Gateway {gateway}")),
+            GatewayLogEvent::DuplicateSni {
+                virtual_service,
+                gateway,
+                hosts,
+                port,
+                ..
+            } => (
+                None,
+                format!("istiod skipped a rule of VirtualService {virtual_service} on port {port} of {gateway}: duplicate SNI {hosts}"),
+            ),
+            GatewayLogEvent::PrivilegedPort { port, .. } => (
+                Some(format!("0.0.0.0_{port}")),
+                format!("istiod skipped privileged port {port} (unprivileged gateway pod)"),
+            ),
+            GatewayLogEvent::ZeroListeners { node } => (None, format!("istiod built no listeners at all for {node}")),
+        };
+        let confirmed = listener
+            .as_ref()
+            .is_some_and(|l| ex.findings.iter().any(|f| f.listener.as_deref() == Some(l)));
+        ex.findings.push(ExplainFinding::new(
+            findings::ISTIOD_LOG_EVIDENCE,
+            listener.as_deref(),
+            format!(
+                "{what} — {}:{}{}",
+                line.file,
+                line.line,
+                if confirmed { " (agrees with the prediction)" } else { "" }
+            ),
+            Vec::new(),
+            "see the findings for the same listener".into(),
+        ));
+    }
+}
+
+/// `Workload` from the model's view of a dump, for callers that have none.
+pub fn workload_of(ix: &Index) -> Option<Workload> {
+    let id = ix.identity.as_ref()?;
+    Some(Workload {
+        kind: "Pod".into(),
+        namespace: id.namespace.clone().unwrap_or_default(),
+        name: id.pod.clone().unwrap_or_default(),
+        labels: BTreeMap::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_overlap_rules() {
+        assert!(hosts_overlap("*.wikipedia.org", "www.wikipedia.org"));
+        assert!(hosts_overlap("www.wikipedia.org", "*"));
+        assert!(hosts_overlap("*.org", "*.wikipedia.org"));
+        assert!(!hosts_overlap("en.wikipedia.org", "www.wikipedia.org"));
+    }
+
+    #[test]
+    fn gateway_references() {
+        assert_eq!(resolve_gateway_ref("mesh-test", "egw"), "mesh-test/egw");
+        assert_eq!(resolve_gateway_ref("mesh-test", "egress/egw"), "egress/egw");
+        assert_eq!(
+            resolve_gateway_ref("mesh-test", "egw.egress.svc.cluster.local"),
+            "egress/egw"
+        );
+    }
+}

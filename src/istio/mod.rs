@@ -1,0 +1,363 @@
+//! Istio and Kubernetes objects as users hand them to us (`--istio`,
+//! `--k8s`): YAML or JSON files or directories, multi-document, `kind:
+//! List`, `kubectl get -o yaml` output. Only the fields that decide gateway
+//! listeners are read; everything else is ignored. Later files override
+//! earlier objects of the same kind, namespace and name, so a broken variant
+//! can be laid over a base configuration.
+
+pub mod log;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::input::InputError;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta {
+    pub name: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    /// RFC 3339; istiod orders VirtualServices by it (older first).
+    pub creation_timestamp: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Gateway {
+    pub metadata: Meta,
+    pub spec: GatewaySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GatewaySpec {
+    pub selector: BTreeMap<String, String>,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Server {
+    pub port: ServerPort,
+    pub hosts: Vec<String>,
+    pub tls: Option<ServerTls>,
+    pub bind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServerPort {
+    pub number: u32,
+    pub protocol: String,
+    pub name: String,
+    pub target_port: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServerTls {
+    pub mode: String,
+    pub credential_name: String,
+    pub https_redirect: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct VirtualService {
+    pub metadata: Meta,
+    pub spec: VirtualServiceSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct VirtualServiceSpec {
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
+    pub export_to: Vec<String>,
+    pub http: Vec<RouteRule>,
+    pub tls: Vec<RouteRule>,
+    pub tcp: Vec<RouteRule>,
+}
+
+/// An `http`, `tls` or `tcp` rule: the fields gateway listeners depend on.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RouteRule {
+    #[serde(rename = "match")]
+    pub matches: Vec<RuleMatch>,
+    pub route: Vec<RouteDestination>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RuleMatch {
+    pub sni_hosts: Vec<String>,
+    pub port: Option<u32>,
+    pub gateways: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RouteDestination {
+    pub destination: Destination,
+    pub weight: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Destination {
+    pub host: String,
+    pub subset: String,
+    pub port: Option<PortSelector>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PortSelector {
+    pub number: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceEntry {
+    pub metadata: Meta,
+    pub spec: ServiceEntrySpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceEntrySpec {
+    pub hosts: Vec<String>,
+    pub export_to: Vec<String>,
+    pub ports: Vec<ServerPort>,
+    pub resolution: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DestinationRule {
+    pub metadata: Meta,
+    pub spec: DestinationRuleSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DestinationRuleSpec {
+    pub host: String,
+    pub export_to: Vec<String>,
+}
+
+/// A Kubernetes Service (ports and selector).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Service {
+    pub metadata: Meta,
+    pub spec: ServiceSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<ServicePort>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServicePort {
+    pub name: String,
+    pub port: u32,
+    /// A number or a container port name.
+    pub target_port: Option<serde_json::Value>,
+    pub protocol: String,
+}
+
+impl ServicePort {
+    /// The numeric target port (the port itself when unset or named).
+    pub fn target(&self) -> u32 {
+        match &self.target_port {
+            Some(serde_json::Value::Number(n)) => n.as_u64().map_or(self.port, |n| n as u32),
+            Some(serde_json::Value::String(s)) => s.parse().unwrap_or(self.port),
+            _ => self.port,
+        }
+    }
+}
+
+/// A gateway workload: a Deployment's pod template or a Pod.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Workload {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Everything loaded, keyed by (namespace, name) per kind.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub gateways: BTreeMap<(String, String), Gateway>,
+    pub virtual_services: BTreeMap<(String, String), VirtualService>,
+    pub service_entries: BTreeMap<(String, String), ServiceEntry>,
+    pub destination_rules: BTreeMap<(String, String), DestinationRule>,
+    pub sidecars: usize,
+    pub services: BTreeMap<(String, String), Service>,
+    pub workloads: BTreeMap<(String, String), Workload>,
+    /// Object kinds read but not used (counted, not errors).
+    pub ignored: BTreeMap<String, usize>,
+    pub files: Vec<String>,
+}
+
+impl Config {
+    /// Loads files or directories (recursively, `.yaml`, `.yml`, `.json`).
+    pub fn load(paths: &[String]) -> Result<Self, InputError> {
+        let mut cfg = Config::default();
+        for p in paths {
+            cfg.load_path(Path::new(p))?;
+        }
+        Ok(cfg)
+    }
+
+    fn load_path(&mut self, p: &Path) -> Result<(), InputError> {
+        if p.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(p)
+                .map_err(|e| InputError::Io {
+                    file: p.display().to_string(),
+                    source: e,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for e in entries {
+                let ext = e.extension().and_then(|x| x.to_str()).unwrap_or("");
+                if e.is_dir() || matches!(ext, "yaml" | "yml" | "json") {
+                    self.load_path(&e)?;
+                }
+            }
+            return Ok(());
+        }
+        let file = p.display().to_string();
+        let text = std::fs::read_to_string(p).map_err(|e| InputError::Io {
+            file: file.clone(),
+            source: e,
+        })?;
+        self.load_text(&file, &text)?;
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// Loads every object of one YAML/JSON text.
+    pub fn load_text(&mut self, file: &str, text: &str) -> Result<(), InputError> {
+        for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let value = serde_json::Value::deserialize(doc).map_err(|e| InputError::Yaml {
+                file: file.to_string(),
+                msg: format!("document {}: {e}", i + 1),
+            })?;
+            self.add_value(file, value)?;
+        }
+        Ok(())
+    }
+
+    fn add_value(&mut self, file: &str, value: serde_json::Value) -> Result<(), InputError> {
+        if value.is_null() {
+            return Ok(());
+        }
+        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
+        if kind == "List" || kind.ends_with("List") {
+            if let Some(items) = value.get("items").and_then(|i| i.as_array()) {
+                for item in items.clone() {
+                    self.add_value(file, item)?;
+                }
+            }
+            return Ok(());
+        }
+        let api = value
+            .get("apiVersion")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string();
+        let bad = |e: serde_json::Error| InputError::Resource {
+            file: file.to_string(),
+            path: kind.clone(),
+            expected: format!("a Kubernetes {kind}"),
+            msg: e.to_string(),
+        };
+        let key = |m: &Meta| (ns_or_default(&m.namespace), m.name.clone());
+        let istio = api.starts_with("networking.istio.io/");
+        match kind.as_str() {
+            "Gateway" if istio => {
+                let mut g: Gateway = serde_json::from_value(value).map_err(bad)?;
+                g.metadata.namespace = ns_or_default(&g.metadata.namespace);
+                self.gateways.insert(key(&g.metadata), g);
+            }
+            "VirtualService" if istio => {
+                let mut v: VirtualService = serde_json::from_value(value).map_err(bad)?;
+                v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.virtual_services.insert(key(&v.metadata), v);
+            }
+            "ServiceEntry" if istio => {
+                let mut v: ServiceEntry = serde_json::from_value(value).map_err(bad)?;
+                v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.service_entries.insert(key(&v.metadata), v);
+            }
+            "DestinationRule" if istio => {
+                let mut v: DestinationRule = serde_json::from_value(value).map_err(bad)?;
+                v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.destination_rules.insert(key(&v.metadata), v);
+            }
+            "Sidecar" if istio => self.sidecars += 1,
+            "Service" if api == "v1" => {
+                let mut v: Service = serde_json::from_value(value).map_err(bad)?;
+                v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.services.insert(key(&v.metadata), v);
+            }
+            "Deployment" | "StatefulSet" | "DaemonSet" | "Pod" => {
+                let meta: Meta = value
+                    .get("metadata")
+                    .cloned()
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .map_err(bad)?
+                    .unwrap_or_default();
+                let labels = if kind == "Pod" {
+                    meta.labels.clone()
+                } else {
+                    value
+                        .pointer("/spec/template/metadata/labels")
+                        .cloned()
+                        .map(serde_json::from_value)
+                        .transpose()
+                        .map_err(bad)?
+                        .unwrap_or_default()
+                };
+                let w = Workload {
+                    kind: kind.clone(),
+                    namespace: ns_or_default(&meta.namespace),
+                    name: meta.name.clone(),
+                    labels,
+                };
+                self.workloads
+                    .insert((w.namespace.clone(), format!("{kind}/{}", w.name)), w);
+            }
+            _ => {
+                *self
+                    .ignored
+                    .entry(if kind.is_empty() { "(no kind)".into() } else { kind })
+                    .or_insert(0) += 1
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ns_or_default(ns: &str) -> String {
+    if ns.is_empty() {
+        "default".into()
+    } else {
+        ns.to_string()
+    }
+}

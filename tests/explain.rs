@@ -203,3 +203,40 @@ fn config_inputs_in_other_shapes_and_bad_yaml() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml") && err.contains("document 1"), "{err}");
 }
+
+#[test]
+fn privileged_port_and_a_selector_that_selects_nothing() {
+    let v = explain(&[
+        "--istio",
+        &sample("istio/base"),
+        "--k8s",
+        &sample("istio/k8s.yaml"),
+        "--k8s",
+        &sample("istio/broken/privileged-port-k8s.yaml"),
+    ]);
+    assert!(
+        codes(&v).contains(&("XR0020".into(), Some("0.0.0.0_443".into()))),
+        "{:?}",
+        codes(&v)
+    );
+    assert_eq!(listener(&v, "egress-mtls/egw-mtls-gateway")["name"], "0.0.0.0_443");
+
+    let v = explain(&[
+        &sample("egw-mtls.config_dump.json"),
+        "--istio",
+        &sample("istio/base"),
+        "--istio",
+        &sample("istio/broken/selector-typo.yaml"),
+        "--k8s",
+        &sample("istio/k8s.yaml"),
+    ]);
+    let c = codes(&v);
+    assert!(c.iter().any(|(code, _)| code == "XR0021"), "{c:?}");
+    assert!(c.contains(&("XR0023".into(), Some("0.0.0.0_8443".into()))), "{c:?}");
+    // The dump still has the listener the config no longer predicts.
+    assert!(v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["gateway"] != "egress-mtls/egw-mtls-gateway"));
+}

@@ -235,7 +235,27 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
                 });
             }
         }
+        let unexpected = |names: &BTreeSet<String>, ex: &mut Explanation| {
+            let Some(ix) = target.dump.and_then(|i| input.dumps.get(i)) else {
+                return;
+            };
+            for l in &ix.listeners {
+                if l.state == State::Active && l.name.starts_with("0.0.0.0_") && !names.contains(&l.name) {
+                    ex.findings.push(ExplainFinding::new(
+                        findings::GATEWAY_PREDICTION_DIFFERS,
+                        Some(&l.name),
+                        format!(
+                            "{} holds listener {}, which the config given does not predict for it",
+                            target.name, l.name
+                        ),
+                        Vec::new(),
+                        "check that --istio holds the live Gateways (and their selectors) for this gateway".into(),
+                    ));
+                }
+            }
+        };
         if applied.is_empty() {
+            unexpected(&BTreeSet::new(), ex);
             // With --gateway, only the dumped pods matter; without, every
             // known workload a Gateway should have selected.
             if input.gateway.is_none() || target.dump.is_some() {
@@ -258,6 +278,7 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
         for a in &applied {
             by_port.entry(a.listener_port).or_default().push(a);
         }
+        unexpected(&by_port.keys().map(|p| format!("0.0.0.0_{p}")).collect(), ex);
         for (port, servers) in by_port {
             let name = format!("0.0.0.0_{port}");
             if port < 1024 {
@@ -265,7 +286,7 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
                     findings::GATEWAY_PRIVILEGED_PORT,
                     Some(&name),
                     format!(
-                        "listener port {port} is below 1024: istiod skips it for unprivileged gateway pods (the default since Istio 1.22), logging `skipping privileged gateway port {port}`"
+                        "listener port {port} is below 1024: if the gateway pod runs unprivileged (node metadata UNPRIVILEGED_POD), istiod skips it, logging `skipping privileged gateway port {port}`"
                     ),
                     servers.iter().map(|a| format!("Gateway {}", gw_name(a.gateway))).collect(),
                     format!("expose the port through a Service with `targetPort` ≥ 1024 (e.g. port {} → targetPort {})", port, port + 8000),

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{bootstrap, endpoints, explain, inventory, paths, routes, secrets, summary, tls, trace};
+use crate::analysis::{bootstrap, endpoints, explain, inventory, nack, paths, routes, secrets, summary, tls, trace};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, graph, table, OutputFormat, Palette};
@@ -23,6 +23,7 @@ Examples:
   egress-xray trace egw.json --port 8443 --sni www.wikipedia.org
   egress-xray paths sidecar.json --host example.org -o mermaid
   egress-xray explain egw.json --istio istio/ --k8s k8s.yaml --istiod-log istiod.log
+  egress-xray nack gw-a.json gw-b.json --envoy-log gw-a.log --istiod-log istiod.log --istio istio/
   egress-xray findings                       the catalogue of finding codes
 
 Inputs are recognised by content: Envoy /config_dump JSON (with or without
@@ -275,6 +276,29 @@ pub enum Command {
         /// Ports the gateway should listen on (checked against the dumps).
         #[arg(long = "expect-port", value_name = "PORT")]
         expect_port: Vec<u32>,
+    },
+    /// Postmortem of rejected config (NACKs): who rejected what, when, why,
+    /// from which Istio object, and which other proxies it reached.
+    Nack {
+        /// Config dumps (listener error_state, versions, warming resources).
+        #[arg(value_name = "DUMP")]
+        dumps: Vec<String>,
+        /// Envoy / istio-proxy logs, as FILE or POD.NAMESPACE=FILE (the proxy
+        /// defaults to the file name without .log).
+        #[arg(long = "envoy-log", value_name = "[PROXY=]FILE")]
+        envoy_log: Vec<String>,
+        /// istiod logs (ACK ERROR lines and gateway-building warnings).
+        #[arg(long = "istiod-log", value_name = "FILE")]
+        istiod_log: Vec<String>,
+        /// istiod sync status: /debug/syncz or `istioctl proxy-status -o json`.
+        #[arg(long = "syncz", value_name = "FILE")]
+        syncz: Vec<String>,
+        /// Istio config, to trace rejected resources to objects and their exportTo.
+        #[arg(long = "istio", value_name = "PATH")]
+        istio: Vec<String>,
+        /// An `istioctl bug-report` directory: its dumps and logs are found in it.
+        #[arg(long = "bug-report", value_name = "DIR")]
+        bug_report: Option<String>,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
     Findings,
@@ -606,6 +630,76 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
                 table::explain(e, o == OutputFormat::Wide, palette)
             })
         }
+        Command::Nack {
+            mut dumps,
+            mut envoy_log,
+            mut istiod_log,
+            syncz,
+            istio,
+            bug_report,
+        } => {
+            if let Some(dir) = &bug_report {
+                let found = bug_report_files(std::path::Path::new(dir));
+                dumps.extend(found.dumps);
+                envoy_log.extend(found.envoy_logs);
+                istiod_log.extend(found.istiod_logs);
+            }
+            let mut indexes = Vec::new();
+            for f in &dumps {
+                for d in load(f)? {
+                    indexes.push(Index::build(d));
+                }
+            }
+            let read = |f: &str| {
+                std::fs::read_to_string(f).map_err(|e| InputError::Io {
+                    file: f.to_string(),
+                    source: e,
+                })
+            };
+            let mut envoy = Vec::new();
+            for arg in &envoy_log {
+                let (proxy, file) = match arg.split_once('=') {
+                    Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
+                    _ => (None, arg.clone()),
+                };
+                let proxy = proxy.or_else(|| log_proxy_name(&file));
+                let text = read(&file)?;
+                for (r, src) in crate::istio::nacklog::parse_log(&file, &text) {
+                    envoy.push((proxy.clone(), r, src));
+                }
+            }
+            let mut istiod = Vec::new();
+            let mut gateway_lines = Vec::new();
+            for f in &istiod_log {
+                let text = read(f)?;
+                istiod.extend(crate::istio::nacklog::parse_log(f, &text));
+                gateway_lines.extend(crate::istio::log::parse(f, &text));
+            }
+            let mut sync = Vec::new();
+            for f in &syncz {
+                let text = read(f)?;
+                sync.extend(nack::parse_syncz(f, &text).map_err(|msg| InputError::NotADump {
+                    file: f.clone(),
+                    looks_like: msg,
+                })?);
+            }
+            let config = if istio.is_empty() {
+                None
+            } else {
+                Some(crate::istio::Config::load(&istio)?)
+            };
+            let report = nack::postmortem(&nack::NackInput {
+                dumps: &indexes,
+                envoy: &envoy,
+                istiod: &istiod,
+                gateway_lines: &gateway_lines,
+                syncz: &sync,
+                config: config.as_ref(),
+            });
+            emit_each(std::slice::from_ref(&report), common.output, |r, o| {
+                table::nack(r, o == OutputFormat::Wide, palette)
+            })
+        }
         Command::Findings => match common.output {
             OutputFormat::Json => render::json(crate::findings::CATALOGUE),
             OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
@@ -670,6 +764,70 @@ fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
         s.finish_and_clear();
     }
     result
+}
+
+/// A proxy name from a log file name: `egw-pt-7f9c.egress-pt.log` → `egw-pt-7f9c.egress-pt`.
+fn log_proxy_name(file: &str) -> Option<String> {
+    let name = std::path::Path::new(file).file_name()?.to_string_lossy().into_owned();
+    let stem = name
+        .strip_suffix(".log")
+        .or_else(|| name.strip_suffix(".txt"))
+        .unwrap_or(&name);
+    let stem = stem.strip_suffix(".envoy").unwrap_or(stem);
+    (!stem.is_empty() && stem != "istio-proxy").then(|| stem.to_string())
+}
+
+#[derive(Default)]
+struct BugReportFiles {
+    dumps: Vec<String>,
+    envoy_logs: Vec<String>,
+    istiod_logs: Vec<String>,
+}
+
+/// Dumps and logs in an `istioctl bug-report` directory: config dumps by
+/// name, istiod's logs by path, proxy logs named `POD.NAMESPACE` after the
+/// folders holding them.
+fn bug_report_files(dir: &std::path::Path) -> BugReportFiles {
+    let mut out = BugReportFiles::default();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let path = p.to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.contains("config_dump") || name == "proxy-config.json" {
+                out.dumps.push(path);
+            } else if name.ends_with(".log") && (path.contains("istiod") || path.contains("discovery")) {
+                out.istiod_logs.push(path);
+            } else if name.ends_with(".log") {
+                let pod = p
+                    .parent()
+                    .and_then(|x| x.file_name())
+                    .map(|x| x.to_string_lossy().into_owned());
+                let ns = p
+                    .parent()
+                    .and_then(|x| x.parent())
+                    .and_then(|x| x.file_name())
+                    .map(|x| x.to_string_lossy().into_owned());
+                match (pod, ns) {
+                    (Some(pod), Some(ns)) => out.envoy_logs.push(format!("{pod}.{ns}={path}")),
+                    _ => out.envoy_logs.push(path),
+                }
+            }
+        }
+    }
+    out.dumps.sort();
+    out.envoy_logs.sort();
+    out.istiod_logs.sort();
+    out
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {

@@ -261,6 +261,126 @@ pub const GATEWAY_DESTINATION_NOT_VISIBLE: Rule = Rule {
     fix: "Create the ServiceEntry for the host, or add the gateway's namespace to its `exportTo`.",
 };
 
+pub const NACK_LOGICAL_DNS: Rule = Rule {
+    code: "XR0026",
+    name: "nack-logical-dns-endpoints",
+    severity: Severity::Error,
+    why: "Envoy rejected a LOGICAL_DNS cluster that has more than one endpoint (`LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint`). Istio makes a LOGICAL_DNS cluster from a ServiceEntry with DNS resolution; when its endpoints list (or what the host resolves to, for some versions) grows past one, every proxy that receives the ServiceEntry rejects the whole cluster.",
+    fix: "Give the ServiceEntry a single endpoint, or use `resolution: DNS_ROUND_ROBIN`/STRICT_DNS semantics that accept several; and scope it with `exportTo` so a mistake does not reach every proxy.",
+};
+
+pub const NACK_DUPLICATE_LISTENER_NAME: Rule = Rule {
+    code: "XR0027",
+    name: "nack-duplicate-listener-name",
+    severity: Severity::Error,
+    why: "Envoy rejected a listener update that contains the same listener name twice (`duplicate listener ... found`).",
+    fix: "Find the two objects that produce the same listener (for Istio: two Gateways or Sidecars on the same port) and merge or rename them.",
+};
+
+pub const NACK_DUPLICATE_LISTENER_ADDRESS: Rule = Rule {
+    code: "XR0028",
+    name: "nack-duplicate-listener-address",
+    severity: Severity::Error,
+    why: "Envoy rejected a listener whose address and port are already used by another listener (`has duplicate address ... as existing listener`).",
+    fix: "Give the listeners distinct ports or bind addresses; for Istio, check two Gateway servers or Sidecar ingress ports that map to the same targetPort.",
+};
+
+pub const NACK_BIND_FAILED: Rule = Rule {
+    code: "XR0029",
+    name: "nack-bind-failed",
+    severity: Severity::Error,
+    why: "Envoy could not bind the listener's socket (`cannot bind '0.0.0.0:443': Permission denied` or `Address already in use`): a privileged port for an unprivileged proxy, or a port another process holds.",
+    fix: "Use a port of 1024 or above (Service targetPort), or free the port.",
+};
+
+pub const NACK_FILTER_CHAIN_CONFLICT: Rule = Rule {
+    code: "XR0030",
+    name: "nack-filter-chain-conflict",
+    severity: Severity::Error,
+    why: "Envoy rejected a listener with two filter chains whose matches are the same or overlap (`multiple filter chains with the same/overlapping matching rules`, `filter chain 'x' has the same matching rules defined as 'y'`): it could not tell which chain a connection belongs to.",
+    fix: "Find the two objects producing the chains (e.g. two VirtualServices routing the same SNI on one gateway port, or duplicate hosts in Gateway servers) and make their matches distinct.",
+};
+
+pub const NACK_NO_FILTER_CHAINS: Rule = Rule {
+    code: "XR0031",
+    name: "nack-no-filter-chains",
+    severity: Severity::Error,
+    why: "Envoy rejected a listener that has no filter chains and no default chain (`no filter chains specified`).",
+    fix: "Give the listener a chain (for Istio gateways see `egress-xray explain`; for internal listeners, check the EnvoyFilter or waypoint config that built it).",
+};
+
+pub const NACK_PROTO_VALIDATION: Rule = Rule {
+    code: "XR0032",
+    name: "nack-proto-validation",
+    severity: Severity::Error,
+    why: "Envoy's schema validation rejected the resource (`Proto constraint validation failed`): a required field is missing or a value is out of range. The record names the field.",
+    fix: "Fix the named field in the object that produced the resource (often an EnvoyFilter patch, a DestinationRule timeout of 0s, or an empty name).",
+};
+
+pub const NACK_UNKNOWN_CLUSTER: Rule = Rule {
+    code: "XR0033",
+    name: "nack-unknown-cluster",
+    severity: Severity::Error,
+    why: "Envoy rejected a resource that references a cluster it does not have (`unknown cluster`, `unknown weighted cluster`) where the reference must resolve at load time (tracers, some filters, weighted routes with validation).",
+    fix: "Create the referenced cluster (a Service, ServiceEntry or bootstrap cluster) before the resource that uses it, or fix the name.",
+};
+
+pub const NACK_DUPLICATE_DOMAIN: Rule = Rule {
+    code: "XR0034",
+    name: "nack-duplicate-domain",
+    severity: Severity::Error,
+    why: "Envoy rejected a route configuration in which two virtual hosts list the same domain (`Only unique values for domains are permitted. Duplicate entry of domain ...`).",
+    fix: "Merge the VirtualServices (or Services with the same host and port) that produce the two virtual hosts.",
+};
+
+pub const NACK_EXTENSION_MISSING: Rule = Rule {
+    code: "XR0035",
+    name: "nack-extension-missing",
+    severity: Severity::Error,
+    why: "Envoy rejected a resource that names an extension this Envoy build does not have (`Didn't find a registered implementation for name: ...`), or uses a filter's name with another filter's config type.",
+    fix: "Use an extension the proxy's Envoy version ships, or correct the EnvoyFilter's name/type URL pair.",
+};
+
+pub const NACK_FILTER_INIT: Rule = Rule {
+    code: "XR0036",
+    name: "nack-filter-init-failed",
+    severity: Severity::Error,
+    why: "A Wasm or Lua filter failed to initialise (its module did not load, or its code did not compile), so Envoy rejected the resource that carries it.",
+    fix: "Check the module URL/digest and the plugin's configuration (WasmPlugin), or the Lua source, in the object that added the filter.",
+};
+
+pub const NACK_INVALID_REGEX: Rule = Rule {
+    code: "XR0037",
+    name: "nack-invalid-regex",
+    severity: Severity::Error,
+    why: "Envoy rejected a regular expression: RE2 syntax error or a program larger than the configured limit (`RE2 program size ... > max program size`).",
+    fix: "Simplify the regex in the VirtualService/HTTPRoute match, or raise the RE2 program size limit deliberately.",
+};
+
+pub const NACK_FILE_NOT_FOUND: Rule = Rule {
+    code: "XR0038",
+    name: "nack-file-not-found",
+    severity: Severity::Error,
+    why: "Envoy rejected a resource that points at a file it cannot read (`Invalid path: ...`), typically a certificate mounted from a Secret that is not there.",
+    fix: "Mount the file (or move to SDS `credentialName`) and check the path in the Gateway/DestinationRule.",
+};
+
+pub const NACK_FILTER_ORDER: Rule = Rule {
+    code: "XR0039",
+    name: "nack-filter-order",
+    severity: Severity::Error,
+    why: "Envoy rejected a filter chain whose terminal filter is not last (`terminal filter named ... must be the last filter in a network filter chain`), usually after an EnvoyFilter inserted a filter after tcp_proxy or the HTTP connection manager.",
+    fix: "Insert the filter BEFORE the terminal filter in the EnvoyFilter patch (`INSERT_BEFORE`).",
+};
+
+pub const NACK_UNCLASSIFIED: Rule = Rule {
+    code: "XR0040",
+    name: "nack-unclassified",
+    severity: Severity::Warning,
+    why: "A rejection whose wording matches none of the known classes; the raw message is kept.",
+    fix: "Read the message; search Envoy's source for it to find the validation that failed.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -287,6 +407,22 @@ pub const CATALOGUE: &[Rule] = &[
     GATEWAY_LISTENER_MISSING,
     GATEWAY_PREDICTION_DIFFERS,
     ISTIOD_LOG_EVIDENCE,
+    GATEWAY_DESTINATION_NOT_VISIBLE,
+    NACK_LOGICAL_DNS,
+    NACK_DUPLICATE_LISTENER_NAME,
+    NACK_DUPLICATE_LISTENER_ADDRESS,
+    NACK_BIND_FAILED,
+    NACK_FILTER_CHAIN_CONFLICT,
+    NACK_NO_FILTER_CHAINS,
+    NACK_PROTO_VALIDATION,
+    NACK_UNKNOWN_CLUSTER,
+    NACK_DUPLICATE_DOMAIN,
+    NACK_EXTENSION_MISSING,
+    NACK_FILTER_INIT,
+    NACK_INVALID_REGEX,
+    NACK_FILE_NOT_FOUND,
+    NACK_FILTER_ORDER,
+    NACK_UNCLASSIFIED,
 ];
 
 /// A finding about one resource.

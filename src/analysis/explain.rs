@@ -1089,6 +1089,7 @@ fn log_checks(input: &ExplainInput, ex: &mut Explanation) {
                 format!("istiod skipped privileged port {port} (unprivileged gateway pod)"),
             ),
             GatewayLogEvent::ZeroListeners { node } => (None, format!("istiod built no listeners at all for {node}")),
+            GatewayLogEvent::ErrorsFollow { count } => (None, format!("istiod reported {count} gateway error(s) on the lines that follow")),
         };
         let confirmed = listener
             .as_ref()

@@ -6,6 +6,7 @@ pub mod endpoints;
 pub mod explain;
 pub mod inventory;
 pub mod matching;
+pub mod nack;
 pub mod paths;
 pub mod routes;
 pub mod secrets;

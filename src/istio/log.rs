@@ -23,8 +23,11 @@ pub enum GatewayLogEvent {
     },
     /// `skipping privileged gateway port P for node N as it is an unprivileged pod`
     PrivilegedPort { port: u32, node: String },
-    /// `gateway has zero listeners for node N`
+    /// `gateway has zero listeners for node N` (older: `buildGatewayListeners: Have zero listeners`)
     ZeroListeners { node: String },
+    /// istiod's multi-error header (`1 error occurred:`): the gateway
+    /// errors follow on `* ...` lines.
+    ErrorsFollow { count: u32 },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +114,18 @@ pub fn recognise(line: &str) -> Option<GatewayLogEvent> {
         return Some(GatewayLogEvent::ZeroListeners {
             node: first_word(rest).to_string(),
         });
+    }
+    if line.contains("buildGatewayListeners: Have zero listeners") {
+        return Some(GatewayLogEvent::ZeroListeners { node: String::new() });
+    }
+    let t = line.trim_end();
+    if let Some(head) = t
+        .strip_suffix(" errors occurred:")
+        .or_else(|| t.strip_suffix(" error occurred:"))
+    {
+        if let Ok(count) = first_word(head.rsplit(char::is_whitespace).next().unwrap_or("")).parse() {
+            return Some(GatewayLogEvent::ErrorsFollow { count });
+        }
     }
     None
 }

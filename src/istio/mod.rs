@@ -6,6 +6,7 @@
 //! can be laid over a base configuration.
 
 pub mod log;
+pub mod nacklog;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -80,6 +80,9 @@ pub struct Rejection {
 pub struct ListenerEntry {
     /// The dynamic entry's name, else the listener's own.
     pub name: String,
+    /// The dump entry itself carried no name (seen on `error_state`-only
+    /// entries); `name` then comes from the listener's configuration.
+    pub unnamed_entry: bool,
     pub state: State,
     pub stamp: Stamp,
     /// None for an `error_state` whose failed configuration is absent.
@@ -353,6 +356,7 @@ impl Index {
     }
 
     fn push_listener(&mut self, name: String, state: State, stamp: Stamp, l: Option<Listener>, rej: Option<Rejection>) {
+        let unnamed_entry = name.is_empty() && state != State::Static;
         let name = if name.is_empty() {
             l.as_ref().map(|l| l.name.clone()).unwrap_or_default()
         } else {
@@ -363,6 +367,7 @@ impl Index {
             .and_then(|l| IstioConfigRef::from_metadata(l.metadata.as_ref()));
         self.listeners.push(ListenerEntry {
             name,
+            unnamed_entry,
             state,
             stamp,
             listener: l,

@@ -10,6 +10,7 @@ use crate::analysis::bootstrap::{BootstrapView, EcdsView};
 use crate::analysis::endpoints::EndpointView;
 use crate::analysis::explain::Explanation;
 use crate::analysis::inventory::{ClusterView, ListenerView};
+use crate::analysis::nack::NackReport;
 use crate::analysis::routes::RouteView;
 use crate::analysis::secrets::SecretView;
 use crate::analysis::summary::Summary;
@@ -825,6 +826,103 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
         for l in &e.limits {
             let _ = writeln!(out, "  {}", p.dim(l));
         }
+    }
+    out
+}
+
+/// `egress-xray nack`: groups first (what was rejected where), then each
+/// record, the timeline and the proxies' versions.
+pub fn nack(r: &NackReport, wide: bool, p: Palette) -> String {
+    let mut out = String::new();
+    if r.rejections.is_empty() {
+        let _ = writeln!(out, "no rejections in the evidence given");
+    }
+    for g in &r.groups {
+        let when = match (&g.first, &g.last) {
+            (Some(a), Some(b)) if a != b => format!(" between {a} and {b}"),
+            (Some(a), _) => format!(" at {a}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{} {} {} {}: rejected by {} ({}){when}",
+            g.code,
+            p.red(g.class),
+            g.xds_type,
+            p.bold(g.resource.as_deref().unwrap_or("(resource not named)")),
+            g.proxies.len(),
+            g.proxies.join(", ")
+        );
+        let _ = writeln!(out, "        {}", g.message.lines().next().unwrap_or(""));
+        if let Some(o) = &g.origin {
+            let _ = writeln!(out, "        origin: {o}");
+        }
+        if let Some(b) = &g.blast_radius {
+            let _ = writeln!(out, "        blast radius: {b}");
+        }
+        let _ = writeln!(out, "        fix: {}", g.fix);
+    }
+    if !r.rejections.is_empty() {
+        out.push('\n');
+        let rows = r
+            .rejections
+            .iter()
+            .map(|x| {
+                let mut row = vec![
+                    x.time.clone().unwrap_or_else(|| "-".into()),
+                    x.proxy.clone(),
+                    x.xds_type.clone(),
+                    x.resource.clone().unwrap_or_else(|| "-".into()),
+                    x.class.to_string(),
+                    x.reporters.join(","),
+                ];
+                if wide {
+                    row.push(x.sources.join(" "));
+                }
+                row
+            })
+            .collect();
+        let mut header = vec!["TIME", "PROXY", "TYPE", "RESOURCE", "CLASS", "REPORTED BY"];
+        if wide {
+            header.push("SOURCES");
+        }
+        out.push_str(&table(&header, rows));
+    }
+    if wide && !r.timeline.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("timeline"));
+        for t in &r.timeline {
+            let _ = writeln!(
+                out,
+                "  {}  {}  {}  ({})",
+                t.time.as_deref().unwrap_or("-"),
+                t.proxy,
+                t.what,
+                t.source
+            );
+        }
+    }
+    if !r.proxies.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("last accepted versions"));
+        for pv in &r.proxies {
+            let v: Vec<String> = pv
+                .versions
+                .iter()
+                .map(|(k, v)| format!("{} {v}", k.trim_end_matches("ConfigDump")))
+                .collect();
+            let _ = writeln!(out, "  {}: {}", pv.proxy, v.join("; "));
+            if !pv.warming.is_empty() {
+                let _ = writeln!(out, "    warming: {}", pv.warming.join(", "));
+            }
+        }
+    }
+    if !r.related.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("related istiod gateway lines"));
+        for l in &r.related {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "\n{}", p.dim(&format!("note: {n}")));
     }
     out
 }

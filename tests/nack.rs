@@ -1,0 +1,227 @@
+//! NACK postmortem: every line of the corpus's nack-lines.txt recognised with
+//! its type (and resource where the line names one), no look-alike counted;
+//! the DeathStarBench error_state entries; the Trap 2 sample end to end.
+
+mod common;
+
+use egress_xray::istio::{log, nacklog};
+
+/// (section 1 lines, section 2 lines), comments dropped.
+fn corpus_lines() -> Option<(Vec<String>, Vec<String>)> {
+    let corpus = common::corpus()?;
+    let text = std::fs::read_to_string(corpus.join("public/nack-lines.txt")).unwrap();
+    let (one, two) = text.split_once("# Section 2").expect("two sections");
+    let keep = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(String::from)
+            .collect()
+    };
+    // `two` starts with the rest of the section's heading line.
+    let two = two.split_once('\n').map_or("", |(_, rest)| rest);
+    Some((keep(one), keep(two)))
+}
+
+#[test]
+fn every_rejection_line_is_recognised_and_no_look_alike() {
+    let Some((rejections, look_alikes)) = corpus_lines() else {
+        return;
+    };
+    let mut unrecognised = Vec::new();
+    let mut prev_multi = false;
+    for l in &rejections {
+        let found = nacklog::parse_line(l);
+        let gateway = log::recognise(l);
+        let continues = prev_multi && nacklog::continuation(l).is_some();
+        if found.is_empty() && gateway.is_none() && !continues {
+            unrecognised.push(l.clone());
+        }
+        for r in &found {
+            assert!(
+                ["LDS", "CDS", "RDS", "EDS", "SDS", "ECDS"].contains(&r.xds_type.as_str()),
+                "{l}: type {}",
+                r.xds_type
+            );
+        }
+        prev_multi = found.iter().any(|r| r.resource.is_some());
+    }
+    assert!(unrecognised.is_empty(), "not recognised:\n{}", unrecognised.join("\n"));
+    for l in &look_alikes {
+        assert!(
+            nacklog::parse_line(l).is_empty(),
+            "look-alike counted as a rejection: {l}"
+        );
+        assert!(
+            log::recognise(l).is_none(),
+            "look-alike counted as gateway evidence: {l}"
+        );
+    }
+    assert_eq!(look_alikes.len(), 4);
+}
+
+#[test]
+fn resources_and_proxies_named_by_the_lines() {
+    let Some((rejections, _)) = corpus_lines() else { return };
+    let all: Vec<nacklog::LogRejection> = rejections.iter().flat_map(|l| nacklog::parse_line(l)).collect();
+    let has = |ty: &str, res: &str| {
+        all.iter()
+            .any(|r| r.xds_type == ty && r.resource.as_deref() == Some(res))
+    };
+    assert!(has("LDS", "main_internal"));
+    assert!(has("LDS", "0.0.0.0_8443"));
+    assert!(has("LDS", "dm-gateway/dm-gateway/internal-gateway-https"));
+    assert!(has("CDS", "outbound|443||kubernetes.default.svc.cluster.local"));
+    assert!(has("CDS", "outbound|53||kube-dns.kube-system.svc.cluster.local"));
+    assert!(has("CDS", "PassthroughCluster"));
+    assert!(has("RDS", "80"));
+    assert!(has("LDS", "kuma:envoy:admin"));
+    assert!(all
+        .iter()
+        .any(|r| r.proxy.as_deref() == Some("reviews-v3-75596dfd78-j5zg9.bookinfo") && r.xds_type == "CDS"));
+    assert!(all
+        .iter()
+        .any(|r| r.proxy.as_deref() == Some("usergateway-7844d4c765-8nplq.dev-ns") && r.xds_type == "LDS"));
+    // The readiness summary counts rejected updates per type.
+    assert!(all.iter().any(|r| r.xds_type == "CDS" && r.count == Some(13)));
+    // The delta NACK's continuation line is its own rejected listener.
+    let corpus = common::corpus().unwrap();
+    let text = std::fs::read_to_string(corpus.join("public/nack-lines.txt")).unwrap();
+    let parsed = nacklog::parse_log("nack-lines.txt", &text);
+    assert!(parsed
+        .iter()
+        .any(|(r, _)| r.resource.as_deref() == Some("0.0.0.0_80") && r.protocol.as_deref() == Some("delta")));
+}
+
+fn nack_json(args: &[String]) -> serde_json::Value {
+    let mut all = vec!["nack".to_string()];
+    all.extend(args.iter().cloned());
+    all.extend(["-o".to_string(), "json".to_string()]);
+    let out = assert_cmd::Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(&all)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn trap2_postmortem_names_both_gateways_the_cluster_and_the_service_entry() {
+    let s = |p: &str| common::sample(p);
+    let v = nack_json(&[
+        s("egw-mtls.config_dump.json"),
+        s("egw-pt.config_dump.json"),
+        "--envoy-log".into(),
+        s("trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log"),
+        "--envoy-log".into(),
+        s("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
+        "--istiod-log".into(),
+        s("trap2/istiod.log"),
+        "--istio".into(),
+        s("trap2/istio"),
+    ]);
+    let rejections = v["rejections"].as_array().unwrap();
+    assert_eq!(rejections.len(), 2, "{rejections:?}");
+    for r in rejections {
+        for key in ["proxy", "xds_type", "resource", "class", "message", "time", "sources"] {
+            assert!(r.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(r["xds_type"], "CDS");
+        assert_eq!(r["resource"], "outbound|80||example.com");
+        assert_eq!(r["class"], "nack-logical-dns-endpoints");
+        assert!(r["message"].as_str().unwrap().contains("LOGICAL_DNS"));
+        // Envoy's log and istiod's ACK ERROR (and the agent's count) agree.
+        assert!(r["sources"].as_array().unwrap().len() >= 2, "{}", r["sources"]);
+    }
+    let g = &v["groups"][0];
+    assert_eq!(g["resource"], "outbound|80||example.com");
+    assert_eq!(g["class"], "nack-logical-dns-endpoints");
+    assert_eq!(
+        g["proxies"],
+        serde_json::json!([
+            "egw-mtls-6c8f9d7b5-x2k4p.egress-mtls",
+            "egw-pt-7d9f8c6b4-q8mzl.egress-pt"
+        ])
+    );
+    assert_eq!(g["origin"], "ServiceEntry default/example-logicaldns");
+    assert!(g["blast_radius"].as_str().unwrap().contains("exportTo unset"));
+    assert_eq!(g["first"], "2026-11-20T11:30:02.412877Z");
+}
+
+#[test]
+fn listener_error_states_from_a_dump() {
+    let Some(corpus) = common::corpus() else { return };
+    let v = nack_json(&[corpus
+        .join("public/TZ-Zephrus__DeathStarBench__config_dump.json")
+        .to_string_lossy()
+        .into_owned()]);
+    let r = v["rejections"].as_array().unwrap();
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(r
+        .iter()
+        .all(|x| x["xds_type"] == "LDS" && x["class"] == "nack-proto-validation"));
+    assert!(r.iter().all(|x| x["resource"] == "virtualInbound"));
+    assert!(
+        r.iter()
+            .any(|x| x["message"].as_str().unwrap().contains("entry has no name of its own")),
+        "the entry with no name is kept and said so"
+    );
+    assert!(
+        r[0]["message"].as_str().unwrap().contains("[field Lua"),
+        "{}",
+        r[0]["message"]
+    );
+    assert!(v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("no logs")));
+}
+
+#[test]
+fn sync_status_and_bug_report_directories() {
+    let dir = std::env::temp_dir().join(format!("egress-xray-nack-{}", std::process::id()));
+    let pod_dir = dir.join("egress-pt/egw-pt-7d9f8c6b4-q8mzl");
+    let istiod_dir = dir.join("istio-system/istiod-5d8f6c7b9-abcde");
+    std::fs::create_dir_all(&pod_dir).unwrap();
+    std::fs::create_dir_all(&istiod_dir).unwrap();
+    std::fs::copy(
+        common::sample("egw-pt.config_dump.json"),
+        pod_dir.join("config_dump.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        common::sample("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
+        pod_dir.join("istio-proxy.log"),
+    )
+    .unwrap();
+    std::fs::copy(common::sample("trap2/istiod.log"), istiod_dir.join("discovery.log")).unwrap();
+    let syncz = dir.join("syncz.json");
+    std::fs::write(
+        &syncz,
+        r#"{"resources":[{"@type":"type.googleapis.com/envoy.service.status.v3.ClientConfig",
+            "node":{"id":"router~10.244.1.17~egw-mtls-6c8f9d7b5-x2k4p.egress-mtls~egress-mtls.svc.cluster.local"},
+            "genericXdsConfigs":[
+              {"typeUrl":"type.googleapis.com/envoy.config.listener.v3.Listener","configStatus":"SYNCED"},
+              {"typeUrl":"type.googleapis.com/envoy.config.cluster.v3.Cluster","configStatus":"ERROR","clientStatus":"NACKED",
+               "errorState":{"details":"Error adding/updating cluster(s) outbound|80||example.com: LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint","lastUpdateAttempt":"2026-11-20T11:30:02.415Z"}}]}]}"#,
+    )
+    .unwrap();
+    let v = nack_json(&[
+        "--bug-report".into(),
+        dir.to_string_lossy().into_owned(),
+        "--syncz".into(),
+        syncz.to_string_lossy().into_owned(),
+    ]);
+    let g = &v["groups"].as_array().unwrap();
+    let proxies: Vec<&str> = g
+        .iter()
+        .flat_map(|g| g["proxies"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()))
+        .collect();
+    assert!(proxies.contains(&"egw-pt-7d9f8c6b4-q8mzl.egress-pt"), "{proxies:?}");
+    assert!(proxies.contains(&"egw-mtls-6c8f9d7b5-x2k4p.egress-mtls"), "{proxies:?}");
+    assert!(
+        v["proxies"].as_array().unwrap().len() == 1,
+        "the bug report's dump was read"
+    );
+}

@@ -6,7 +6,9 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::analysis::{bootstrap, endpoints, explain, inventory, nack, paths, routes, secrets, summary, tls, trace};
+use crate::analysis::{
+    bootstrap, diff, endpoints, explain, inventory, isolation, nack, paths, routes, secrets, summary, tls, trace,
+};
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, graph, table, OutputFormat, Palette};
@@ -24,6 +26,8 @@ Examples:
   egress-xray paths sidecar.json --host example.org -o mermaid
   egress-xray explain egw.json --istio istio/ --k8s k8s.yaml --istiod-log istiod.log
   egress-xray nack gw-a.json gw-b.json --envoy-log gw-a.log --istiod-log istiod.log --istio istio/
+  egress-xray diff before.json after.json --stat       exit 0 same, 1 different, 2 error
+  egress-xray isolation gw-a.json gw-b.json --istio istio/
   egress-xray findings                       the catalogue of finding codes
 
 Inputs are recognised by content: Envoy /config_dump JSON (with or without
@@ -299,6 +303,39 @@ pub enum Command {
         /// An `istioctl bug-report` directory: its dumps and logs are found in it.
         #[arg(long = "bug-report", value_name = "DIR")]
         bug_report: Option<String>,
+    },
+    /// Semantic diff of two dumps (two proxies, or one proxy over time):
+    /// added, removed and changed resources with field paths. Exit status
+    /// 0 same, 1 different, 2 error.
+    Diff {
+        #[arg(value_name = "A")]
+        a: String,
+        #[arg(value_name = "B")]
+        b: String,
+        /// One line per resource type: added, removed, changed.
+        #[arg(long)]
+        stat: bool,
+        /// Add a unified diff of the canonical JSON of each changed resource.
+        #[arg(long)]
+        text: bool,
+        /// Ignore field paths starting like this (`metadata`,
+        /// `filter_chains.*.typed_config.idle_timeout`); repeatable.
+        #[arg(long = "ignore", value_name = "PATH")]
+        ignore: Vec<String>,
+        /// Compare two different gateways: each one's pod name, IP,
+        /// namespace and cluster are treated as equal.
+        #[arg(long = "normalize-node")]
+        normalize_node: bool,
+    },
+    /// Isolation across gateways: external hosts each one reaches (and
+    /// through which listener), Istio objects shared by several (blast
+    /// radius), and which are on the same push.
+    Isolation {
+        #[arg(value_name = "DUMP", required = true, num_args = 2..)]
+        dumps: Vec<String>,
+        /// Istio config, to judge each shared object's exportTo.
+        #[arg(long = "istio", value_name = "PATH")]
+        istio: Vec<String>,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
     Findings,
@@ -698,6 +735,62 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             });
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::nack(r, o == OutputFormat::Wide, palette)
+            })
+        }
+        Command::Diff {
+            a,
+            b,
+            stat,
+            text,
+            ignore,
+            normalize_node,
+        } => {
+            let one = |f: &str| -> Result<Index, InputError> {
+                let mut dumps = load(f)?;
+                if dumps.len() != 1 {
+                    return Err(InputError::NotADump {
+                        file: f.to_string(),
+                        looks_like: format!(
+                            "{} dumps in one file: diff compares exactly one dump per side",
+                            dumps.len()
+                        ),
+                    });
+                }
+                Ok(Index::build(dumps.remove(0)))
+            };
+            let (ia, ib) = (one(&a)?, one(&b)?);
+            let report = diff::diff(
+                &ia,
+                &ib,
+                &diff::DiffOptions {
+                    ignore,
+                    normalize_node,
+                    text,
+                },
+            );
+            let code = i32::from(!report.changes.is_empty());
+            let out = emit_each(std::slice::from_ref(&report), common.output, |r, o| {
+                table::diff(r, stat, o == OutputFormat::Wide, palette)
+            });
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(out.as_bytes());
+            return Ok(code);
+        }
+        Command::Isolation { dumps, istio } => {
+            let mut indexes = Vec::new();
+            for f in &dumps {
+                for d in load(f)? {
+                    indexes.push(Index::build(d));
+                }
+            }
+            let config = if istio.is_empty() {
+                None
+            } else {
+                Some(crate::istio::Config::load(&istio)?)
+            };
+            let report = isolation::isolation(&indexes, config.as_ref());
+            emit_each(std::slice::from_ref(&report), common.output, |r, o| {
+                table::isolation(r, o == OutputFormat::Wide, palette)
             })
         }
         Command::Findings => match common.output {

@@ -2,9 +2,11 @@
 //! Nothing here prints or formats for a terminal.
 
 pub mod bootstrap;
+pub mod diff;
 pub mod endpoints;
 pub mod explain;
 pub mod inventory;
+pub mod isolation;
 pub mod matching;
 pub mod nack;
 pub mod paths;

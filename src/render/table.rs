@@ -7,9 +7,11 @@ use tabled::settings::{Padding, Style};
 
 use super::Palette;
 use crate::analysis::bootstrap::{BootstrapView, EcdsView};
+use crate::analysis::diff::DiffReport;
 use crate::analysis::endpoints::EndpointView;
 use crate::analysis::explain::Explanation;
 use crate::analysis::inventory::{ClusterView, ListenerView};
+use crate::analysis::isolation::IsolationReport;
 use crate::analysis::nack::NackReport;
 use crate::analysis::routes::RouteView;
 use crate::analysis::secrets::SecretView;
@@ -923,6 +925,120 @@ pub fn nack(r: &NackReport, wide: bool, p: Palette) -> String {
     }
     for n in &r.notes {
         let _ = writeln!(out, "\n{}", p.dim(&format!("note: {n}")));
+    }
+    out
+}
+
+fn short_json(v: &serde_json::Value) -> String {
+    let s = match v {
+        serde_json::Value::Null => "∅".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(117).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// `egress-xray diff`: versions once, then each change with its fields.
+pub fn diff(r: &DiffReport, stat_only: bool, wide: bool, p: Palette) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "--- {}\n+++ {}", r.a, r.b);
+    for (k, (va, vb)) in &r.versions {
+        if va != vb {
+            let _ = writeln!(out, "version {k}: {va} → {vb}");
+        }
+    }
+    if r.changes.is_empty() {
+        let _ = writeln!(out, "no differences");
+        return out;
+    }
+    if stat_only {
+        for (kind, (add, rem, chg)) in &r.stat {
+            let _ = writeln!(out, "{kind:<9} +{add} -{rem} ~{chg}");
+        }
+        return out;
+    }
+    for c in &r.changes {
+        let mark = match c.change {
+            "added" => p.bold("+"),
+            "removed" => p.red("-"),
+            _ => p.yellow("~"),
+        };
+        let mut line = format!("{mark} {} {}", c.kind, p.bold(&c.name));
+        if let Some((a, b)) = &c.state {
+            line.push_str(&format!("  (state {a} → {b})"));
+        }
+        let _ = writeln!(out, "{line}");
+        let limit = if wide { c.fields.len() } else { c.fields.len().min(12) };
+        for f in &c.fields[..limit] {
+            let _ = writeln!(out, "    {}: {} → {}", f.path, short_json(&f.old), short_json(&f.new));
+        }
+        if limit < c.fields.len() {
+            let _ = writeln!(out, "    … {} more fields (-o wide)", c.fields.len() - limit);
+        }
+        if let Some(t) = &c.text {
+            for l in t.lines() {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+    }
+    let stat: Vec<String> = r
+        .stat
+        .iter()
+        .map(|(k, (a, b, c))| format!("{k} +{a} -{b} ~{c}"))
+        .collect();
+    let _ = writeln!(out, "\n{}", stat.join(", "));
+    out
+}
+
+/// `egress-xray isolation`: hosts per gateway, shared objects, push versions.
+pub fn isolation(r: &IsolationReport, wide: bool, p: Palette) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", p.bold("external hosts per gateway"));
+    for g in &r.gateways {
+        let _ = writeln!(out, "  {}", p.bold(&g.name));
+        for h in &g.routes {
+            let via = match (&h.listener, &h.chain) {
+                (Some(l), Some(c)) => format!("{l} chain {c}"),
+                _ => "a cluster only (no listener selects it)".into(),
+            };
+            let _ = writeln!(
+                out,
+                "    {}  via {via}{}",
+                h.host,
+                h.cluster.as_ref().map(|c| format!(" → {c}")).unwrap_or_default()
+            );
+        }
+        if g.routes.is_empty() {
+            let _ = writeln!(out, "    (none)");
+        }
+    }
+    let _ = writeln!(out, "\n{}", p.bold("shared Istio objects (blast radius)"));
+    if r.shared.is_empty() {
+        let _ = writeln!(out, "  none: no Istio object reaches more than one gateway");
+    }
+    for s in &r.shared {
+        let flag = if s.global { p.red("GLOBAL ") } else { String::new() };
+        let _ = writeln!(out, "  {flag}{}", s.blast_radius);
+        let _ = writeln!(out, "    gateways: {}", s.gateways.join(", "));
+        if wide {
+            let _ = writeln!(out, "    resources: {}", s.resources.join(", "));
+        }
+    }
+    let _ = writeln!(out, "\n{}", p.bold("config versions"));
+    for v in &r.versions {
+        let vs: Vec<String> = v
+            .versions
+            .iter()
+            .map(|(k, x)| format!("{} {x}", k.trim_end_matches("ConfigDump")))
+            .collect();
+        let _ = writeln!(out, "  {}: {}", v.name, vs.join("; "));
+        for b in &v.behind {
+            let _ = writeln!(out, "    {}", p.yellow(&format!("behind: {b}")));
+        }
     }
     out
 }

@@ -1,0 +1,207 @@
+//! `diff` and `isolation` on the push samples and the corpus's compare pair:
+//! the JSON contracts, exit codes, noise control.
+
+mod common;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("egress-xray").unwrap().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn s(p: &str) -> String {
+    common::sample(p)
+}
+
+fn change<'a>(v: &'a Value, kind: &str, name: &str) -> &'a Value {
+    v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind && c["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in {}", v["changes"]))
+}
+
+#[test]
+fn a_push_that_adds_a_cluster_changes_a_timeout_and_removes_a_chain() {
+    let (before, after) = (
+        s("push/egw-pt.before.config_dump.json"),
+        s("push/egw-pt.after.config_dump.json"),
+    );
+    let (code, out) = run(&["diff", &before, &after, "-o", "json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(change(&v, "cluster", "outbound|80||example.com")["change"], "added");
+    assert_eq!(
+        change(&v, "cluster", "outbound|443||www.example.org")["change"],
+        "removed"
+    );
+    let l = change(&v, "listener", "0.0.0.0_8443");
+    assert_eq!(l["change"], "changed");
+    let fields = l["fields"].as_array().unwrap();
+    let timeout = fields
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("typedConfig.idleTimeout"))
+        .expect("the tcp_proxy timeout");
+    assert_eq!(
+        (timeout["old"].as_str(), timeout["new"].as_str()),
+        (Some("3600s"), Some("1800s"))
+    );
+    let removed_chain = fields
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().contains("www.example.org"))
+        .expect("the removed chain");
+    assert!(removed_chain["new"].is_null());
+    // Versions are shown once, not per resource.
+    assert!(fields.iter().all(|f| !f["path"].as_str().unwrap().contains("version")));
+    assert_eq!(v["versions"]["Listeners"][1], "2026-11-20T11:25:00Z/63");
+
+    // --ignore drops the timeout; --stat is one line per type; --text adds a unified diff.
+    let (_, out) = run(&[
+        "diff",
+        &before,
+        &after,
+        "-o",
+        "json",
+        "--ignore",
+        "filter_chains.filters.typed_config.idle_timeout",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(change(&v, "listener", "0.0.0.0_8443")["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| !f["path"].as_str().unwrap().ends_with("idleTimeout")));
+    let (_, stat) = run(&["diff", &before, &after, "--stat"]);
+    assert!(
+        stat.contains("cluster   +1 -1 ~0") && stat.contains("listener  +0 -0 ~1"),
+        "{stat}"
+    );
+    let (_, text) = run(&["diff", &before, &after, "--text"]);
+    assert!(
+        text.contains("-                  \"idleTimeout\": \"3600s\"") || text.contains("\"idleTimeout\": \"3600s\""),
+        "{text}"
+    );
+    assert!(text.contains("+++ b/0.0.0.0_8443"), "{text}");
+}
+
+#[test]
+fn exit_codes_like_diff() {
+    let pt = s("egw-pt.config_dump.json");
+    assert_eq!(run(&["diff", &pt, &pt]).0, 0);
+    assert_eq!(run(&["diff", &pt, &s("egw-mtls.config_dump.json")]).0, 1);
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["diff", &pt, "/nonexistent/dump.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dump.json"));
+}
+
+#[test]
+fn two_gateways_compared_with_their_node_normalised() {
+    let (code, out) = run(&[
+        "diff",
+        &s("egw-pt.config_dump.json"),
+        &s("egw-mtls.config_dump.json"),
+        "--normalize-node",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    // The gateways differ in what they route, not in who they are.
+    assert_eq!(
+        change(&v, "cluster", "outbound|443||www.wikipedia.org")["change"],
+        "added"
+    );
+    for c in v["changes"].as_array().unwrap() {
+        for f in c["fields"].as_array().unwrap() {
+            let text = f.to_string();
+            assert!(!text.contains("egw-pt-7d9f8c6b4-q8mzl"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn istioctl_compare_pair_from_the_corpus() {
+    let Some(corpus) = common::corpus() else { return };
+    let dir = corpus.join("istio/writer/compare/testdata");
+    let (code, out) = run(&[
+        "diff",
+        &dir.join("configdump.json").to_string_lossy(),
+        &dir.join("configdump_diff.json").to_string_lossy(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        change(&v, "cluster", "inbound-vip|9080|http|ratings.default.svc.cluster.local")["change"],
+        "removed"
+    );
+    assert_eq!(
+        change(&v, "cluster", "inbound-vip|9999|http|ratings.default.svc.cluster.local")["change"],
+        "added"
+    );
+    let l = change(&v, "listener", "main_internal");
+    assert!(l["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"].as_str().unwrap().ends_with("statPrefix") && f["new"] == "inbound_0.0.0.0_9999"));
+    for c in v["changes"].as_array().unwrap() {
+        for key in ["type", "name", "change"] {
+            assert!(c.get(key).is_some());
+        }
+    }
+}
+
+#[test]
+fn isolation_shows_the_shared_service_entry_and_each_gateways_hosts() {
+    let (code, out) = run(&[
+        "isolation",
+        &s("push/egw-mtls.after.config_dump.json"),
+        &s("push/egw-pt.after.config_dump.json"),
+        "--istio",
+        &s("trap2/istio"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let gws = v["gateways"].as_array().unwrap();
+    assert_eq!(gws.len(), 2);
+    let hosts = |name: &str| -> Vec<String> {
+        gws.iter()
+            .find(|g| g["name"].as_str().unwrap().starts_with(name))
+            .unwrap()["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(hosts("egw-mtls").contains(&"www.wikipedia.org".to_string()));
+    assert!(hosts("egw-pt").contains(&"example.org".to_string()));
+    assert!(
+        !hosts("egw-pt").contains(&"www.wikipedia.org".to_string()),
+        "the paths really split"
+    );
+    let shared = v["shared"].as_array().unwrap();
+    let se = shared
+        .iter()
+        .find(|s| s["origin"] == "ServiceEntry default/example-logicaldns")
+        .expect("the unscoped ServiceEntry");
+    assert_eq!(se["gateways"].as_array().unwrap().len(), 2);
+    assert_eq!(se["global"], true);
+    assert!(se["blast_radius"].as_str().unwrap().contains("2 of 2 gateways"));
+    // One dump is not an isolation question.
+    assert_eq!(run(&["isolation", &s("egw-pt.config_dump.json")]).0, 2);
+}

@@ -205,3 +205,26 @@ fn isolation_shows_the_shared_service_entry_and_each_gateways_hosts() {
     // One dump is not an isolation question.
     assert_eq!(run(&["isolation", &s("egw-pt.config_dump.json")]).0, 2);
 }
+
+#[test]
+fn isolation_and_diff_over_the_corpus() {
+    use egress_xray::analysis::{diff, isolation};
+    let indexes = common::corpus_indexes();
+    if indexes.len() < 2 {
+        return;
+    }
+    let r = isolation::isolation(&indexes, None);
+    assert_eq!(r.gateways.len(), r.versions.len());
+    assert!(r.gateways.iter().any(|g| !g.hosts.is_empty()));
+    // Every dump against the next: no panic, and a dump against itself is empty.
+    for pair in indexes.windows(2) {
+        let _ = diff::diff(&pair[0], &pair[1], &diff::DiffOptions::default());
+    }
+    for ix in indexes.iter().take(10) {
+        assert!(
+            diff::diff(ix, ix, &diff::DiffOptions::default()).changes.is_empty(),
+            "{}",
+            ix.source
+        );
+    }
+}

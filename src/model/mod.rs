@@ -215,8 +215,10 @@ impl Index {
             sections: Vec::new(),
             report: loaded.report,
         };
-        for section in &loaded.dump.configs {
-            ix.add_section(section);
+        // Sections are consumed one by one so their bytes are freed as soon
+        // as they are decoded.
+        for section in loaded.dump.configs {
+            ix.add_section(&section);
         }
         ix.add_inline_routes();
         ix.add_static_load_assignments();

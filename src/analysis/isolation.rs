@@ -61,16 +61,6 @@ pub struct IsolationReport {
     pub versions: Vec<GatewayVersions>,
 }
 
-fn gateway_name(ix: &Index) -> String {
-    match &ix.identity {
-        Some(id) => match (&id.pod, &id.namespace) {
-            (Some(p), Some(n)) => format!("{p}.{n}"),
-            _ => id.node_id.clone(),
-        },
-        None => ix.source.clone(),
-    }
-}
-
 /// Hosts outside the cluster: not `*.svc.cluster.local`, not Istio's own.
 fn external(host: &str) -> bool {
     let h = host.split(':').next().unwrap_or(host);
@@ -89,7 +79,7 @@ pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
     // origin → gateway → resources
     let mut origins: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for ix in dumps {
-        let name = gateway_name(ix);
+        let name = ix.proxy_name();
         let graph = paths::paths(ix, &PathFilter::default());
         let mut routes = Vec::new();
         for l in graph
@@ -238,7 +228,7 @@ pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
     let versions = dumps
         .iter()
         .map(|ix| GatewayVersions {
-            name: gateway_name(ix),
+            name: ix.proxy_name(),
             versions: ix.section_versions.clone(),
             latest_update: ix
                 .latest_update()

@@ -231,7 +231,7 @@ pub fn postmortem(input: &NackInput) -> NackReport {
     };
     let mut proxies = Vec::new();
     for ix in input.dumps {
-        let proxy = dump_proxy(ix);
+        let proxy = ix.proxy_name();
         for (i, l) in ix.listeners.iter().enumerate() {
             if let Some(r) = &l.rejection {
                 let name = if l.name.is_empty() { None } else { Some(l.name.clone()) };
@@ -280,7 +280,8 @@ pub fn postmortem(input: &NackInput) -> NackReport {
             warming,
         });
     }
-    for (proxy, r, source) in input.envoy {
+    let istiod = input.istiod.iter().map(|(r, source)| (&None, r, source));
+    for (proxy, r, source) in input.envoy.iter().map(|(p, r, s)| (p, r, s)).chain(istiod) {
         let reporter = match r.reporter {
             Reporter::Agent => "agent",
             Reporter::Envoy => "envoy",
@@ -300,19 +301,6 @@ pub fn postmortem(input: &NackInput) -> NackReport {
             None,
             source.clone(),
             reporter,
-        );
-    }
-    for (r, source) in input.istiod {
-        let who = r.proxy.clone().unwrap_or_else(|| "(unknown proxy)".into());
-        add(
-            who,
-            r.xds_type.clone(),
-            r.resource.clone(),
-            r.message.clone(),
-            r.time.clone(),
-            None,
-            source.clone(),
-            "control_plane",
         );
     }
     for s in input.syncz {
@@ -427,17 +415,6 @@ pub fn postmortem(input: &NackInput) -> NackReport {
         proxies,
         related,
         notes,
-    }
-}
-
-fn dump_proxy(ix: &Index) -> String {
-    match &ix.identity {
-        Some(id) => match (&id.pod, &id.namespace) {
-            (Some(p), Some(n)) => format!("{p}.{n}"),
-            (Some(p), None) => p.clone(),
-            _ => id.node_id.clone(),
-        },
-        None => ix.source.clone(),
     }
 }
 

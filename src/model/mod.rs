@@ -531,6 +531,19 @@ impl Index {
         self.endpoints.extend(extra);
     }
 
+    /// The proxy as `pod.namespace` (how istiod's logs and sync status name
+    /// it), else its node id, else the file.
+    pub fn proxy_name(&self) -> String {
+        match &self.identity {
+            Some(id) => match (&id.pod, &id.namespace) {
+                (Some(p), Some(n)) => format!("{p}.{n}"),
+                (Some(p), None) => p.clone(),
+                _ => id.node_id.clone(),
+            },
+            None => self.source.clone(),
+        }
+    }
+
     /// When the dump was taken, at the earliest: the latest `last_updated`
     /// (or rejected update attempt) of anything in it.
     pub fn latest_update(&self) -> Option<time::OffsetDateTime> {

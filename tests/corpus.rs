@@ -590,3 +590,20 @@ fn tls_verdicts_on_every_corpus_dump() {
     }
     assert!(indexes.is_empty() || chains > 100);
 }
+
+#[test]
+fn summary_reports_routes_to_clusters_the_dump_lacks() {
+    let Some(corpus) = common::corpus() else { return };
+    let ix = common::index(
+        &corpus
+            .join("public/bochuxt__marathon-envoy-poc__config-dump-prety.json")
+            .to_string_lossy(),
+    );
+    let dangling: Vec<String> = summary::summarize(&ix)
+        .findings
+        .iter()
+        .filter(|f| f.code == "XR0007")
+        .map(|f| f.resource.clone())
+        .collect();
+    assert_eq!(dangling, ["cluster app", "cluster waf"]);
+}

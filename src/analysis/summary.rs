@@ -164,7 +164,81 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
     if !r.is_clean() && r.v2_type_urls.is_empty() {
         out.push(Finding::new(findings::DECODE_SKEW, "dump", r.one_line()));
     }
+    dangling_clusters(ix, &mut out);
     out
+}
+
+/// Clusters that routes and tcp_proxy filters send to but the dump lacks
+/// (the cheap part of `egress-xray paths`, for the summary screen).
+fn dangling_clusters(ix: &Index, out: &mut Vec<Finding>) {
+    use envoy_types::pb::envoy::config::route::v3::{route, route_action};
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
+    use std::collections::{BTreeMap, HashSet};
+    if ix.clusters.is_empty() {
+        return; // a partial dump (no clusters section): nothing to judge
+    }
+    let have: HashSet<&str> = ix.clusters.iter().map(|c| c.name.as_str()).collect();
+    // cluster → who sends there (first one seen)
+    let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    let mut check = |cluster: &str, by: String| {
+        if !cluster.is_empty() && !have.contains(cluster) {
+            missing.entry(cluster.to_string()).or_insert(by);
+        }
+    };
+    for rc in ix
+        .route_configs
+        .iter()
+        .filter(|r| matches!(r.state, State::Active | State::Static))
+    {
+        for vh in &rc.route_config.virtual_hosts {
+            for r in &vh.routes {
+                if let Some(route::Action::Route(a)) = &r.action {
+                    match &a.cluster_specifier {
+                        Some(route_action::ClusterSpecifier::Cluster(c)) => {
+                            check(c, format!("route {} / {}", rc.name, vh.name))
+                        }
+                        Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
+                            for c in &w.clusters {
+                                check(&c.name, format!("route {} / {}", rc.name, vh.name));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    for l in ix
+        .listeners
+        .iter()
+        .filter(|l| matches!(l.state, State::Active | State::Static))
+    {
+        let Some(listener) = &l.listener else { continue };
+        for (chain, c) in crate::model::listener_chains(listener) {
+            for f in c.filters.iter().filter(|f| f.name.contains("tcp_proxy")) {
+                if let Some(t) = crate::model::network_filter_config::<TcpProxy>(f) {
+                    match t.cluster_specifier {
+                        Some(tcp_proxy::ClusterSpecifier::Cluster(cl)) => {
+                            check(&cl, format!("listener {} chain {chain}", l.name))
+                        }
+                        Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => {
+                            for cl in w.clusters {
+                                check(&cl.name, format!("listener {} chain {chain}", l.name));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+    for (cluster, by) in missing {
+        out.push(Finding::new(
+            findings::DANGLING_CLUSTER,
+            format!("cluster {cluster}"),
+            format!("{by} sends here, but the dump has no such cluster"),
+        ));
+    }
 }
 
 fn first_line(s: &str) -> &str {

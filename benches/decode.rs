@@ -5,7 +5,8 @@
 //!     cargo run --release --example gen_dump -- 14000 /tmp/mesh-100mb.json
 //!     cargo bench --bench decode -- /tmp/mesh-100mb.json [RUNS]
 //!
-//! Peak memory is measured on the binary: `/usr/bin/time -v target/release/egress-xray FILE`.
+//! Peak memory is measured on the binary: `/usr/bin/time -v target/release/egress-xray FILE`;
+//! `EGRESS_XRAY_RSS=1 cargo bench --bench decode -- FILE` prints it by phase.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,18 @@ fn main() {
     };
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
     let bytes = std::fs::read(path).expect("read dump");
+    if std::env::var_os("EGRESS_XRAY_RSS").is_some() {
+        // Peak memory by phase, in a fresh process (nothing else ran yet).
+        println!("file read             peak RSS {:>6} MB", peak_rss_mb());
+        let mut dumps = input::load_bytes(path, &bytes).expect("decodes");
+        println!("decoded               peak RSS {:>6} MB", peak_rss_mb());
+        drop(bytes);
+        let ix = Index::build(dumps.remove(0));
+        println!("indexed               peak RSS {:>6} MB", peak_rss_mb());
+        std::hint::black_box(summary::summarize(&ix));
+        println!("summarised            peak RSS {:>6} MB", peak_rss_mb());
+        return;
+    }
     let mb = bytes.len() as f64 / 1e6;
 
     let serde = best(runs, || {
@@ -86,4 +99,16 @@ fn main() {
         ours_proto.as_secs_f64(),
         proto_mb / ours_proto.as_secs_f64()
     );
+}
+
+/// The process's peak resident set (VmHWM), in MB; 0 where /proc is absent.
+fn peak_rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
 }

@@ -372,6 +372,13 @@ fn decode_split_section(
             .enumerate()
             .map(|(i, raw)| decode_resource(file, &elem_type, raw, &format!("{field_path}[{i}]")))
             .collect();
+        // Reserve once: growing a section of tens of MB by doubling would
+        // hold two copies at each step.
+        let total: usize = decoded
+            .iter()
+            .map(|d| d.as_ref().map_or(0, |(b, _)| b.len() + 16))
+            .sum();
+        bytes.reserve(total);
         for item in decoded {
             let (b, r) = item?;
             report.merge(r);

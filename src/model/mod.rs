@@ -218,28 +218,31 @@ impl Index {
         // Sections are consumed one by one so their bytes are freed as soon
         // as they are decoded.
         for section in loaded.dump.configs {
-            ix.add_section(&section);
+            ix.add_section(section);
         }
         ix.add_inline_routes();
         ix.add_static_load_assignments();
         ix
     }
 
-    fn add_section(&mut self, section: &Any) {
+    fn add_section(&mut self, section: Any) {
         let name = crate::input::pool::type_url_name(&section.type_url).to_string();
         let short = name.rsplit('.').next().unwrap_or(&name).to_string();
         self.sections.push(short.clone());
-        if let Some(d) = decode_any::<admin::BootstrapConfigDump>(section) {
+        if let Some(d) = decode_any::<admin::BootstrapConfigDump>(&section) {
             self.identity = d.bootstrap.as_ref().map(identity);
             self.bootstrap_updated = d.last_updated.as_ref().and_then(format_timestamp);
             self.bootstrap = d.bootstrap;
-        } else if let Some(d) = decode_any::<admin::ListenersConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::ListenersConfigDump>(&section) {
+            // The section's bytes are not needed once split into resources.
+            drop(section);
             self.version(&short, &d.version_info);
             self.add_listeners(d);
-        } else if let Some(d) = decode_any::<admin::ClustersConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::ClustersConfigDump>(&section) {
+            drop(section);
             self.version(&short, &d.version_info);
             self.add_clusters(d);
-        } else if let Some(d) = decode_any::<admin::RoutesConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::RoutesConfigDump>(&section) {
             for r in d.static_route_configs {
                 self.push_route(
                     r.route_config.as_ref(),
@@ -252,11 +255,11 @@ impl Index {
                 let stamp = Stamp::new(&r.version_info, r.last_updated.as_ref());
                 self.push_route(r.route_config.as_ref(), State::Active, RouteOrigin::Rds, stamp);
             }
-        } else if let Some(d) = decode_any::<admin::ScopedRoutesConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::ScopedRoutesConfigDump>(&section) {
             self.scoped_route_configs = d.inline_scoped_route_configs.len() + d.dynamic_scoped_route_configs.len();
-        } else if let Some(d) = decode_any::<admin::SecretsConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::SecretsConfigDump>(&section) {
             self.add_secrets(d);
-        } else if let Some(d) = decode_any::<admin::EndpointsConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::EndpointsConfigDump>(&section) {
             let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
             for e in d.static_endpoint_configs {
                 items.push((
@@ -283,7 +286,7 @@ impl Index {
                 })
                 .collect();
             self.endpoints.extend(decoded);
-        } else if let Some(d) = decode_any::<admin::EcdsConfigDump>(section) {
+        } else if let Some(d) = decode_any::<admin::EcdsConfigDump>(&section) {
             for f in d.ecds_filters {
                 let (name, type_url) = ecds_name(f.ecds_filter.as_ref());
                 self.ecds.push(EcdsEntry {

@@ -428,10 +428,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             name,
             state,
         } => {
-            let mut views = Vec::new();
-            for d in load(&file)? {
-                views.extend(inventory::listeners(&Index::build(d)));
-            }
+            let mut views = per_dump(&file, inventory::listeners)?;
             views.retain(|l| {
                 port.is_none_or(|p| l.port == p)
                     && address.as_ref().is_none_or(|a| &l.address == a)
@@ -449,10 +446,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             discovery_type,
             state,
         } => {
-            let mut views = Vec::new();
-            for d in load(&file)? {
-                views.extend(inventory::clusters(&Index::build(d)));
-            }
+            let mut views = per_dump(&file, inventory::clusters)?;
             views.retain(|c| {
                 fqdn.as_ref().is_none_or(|f| c.fqdn.contains(f.as_str()))
                     && port.is_none_or(|p| c.port == Some(p))
@@ -472,10 +466,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             cluster,
             state,
         } => {
-            let mut views = Vec::new();
-            for d in load(&file)? {
-                views.extend(routes::routes(&Index::build(d)));
-            }
+            let mut views = per_dump(&file, routes::routes)?;
             views.retain(|r| {
                 name.as_ref().is_none_or(|n| &r.route_config == n)
                     && domain
@@ -493,10 +484,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             cluster,
             status,
         } => {
-            let mut views = Vec::new();
-            for d in load(&file)? {
-                views.extend(endpoints::endpoints(&Index::build(d)));
-            }
+            let mut views = per_dump(&file, endpoints::endpoints)?;
             views.retain(|e| {
                 address.as_ref().is_none_or(|a| {
                     e.address.eq_ignore_ascii_case(a)
@@ -540,10 +528,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             }
         }
         Command::Ecds { file } => {
-            let mut views = Vec::new();
-            for d in load(&file)? {
-                views.extend(bootstrap::ecds(&Index::build(d)));
-            }
+            let views = per_dump(&file, bootstrap::ecds)?;
             emit(&views, common.output, |v, wide| table::ecds(v, wide, palette))
         }
         Command::Paths {
@@ -636,12 +621,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             gateway,
             expect_port,
         } => {
-            let mut indexes = Vec::new();
-            for f in &dumps {
-                for d in load(f)? {
-                    indexes.push(Index::build(d));
-                }
-            }
+            let indexes = indexes(&dumps)?;
             let paths: Vec<String> = istio.iter().chain(&k8s).cloned().collect();
             let config = if paths.is_empty() {
                 None
@@ -681,12 +661,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
                 envoy_log.extend(found.envoy_logs);
                 istiod_log.extend(found.istiod_logs);
             }
-            let mut indexes = Vec::new();
-            for f in &dumps {
-                for d in load(f)? {
-                    indexes.push(Index::build(d));
-                }
-            }
+            let indexes = indexes(&dumps)?;
             let read = |f: &str| {
                 std::fs::read_to_string(f).map_err(|e| InputError::Io {
                     file: f.to_string(),
@@ -777,12 +752,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             return Ok(code);
         }
         Command::Isolation { dumps, istio } => {
-            let mut indexes = Vec::new();
-            for f in &dumps {
-                for d in load(f)? {
-                    indexes.push(Index::build(d));
-                }
-            }
+            let indexes = indexes(&dumps)?;
             let config = if istio.is_empty() {
                 None
             } else {
@@ -842,6 +812,26 @@ fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&
         // Diagrams are refused before any command runs.
         OutputFormat::Table | OutputFormat::Mermaid | OutputFormat::Dot => table(views, false),
     }
+}
+
+/// A view of every dump in a file (egctl files hold several), concatenated.
+fn per_dump<T>(file: &str, view: impl Fn(&Index) -> Vec<T>) -> Result<Vec<T>, InputError> {
+    let mut out = Vec::new();
+    for d in load(file)? {
+        out.extend(view(&Index::build(d)));
+    }
+    Ok(out)
+}
+
+/// Every dump of every file, indexed.
+fn indexes(files: &[String]) -> Result<Vec<Index>, InputError> {
+    let mut out = Vec::new();
+    for f in files {
+        for d in load(f)? {
+            out.push(Index::build(d));
+        }
+    }
+    Ok(out)
 }
 
 fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {

@@ -126,4 +126,9 @@ fn large_sidecar_diagram_is_folded() {
         .findings
         .iter()
         .all(|f| !(f.code == "XR0010" && f.resource.contains("BlackHole"))));
+    // Services with no ready endpoints in the EDS section.
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.code == "XR0010" && f.resource == "cluster outbound|8083||geo.hotel-res.svc.cluster.local"));
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use egress_xray::analysis::{inventory, summary};
+use egress_xray::analysis::{diff, endpoints, inventory, paths, routes, secrets, summary, tls, trace};
 use egress_xray::input;
 use egress_xray::model::Index;
 use proptest::prelude::*;
@@ -33,6 +33,23 @@ fn exercise(bytes: &[u8]) {
             let _ = summary::summarize(&ix);
             let _ = inventory::listeners(&ix);
             let _ = inventory::clusters(&ix);
+            let _ = routes::routes(&ix);
+            let _ = endpoints::endpoints(&ix);
+            let _ = secrets::secrets(&ix, None);
+            let _ = tls::tls(&ix);
+            let _ = paths::paths(&ix, &paths::PathFilter::default());
+            let _ = diff::diff(&ix, &ix, &diff::DiffOptions::default());
+            for sni in [None, Some("www.wikipedia.org".to_string())] {
+                let _ = trace::trace(
+                    &ix,
+                    &trace::TraceRequest {
+                        port: 8443,
+                        sni,
+                        host: Some("a.example.org:80".into()),
+                        ..Default::default()
+                    },
+                );
+            }
         }
     }
 }
@@ -102,5 +119,45 @@ proptest! {
         let d = input::load_bytes("seed", &seeds()[0]).unwrap().remove(0).dump.encode_to_vec();
         exercise(&apply(&d, &Mutation::Flip(p, b)));
         exercise(&d[..(d.len() as f64 * cut) as usize]);
+    }
+}
+
+/// Log and config texts we ship, to mutate: istiod and Envoy logs, Istio YAML.
+fn text_seeds() -> Vec<String> {
+    [
+        "trap2/istiod.log",
+        "trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log",
+        "istio/istiod-tls-route.log",
+        "istio/base/egress-mtls.yaml",
+        "istio/k8s.yaml",
+    ]
+    .iter()
+    .map(|p| std::fs::read_to_string(common::sample(p)).unwrap())
+    .collect()
+}
+
+fn exercise_text(text: &str) {
+    let _ = egress_xray::istio::nacklog::parse_log("mutated.log", text);
+    let _ = egress_xray::istio::log::parse("mutated.log", text);
+    let mut cfg = egress_xray::istio::Config::default();
+    let _ = cfg.load_text("mutated.yaml", text);
+    let _ = egress_xray::analysis::nack::parse_syncz("mutated.json", text);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_logs_and_config_never_panic(seed_ix in 0usize..5, m in mutation()) {
+        let seeds = text_seeds();
+        let seed = seeds[seed_ix % seeds.len()].as_bytes();
+        exercise_text(&String::from_utf8_lossy(&apply(seed, &m)));
+    }
+
+    #[test]
+    fn arbitrary_log_lines_never_panic(line in ".{0,200}") {
+        exercise_text(&line);
+        let _ = egress_xray::istio::nacklog::parse_line(&format!("2021-01-28 {line}"));
+        let _ = egress_xray::istio::nacklog::parse_line(&format!("gRPC config for {line} rejected: {line}"));
     }
 }

@@ -578,6 +578,47 @@ mod tests {
             c("Failed to load Wasm module due to a missing import"),
             "nack-filter-init-failed"
         );
+        assert_eq!(c("cannot bind '0.0.0.0:443': Permission denied"), "nack-bind-failed");
+        assert_eq!(
+            c("error adding listener ':15088': no filter chains specified"),
+            "nack-no-filter-chains"
+        );
+        assert_eq!(
+            c("Proto constraint validation failed (ClusterValidationError.Name: x)"),
+            "nack-proto-validation"
+        );
+        assert_eq!(
+            c("Didn't find a registered implementation for name: 'envoy.filters.http.golang'"),
+            "nack-extension-missing"
+        );
+        assert_eq!(
+            c("regex '^/a$' RE2 program size of 107 > max program size of 100"),
+            "nack-invalid-regex"
+        );
+        assert_eq!(c("Invalid path: /etc/certs/cert-chain.pem"), "nack-file-not-found");
+        assert_eq!(c("terminal filter named envoy.filters.network.tcp_proxy of type x must be the last filter in a network filter chain."), "nack-filter-order");
         assert_eq!(c("something new"), "nack-unclassified");
+        // Every class in the catalogue has a wording that reaches it.
+        let reached: std::collections::BTreeSet<&str> = [
+            "LOGICAL_DNS clusters must have a single",
+            "has duplicate address",
+            "duplicate listener x found",
+            "cannot bind",
+            "same matching rules",
+            "no filter chains specified",
+            "Proto constraint validation failed",
+            "unknown cluster 'x'",
+            "Only unique values for domains are permitted",
+            "Didn't find a registered implementation",
+            "Wasm VM failed",
+            "RE2 program size",
+            "Invalid path",
+            "must be the last filter",
+            "other",
+        ]
+        .iter()
+        .map(|m| classify(m).code)
+        .collect();
+        assert_eq!(reached.len(), 15, "{reached:?}");
     }
 }

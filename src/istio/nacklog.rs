@@ -356,6 +356,9 @@ pub fn line_time(l: &str) -> Option<String> {
         t.replace_range(10..11, "T");
     }
     let t = t.split_whitespace().next().unwrap_or("").to_string();
+    if t.len() < 19 {
+        return None; // a date without a time of day
+    }
     let with_zone = if t.ends_with('Z') || t[10..].contains('+') || t[11..].contains('-') {
         t
     } else {
@@ -477,6 +480,15 @@ mod tests {
         assert_eq!(
             proxy_of_connection("router~10.0.0.1~usergateway-7844d4c765-8nplq.dev-ns~dev-ns.svc.cluster.local-5135"),
             "usergateway-7844d4c765-8nplq.dev-ns"
+        );
+    }
+
+    #[test]
+    fn dates_without_times_are_not_times() {
+        assert_eq!(line_time("2021-01-28 abc: gRPC config"), None);
+        assert_eq!(
+            line_time("2021-01-28T08:15:18Z x").as_deref(),
+            Some("2021-01-28T08:15:18Z")
         );
     }
 

@@ -8,11 +8,50 @@
 //! Peak memory is measured on the binary: `/usr/bin/time -v target/release/egress-xray FILE`;
 //! `EGRESS_XRAY_RSS=1 cargo bench --bench decode -- FILE` prints it by phase.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use egress_xray::analysis::summary;
 use egress_xray::input;
 use egress_xray::model::Index;
+
+/// The system allocator, counting live heap bytes and their peak, so the
+/// RSS report can tell live data from memory the allocator keeps.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 fn best<F: FnMut()>(runs: usize, mut f: F) -> Duration {
     (0..runs)
@@ -35,14 +74,23 @@ fn main() {
     let bytes = std::fs::read(path).expect("read dump");
     if std::env::var_os("EGRESS_XRAY_RSS").is_some() {
         // Peak memory by phase, in a fresh process (nothing else ran yet).
-        println!("file read             peak RSS {:>6} MB", peak_rss_mb());
+        println!("file read             peak RSS {}", peak_rss_mb());
         let mut dumps = input::load_bytes(path, &bytes).expect("decodes");
-        println!("decoded               peak RSS {:>6} MB", peak_rss_mb());
+        println!("decoded               peak RSS {}", peak_rss_mb());
+        let (len, cap): (usize, usize) = dumps[0]
+            .sections
+            .iter()
+            .flat_map(|s| &s.items)
+            .fold((0, 0), |(l, c), i| (l + i.bytes.len(), c + i.bytes.capacity()));
+        println!(
+            "items len {len} cap {cap} n {}",
+            dumps[0].sections.iter().map(|s| s.items.len()).sum::<usize>()
+        );
         drop(bytes);
         let ix = Index::build(dumps.remove(0));
-        println!("indexed               peak RSS {:>6} MB", peak_rss_mb());
+        println!("indexed               peak RSS {}", peak_rss_mb());
         std::hint::black_box(summary::summarize(&ix));
-        println!("summarised            peak RSS {:>6} MB", peak_rss_mb());
+        println!("summarised            peak RSS {}", peak_rss_mb());
         return;
     }
     let mb = bytes.len() as f64 / 1e6;
@@ -64,7 +112,7 @@ fn main() {
     let proto: Vec<u8> = {
         use prost::Message;
         let mut dumps = input::load_bytes(path, &bytes).expect("decodes");
-        dumps.remove(0).dump.encode_to_vec()
+        dumps.remove(0).config_dump().encode_to_vec()
     };
     let proto_mb = proto.len() as f64 / 1e6;
     let ours_proto = best(runs, || {
@@ -102,7 +150,17 @@ fn main() {
 }
 
 /// The process's peak resident set (VmHWM), in MB; 0 where /proc is absent.
-fn peak_rss_mb() -> u64 {
+fn peak_rss_mb() -> String {
+    let mb = |b: usize| b / (1 << 20);
+    format!(
+        "{:>6} MB   live heap {:>5} MB, its peak {:>5} MB",
+        vm_hwm_mb(),
+        mb(LIVE.load(Ordering::Relaxed)),
+        mb(PEAK.load(Ordering::Relaxed))
+    )
+}
+
+fn vm_hwm_mb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

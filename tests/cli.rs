@@ -212,7 +212,7 @@ fn stdin_gzip_and_protobuf_read_the_same_dump() {
     enc.finish().unwrap();
     assert_eq!(json_of(&["listeners", gz.to_str().unwrap(), "-o", "json"]), expected);
 
-    let dump = egress_xray::input::load_path(&path).unwrap().remove(0).dump;
+    let dump = egress_xray::input::load_path(&path).unwrap().remove(0).config_dump();
     let pb = dir.join("dump.pb");
     std::fs::write(&pb, dump.encode_to_vec()).unwrap();
     assert_eq!(json_of(&["listeners", pb.to_str().unwrap(), "-o", "json"]), expected);
@@ -262,7 +262,7 @@ fn truncated_protobuf_names_the_byte() {
     let dump = egress_xray::input::load_path(&common::sample("egw-pt.config_dump.json"))
         .unwrap()
         .remove(0)
-        .dump;
+        .config_dump();
     let bytes = dump.encode_to_vec();
     fails_with(&bytes[..bytes.len() - 100], "truncated");
     fails_with(&bytes[..bytes.len() - 100], "byte ");

@@ -40,7 +40,7 @@ fn every_corpus_file_decodes_or_fails_as_documented() {
         let dumps = result.unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(!dumps.is_empty(), "{p}");
         for d in dumps {
-            assert!(!d.dump.configs.is_empty(), "{p}: no sections");
+            assert!(!d.sections.is_empty(), "{p}: no sections");
             // Building the model must not lose a section it can read.
             let _ = Index::build(d);
         }
@@ -177,7 +177,7 @@ fn deathstarbench_rejected_listeners_are_kept_and_reported() {
     let tsm = ix
         .clusters
         .iter()
-        .filter(|c| !c.cluster.transport_socket_matches.is_empty())
+        .filter(|c| !c.cluster().transport_socket_matches.is_empty())
         .count();
     assert_eq!(tsm, 122);
 }

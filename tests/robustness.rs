@@ -116,7 +116,7 @@ proptest! {
     #[test]
     fn mutated_protobuf_never_panics(p in 0.0..1.0f64, b in any::<u8>(), cut in 0.0..1.0f64) {
         use prost::Message;
-        let d = input::load_bytes("seed", &seeds()[0]).unwrap().remove(0).dump.encode_to_vec();
+        let d = input::load_bytes("seed", &seeds()[0]).unwrap().remove(0).config_dump().encode_to_vec();
         exercise(&apply(&d, &Mutation::Flip(p, b)));
         exercise(&d[..(d.len() as f64 * cut) as usize]);
     }

@@ -22,7 +22,7 @@ fn load(path: &str) -> Vec<(serde_json::Value, String)> {
     match input::load_path(path) {
         Ok(dumps) => dumps
             .into_iter()
-            .map(|d| (canonical(&d.dump), format!("{:?}", d.report)))
+            .map(|d| (canonical(&d.config_dump()), format!("{:?}", d.report)))
             .collect(),
         Err(e) => vec![(serde_json::Value::Null, e.to_string())],
     }

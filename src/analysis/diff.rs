@@ -12,7 +12,7 @@ use prost_reflect::DynamicMessage;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::{Index, RouteOrigin, State};
+use crate::model::{Index, Lazy, RouteOrigin, State};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldChange {
@@ -69,10 +69,10 @@ struct Item<'a> {
 /// order does not matter) and rendered only when it differs.
 #[derive(Clone, PartialEq)]
 enum Msg<'a> {
-    Listener(&'a envoy_types::pb::envoy::config::listener::v3::Listener),
-    Cluster(&'a envoy_types::pb::envoy::config::cluster::v3::Cluster),
-    Route(&'a envoy_types::pb::envoy::config::route::v3::RouteConfiguration),
-    Endpoint(&'a envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment),
+    Listener(&'a Lazy<envoy_types::pb::envoy::config::listener::v3::Listener>),
+    Cluster(&'a Lazy<envoy_types::pb::envoy::config::cluster::v3::Cluster>),
+    Route(&'a Lazy<envoy_types::pb::envoy::config::route::v3::RouteConfiguration>),
+    Endpoint(&'a Lazy<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>),
     /// Secrets (serial and validity) and ECDS configs (type), as text.
     Text(String),
 }
@@ -80,8 +80,8 @@ enum Msg<'a> {
 impl Msg<'_> {
     /// (message type, protobuf bytes) for rendering.
     fn encoded(&self) -> (String, Vec<u8>) {
-        fn e<T: Message + Name>(m: &T) -> (String, Vec<u8>) {
-            (T::full_name(), m.encode_to_vec())
+        fn e<T: Message + Name + Default + Clone + PartialEq>(m: &Lazy<T>) -> (String, Vec<u8>) {
+            (T::full_name(), m.encoded().into_owned())
         }
         match self {
             Msg::Listener(m) => e(*m),
@@ -108,29 +108,24 @@ fn items<'a>(ix: &'a Index, normalize: &dyn Fn(&str) -> String) -> Items<'a> {
         }
     };
     for l in &ix.listeners {
-        put(
-            "listener",
-            l.name.clone(),
-            l.state,
-            l.listener.as_ref().map(Msg::Listener),
-        );
+        put("listener", l.name.clone(), l.state, l.lazy.as_ref().map(Msg::Listener));
     }
     for c in &ix.clusters {
-        put("cluster", c.name.clone(), c.state, Some(Msg::Cluster(&c.cluster)));
+        put("cluster", c.name.clone(), c.state, Some(Msg::Cluster(&c.lazy)));
     }
     for r in &ix.route_configs {
         let name = match &r.origin {
             RouteOrigin::Inline { listener, filter_chain } => format!("inline {listener} {filter_chain}"),
             _ => r.name.clone(),
         };
-        put("route", name, r.state, Some(Msg::Route(&r.route_config)));
+        put("route", name, r.state, Some(Msg::Route(&r.lazy)));
     }
     for e in &ix.endpoints {
         put(
             "endpoint",
             e.cluster_name.clone(),
             e.state,
-            Some(Msg::Endpoint(&e.assignment)),
+            Some(Msg::Endpoint(&e.lazy)),
         );
     }
     let secrets = super::secrets::secrets(ix, None);

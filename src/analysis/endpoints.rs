@@ -44,7 +44,7 @@ pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
     });
     let mut rows = Vec::new();
     for e in entries {
-        for group in &e.assignment.endpoints {
+        for group in &e.assignment().endpoints {
             for lb in &group.lb_endpoints {
                 let endpoint = match &lb.host_identifier {
                     Some(HostIdentifier::Endpoint(ep)) => Some(ep),

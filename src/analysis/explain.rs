@@ -318,7 +318,7 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
                         .find(|l| l.name == name && matches!(l.state, State::Active | State::Static));
                     (
                         Some(l.is_some()),
-                        l.and_then(|l| l.listener.as_ref())
+                        l.and_then(|l| l.listener())
                             .map(|l| l.filter_chains.len() + usize::from(l.default_filter_chain.is_some())),
                     )
                 }
@@ -926,7 +926,7 @@ fn dump_checks(input: &ExplainInput, ex: &mut Explanation) {
         for port in input.expect_ports {
             let present = ix.listeners.iter().any(|l| {
                 matches!(l.state, State::Active | State::Static)
-                    && l.listener.as_ref().is_some_and(|x| {
+                    && l.listener().is_some_and(|x| {
                         x.address
                             .as_ref()
                             .map(super::inventory::format_address)
@@ -960,7 +960,7 @@ fn dump_checks(input: &ExplainInput, ex: &mut Explanation) {
                     findings::LISTENER_REJECTED.fix.to_string(),
                 ));
             }
-            if let Some(x) = &l.listener {
+            if let Some(x) = l.listener() {
                 if l.state != State::Rejected
                     && x.filter_chains.is_empty()
                     && x.default_filter_chain.is_none()
@@ -1028,7 +1028,7 @@ fn dump_checks(input: &ExplainInput, ex: &mut Explanation) {
             .listeners
             .iter()
             .find(|l| l.name == le.name && matches!(l.state, State::Active | State::Static))
-            .and_then(|l| l.listener.as_ref())
+            .and_then(|l| l.listener())
         else {
             continue;
         };

@@ -54,7 +54,8 @@ pub fn listeners(ix: &Index) -> Vec<ListenerView> {
         .listeners
         .iter()
         .map(|e| {
-            let l = e.listener.as_ref();
+            let l = e.peek();
+            let l = l.as_deref();
             let mut addresses: Vec<(String, u32)> = Vec::new();
             if let Some(l) = l {
                 addresses.extend(l.address.as_ref().map(address_parts));
@@ -306,16 +307,17 @@ pub fn clusters(ix: &Index) -> Vec<ClusterView> {
         .iter()
         .map(|e| {
             let parsed = ClusterName::parse(&e.name);
+            let cluster = e.peek();
             ClusterView {
                 name: e.name.clone(),
-                discovery_type: discovery_type(&e.cluster.cluster_discovery_type),
+                discovery_type: discovery_type(&cluster.cluster_discovery_type),
                 state: e.state,
                 fqdn: parsed.as_ref().map_or_else(|| e.name.clone(), |p| p.fqdn.clone()),
                 port: parsed.as_ref().and_then(|p| p.port),
                 subset: parsed.as_ref().map(|p| p.subset.clone()).unwrap_or_default(),
                 direction: parsed.as_ref().map(|p| p.direction.clone()).unwrap_or_default(),
                 destination_rule: e.provenance.as_ref().map(IstioConfigRef::short),
-                services: cluster_services(e.cluster.metadata.as_ref()),
+                services: cluster_services(cluster.metadata.as_ref()),
                 version_info: e.stamp.version_info.clone(),
                 last_updated: e.stamp.last_updated.clone(),
             }

@@ -169,14 +169,14 @@ pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
                 Some(p) => add(object(p), format!("cluster {}", c.name)),
                 // Without a config path, the service it was built for.
                 None => {
-                    for s in crate::model::istio::cluster_services(c.cluster.metadata.as_ref()) {
+                    for s in crate::model::istio::cluster_services(c.peek().metadata.as_ref()) {
                         add(service_origin(&s, config), format!("cluster {}", c.name));
                     }
                 }
             }
         }
         for r in &ix.route_configs {
-            for vh in &r.route_config.virtual_hosts {
+            for vh in &r.peek().virtual_hosts {
                 for route in &vh.routes {
                     if let Some(p) = IstioConfigRef::from_metadata(route.metadata.as_ref()) {
                         add(object(&p), format!("route {} / {}", r.name, vh.name));

@@ -131,7 +131,7 @@ pub fn paths(ix: &Index, filter: &PathFilter) -> PathsReport {
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     let mut findings = Vec::new();
     for e in &ix.listeners {
-        let Some(l) = &e.listener else { continue };
+        let Some(l) = e.listener() else { continue };
         if filter.listener.as_ref().is_some_and(|n| n != &e.name) {
             continue;
         }
@@ -384,7 +384,7 @@ fn filter_hop(ix: &Index, listener: &str, f: &Filter, findings: &mut Vec<Finding
                         format!("listener {listener} asks RDS for it, but the dump has no such route configuration"),
                     ));
                 }
-                route_path(&rds.route_config_name, "rds", found.map(|r| &r.route_config))
+                route_path(&rds.route_config_name, "rds", found.map(|r| r.route_config()))
             }
             Some(RouteSpecifier::RouteConfig(rc)) => route_path(&rc.name, "inline", Some(&rc)),
             _ => RoutePath {
@@ -477,13 +477,13 @@ fn cluster_node(ix: &Index, name: &str) -> ClusterNode {
             endpoints_known: false,
         };
     };
-    let c = &e.cluster;
+    let c = e.cluster();
     let t = tls::cluster_tls(ix, c, e.state);
     let endpoints: Vec<String> = ix
         .endpoints
         .iter()
         .filter(|x| x.cluster_name == name)
-        .flat_map(|x| x.assignment.endpoints.iter())
+        .flat_map(|x| x.assignment().endpoints.iter())
         .flat_map(|g| g.lb_endpoints.iter())
         .map(super::endpoints::lb_endpoint_address)
         .collect();

@@ -52,7 +52,7 @@ pub fn routes(ix: &Index) -> Vec<RouteView> {
     sort_numeric_names(&mut entries, |e| e.name.as_str());
     let mut rows = Vec::new();
     for e in entries {
-        let rc = &e.route_config;
+        let rc = e.route_config();
         for vh in &rc.virtual_hosts {
             let base = RouteView {
                 route_config: e.name.clone(),

@@ -105,7 +105,7 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
                 "listener is warming",
             ));
         }
-        if let Some(listener) = &l.listener {
+        if let Some(listener) = l.peek() {
             if l.state != State::Rejected
                 && listener.filter_chains.is_empty()
                 && listener.default_filter_chain.is_none()
@@ -190,7 +190,7 @@ fn dangling_clusters(ix: &Index, out: &mut Vec<Finding>) {
         .iter()
         .filter(|r| matches!(r.state, State::Active | State::Static))
     {
-        for vh in &rc.route_config.virtual_hosts {
+        for vh in &rc.peek().virtual_hosts {
             for r in &vh.routes {
                 if let Some(route::Action::Route(a)) = &r.action {
                     match &a.cluster_specifier {
@@ -213,8 +213,8 @@ fn dangling_clusters(ix: &Index, out: &mut Vec<Finding>) {
         .iter()
         .filter(|l| matches!(l.state, State::Active | State::Static))
     {
-        let Some(listener) = &l.listener else { continue };
-        for (chain, c) in crate::model::listener_chains(listener) {
+        let Some(listener) = l.peek() else { continue };
+        for (chain, c) in crate::model::listener_chains(&listener) {
             for f in c.filters.iter().filter(|f| f.name.contains("tcp_proxy")) {
                 if let Some(t) = crate::model::network_filter_config::<TcpProxy>(f) {
                     match t.cluster_specifier {

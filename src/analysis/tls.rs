@@ -177,12 +177,12 @@ pub fn tls(ix: &Index) -> TlsReport {
     let mut clusters: Vec<ClusterTls> = ix
         .clusters
         .iter()
-        .map(|c| cluster_tls(ix, &c.cluster, c.state))
+        .map(|c| cluster_tls(ix, c.cluster(), c.state))
         .collect();
     clusters.sort_by(|a, b| (&a.name, a.state).cmp(&(&b.name, b.state)));
     let mut filter_chains = Vec::new();
     for l in &ix.listeners {
-        let Some(listener) = &l.listener else { continue };
+        let Some(listener) = l.listener() else { continue };
         let default = listener.default_filter_chain.as_ref().map(|d| d as *const FilterChain);
         for (i, (name, chain)) in listener_chains(listener).into_iter().enumerate() {
             let is_default = Some(chain as *const FilterChain) == default;
@@ -230,7 +230,7 @@ pub fn cluster_tls(ix: &Index, c: &Cluster, state: State) -> ClusterTls {
         .collect();
     let mut default_endpoints = Vec::new();
     if let Some(e) = endpoints {
-        for group in &e.assignment.endpoints {
+        for group in &e.assignment().endpoints {
             let locality_meta = group.metadata.as_ref();
             for lb in &group.lb_endpoints {
                 let addr = super::endpoints::lb_endpoint_address(lb);

@@ -279,13 +279,13 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
 /// The listener the connection reaches: an exact address, else a wildcard
 /// bind on the port, else a listener that hands off by original destination.
 fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option<(String, State, &'a Listener)> {
-    if let Some(want) = &req.listener {
+    if let Some(want) = req.listener.as_ref() {
         let found = ix
             .listeners
             .iter()
             .filter(|e| &e.name == want)
             .min_by_key(|e| !matches!(e.state, State::Active | State::Static))
-            .and_then(|e| e.listener.as_ref().map(|l| (e.name.clone(), e.state, l)));
+            .and_then(|e| e.listener().map(|l| (e.name.clone(), e.state, l)));
         t.listener_reason = match &found {
             Some((_, state, _)) => format!("named with --listener ({})", state.as_str()),
             None => format!("--listener {want}: no such listener in the dump"),
@@ -296,7 +296,7 @@ fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option
         .listeners
         .iter()
         .filter(|e| matches!(e.state, State::Active | State::Static))
-        .filter_map(|e| e.listener.as_ref().map(|l| (e.name.as_str(), e.state, l)))
+        .filter_map(|e| e.listener().map(|l| (e.name.as_str(), e.state, l)))
         .collect();
     let on_port: Vec<&(&str, State, &Listener)> = serving
         .iter()
@@ -322,8 +322,7 @@ fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option
         .iter()
         .filter(|e| !matches!(e.state, State::Active | State::Static))
         .filter(|e| {
-            e.listener
-                .as_ref()
+            e.listener()
                 .is_some_and(|l| addresses(l).iter().any(|(_, p)| *p == req.port))
         })
         .map(|e| e.name.as_str())
@@ -468,7 +467,7 @@ fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionM
                 .find(|r| {
                     r.name == rds.route_config_name && !matches!(r.origin, crate::model::RouteOrigin::Inline { .. })
                 })
-                .map(|r| r.route_config.clone());
+                .map(|r| r.route_config().clone());
             (found, rds.route_config_name.clone(), "rds")
         }
         Some(RouteSpecifier::RouteConfig(rc)) => (Some(rc.clone()), rc.name.clone(), "inline"),
@@ -798,8 +797,8 @@ fn cluster_hop(ix: &Index, name: &str, t: &mut Trace) {
         return;
     };
     t.cluster_found = true;
-    t.cluster_type = Some(super::inventory::discovery_type(&c.cluster.cluster_discovery_type));
-    let ctls = tls::cluster_tls(ix, &c.cluster, c.state);
+    t.cluster_type = Some(super::inventory::discovery_type(&c.cluster().cluster_discovery_type));
+    let ctls = tls::cluster_tls(ix, c.cluster(), c.state);
     let eps: Vec<String> = super::endpoints::endpoints(ix)
         .into_iter()
         .filter(|e| e.cluster == name)

@@ -12,10 +12,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use envoy_types::pb::envoy::admin::v3::ConfigDump;
-use envoy_types::pb::google::protobuf::Any;
-use prost::bytes::BufMut;
-use prost::encoding::{encode_key, encode_varint, WireType};
+use super::section::{Section, SectionItem};
 use prost::Message;
 use prost_reflect::{DeserializeOptions, DynamicMessage, Kind};
 use rayon::prelude::*;
@@ -44,7 +41,7 @@ const TYPE_PREFIX: &str = "type.googleapis.com/";
 pub struct JsonDump {
     /// Where in the document the dump was (`default/eg` for wrapped shapes).
     pub name: Option<String>,
-    pub dump: ConfigDump,
+    pub sections: Vec<Section>,
     pub report: DecodeReport,
     pub shape: &'static str,
 }
@@ -61,15 +58,14 @@ pub fn decode_document(file: &str, text: &str) -> Result<Vec<JsonDump>, InputErr
         Some(b'{') => {
             if let Some(sections) = presplit(text) {
                 let mut report = DecodeReport::default();
-                let mut dump = ConfigDump::default();
+                let mut decoded = Vec::with_capacity(sections.len());
                 for (i, (name, fields)) in sections.into_iter().enumerate() {
                     let path = format!("configs[{i}]");
-                    dump.configs
-                        .push(decode_split_section(file, &path, &name, fields, &mut report)?);
+                    decoded.push(decode_split_section(file, &path, &name, fields, &mut report)?);
                 }
                 return Ok(vec![JsonDump {
                     name: None,
-                    dump,
+                    sections: decoded,
                     report,
                     shape: "config dump",
                 }]);
@@ -90,10 +86,10 @@ pub fn decode_document(file: &str, text: &str) -> Result<Vec<JsonDump>, InputErr
 
 fn decode_object(file: &str, text: &str, top: RawMap) -> Result<Vec<JsonDump>, InputError> {
     if let Some(configs) = top.get("configs") {
-        let (dump, report) = decode_config_dump(file, configs, "")?;
+        let (sections, report) = decode_config_dump(file, configs, "")?;
         return Ok(vec![JsonDump {
             name: None,
-            dump,
+            sections,
             report,
             shape: "config dump",
         }]);
@@ -101,13 +97,10 @@ fn decode_object(file: &str, text: &str, top: RawMap) -> Result<Vec<JsonDump>, I
     if top.contains_key("@type") {
         // One section on its own, e.g. `istioctl proxy-config secret -o json`.
         let mut report = DecodeReport::default();
-        let any = decode_section(file, text, "", &mut report)?;
-        let dump = ConfigDump {
-            configs: any.into_iter().collect(),
-        };
+        let section = decode_section(file, text, "", &mut report)?;
         return Ok(vec![JsonDump {
             name: None,
-            dump,
+            sections: section.into_iter().collect(),
             report,
             shape: "config dump section",
         }]);
@@ -123,13 +116,10 @@ fn decode_object(file: &str, text: &str, top: RawMap) -> Result<Vec<JsonDump>, I
         }
         text.push('}');
         let mut report = DecodeReport::default();
-        let any = decode_section(file, &text, "", &mut report)?;
-        let dump = ConfigDump {
-            configs: any.into_iter().collect(),
-        };
+        let section = decode_section(file, &text, "", &mut report)?;
         return Ok(vec![JsonDump {
             name: None,
-            dump,
+            sections: section.into_iter().collect(),
             report,
             shape: "config dump section",
         }]);
@@ -155,10 +145,10 @@ fn decode_object(file: &str, text: &str, top: RawMap) -> Result<Vec<JsonDump>, I
     }
     let mut out = Vec::new();
     for (name, configs) in found {
-        let (dump, report) = decode_config_dump(file, configs, &name)?;
+        let (sections, report) = decode_config_dump(file, configs, &name)?;
         out.push(JsonDump {
             name: Some(name),
-            dump,
+            sections,
             report,
             shape: "wrapped config dumps",
         });
@@ -221,7 +211,7 @@ fn find_wrapped<'a>(
 }
 
 /// `configs` is a list of Anys, or (Envoy 1.7) a map of them.
-fn decode_config_dump(file: &str, configs: &RawValue, name: &str) -> Result<(ConfigDump, DecodeReport), InputError> {
+fn decode_config_dump(file: &str, configs: &RawValue, name: &str) -> Result<(Vec<Section>, DecodeReport), InputError> {
     let base = if name.is_empty() {
         String::new()
     } else {
@@ -247,18 +237,23 @@ fn decode_config_dump(file: &str, configs: &RawValue, name: &str) -> Result<(Con
         });
     };
     let mut report = DecodeReport::default();
-    let mut dump = ConfigDump::default();
+    let mut sections = Vec::new();
     for (path, raw) in entries {
-        if let Some(any) = decode_section(file, raw.get(), &path, &mut report)? {
-            dump.configs.push(any);
+        if let Some(section) = decode_section(file, raw.get(), &path, &mut report)? {
+            sections.push(section);
         }
     }
-    Ok((dump, report))
+    Ok((sections, report))
 }
 
 /// One `configs[i]` entry: an Any holding e.g. a ClustersConfigDump. Its
 /// repeated message fields are split and decoded per element in parallel.
-fn decode_section(file: &str, text: &str, path: &str, report: &mut DecodeReport) -> Result<Option<Any>, InputError> {
+fn decode_section(
+    file: &str,
+    text: &str,
+    path: &str,
+    report: &mut DecodeReport,
+) -> Result<Option<Section>, InputError> {
     let map: RawMap = parse(file, text, path)?;
     let type_url = match map.get("@type").map(|r| serde_json::from_str::<String>(r.get())) {
         Some(Ok(t)) => t,
@@ -336,7 +331,7 @@ fn decode_split_section(
     name: &str,
     fields: Vec<(String, SplitField)>,
     report: &mut DecodeReport,
-) -> Result<Any, InputError> {
+) -> Result<Section, InputError> {
     let desc = pool::message(name).expect("section types come from the pool");
     let mut rest = String::from("{");
     let mut lists = Vec::new();
@@ -364,33 +359,27 @@ fn decode_split_section(
     }
     rest.push('}');
 
-    let (mut bytes, rest_report) = decode_resource(file, name, &rest, path)?;
+    let (head, rest_report) = decode_resource(file, name, &rest, path)?;
     report.merge(rest_report);
+    let mut section = Section {
+        type_url: format!("{TYPE_PREFIX}{name}"),
+        head,
+        items: Vec::new(),
+    };
     for (number, elem_type, field_path, items) in lists {
         let decoded: Vec<Result<(Vec<u8>, DecodeReport), InputError>> = items
             .par_iter()
             .enumerate()
             .map(|(i, raw)| decode_resource(file, &elem_type, raw, &format!("{field_path}[{i}]")))
             .collect();
-        // Reserve once: growing a section of tens of MB by doubling would
-        // hold two copies at each step.
-        let total: usize = decoded
-            .iter()
-            .map(|d| d.as_ref().map_or(0, |(b, _)| b.len() + 16))
-            .sum();
-        bytes.reserve(total);
+        section.items.reserve(decoded.len());
         for item in decoded {
-            let (b, r) = item?;
+            let (bytes, r) = item?;
             report.merge(r);
-            encode_key(number, WireType::LengthDelimited, &mut bytes);
-            encode_varint(b.len() as u64, &mut bytes);
-            bytes.put_slice(&b);
+            section.items.push(SectionItem { field: number, bytes });
         }
     }
-    Ok(Any {
-        type_url: format!("{TYPE_PREFIX}{name}"),
-        value: bytes,
-    })
+    Ok(section)
 }
 
 /// The earliest v2alpha dumps listed bare resources where v3 wraps each one
@@ -565,12 +554,10 @@ fn decode_resource_list(file: &str, items: &[&RawValue]) -> Result<Vec<JsonDump>
     }
     text.push_str("]}");
     let mut report = DecodeReport::default();
-    let any = decode_section(file, &text, "", &mut report)?;
+    let section = decode_section(file, &text, "", &mut report)?;
     Ok(vec![JsonDump {
         name: None,
-        dump: ConfigDump {
-            configs: any.into_iter().collect(),
-        },
+        sections: section.into_iter().collect(),
         report,
         shape: kind,
     }])

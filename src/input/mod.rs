@@ -8,6 +8,7 @@ pub mod normalize;
 pub mod pool;
 pub mod proto;
 pub mod report;
+pub mod section;
 pub mod transcode;
 
 use std::io::Read;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 pub use error::InputError;
 pub use report::DecodeReport;
+pub use section::Section;
 
 /// How a dump was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,11 +38,17 @@ pub struct LoadedDump {
     pub gzip: bool,
     /// What the document looked like: "config dump", "cluster list", ...
     pub shape: &'static str,
-    pub dump: ConfigDump,
+    /// The dump's config sections, in order.
+    pub sections: Vec<Section>,
     pub report: DecodeReport,
 }
 
 impl LoadedDump {
+    /// The dump as one `envoy.admin.v3.ConfigDump` message (a copy).
+    pub fn config_dump(&self) -> ConfigDump {
+        section::config_dump(&self.sections)
+    }
+
     /// `file` or `file#name`.
     pub fn label(&self) -> String {
         match &self.name {
@@ -98,7 +106,7 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
             format: Format::Protobuf,
             gzip: false,
             shape: "config dump",
-            dump,
+            sections: dump.configs.into_iter().map(Section::from_any).collect(),
             report,
         }]);
     }
@@ -124,7 +132,7 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
             format,
             gzip: false,
             shape: d.shape,
-            dump: d.dump,
+            sections: d.sections,
             report: d.report,
         })
         .collect())

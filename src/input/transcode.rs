@@ -33,6 +33,9 @@ pub fn json_to_proto(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, Un
         .deserialize(&mut de)
         .map_err(|e| Unsupported(e.to_string()))?;
     de.end().map_err(|e| Unsupported(e.to_string()))?;
+    // Kept for the life of the index: no spare capacity (shrinking in
+    // place does not copy).
+    out.shrink_to_fit();
     Ok(out)
 }
 

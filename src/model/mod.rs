@@ -3,6 +3,7 @@
 //! ones included — with versions and Istio provenance.
 
 pub mod istio;
+pub mod lazy;
 pub mod util;
 
 use std::collections::BTreeMap;
@@ -22,8 +23,9 @@ use prost::Name;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::input::{DecodeReport, LoadedDump};
+use crate::input::{DecodeReport, LoadedDump, Section};
 use istio::IstioConfigRef;
+pub use lazy::Lazy;
 use util::{decode_any, format_timestamp, struct_str};
 
 /// Where a resource stands in Envoy.
@@ -86,7 +88,7 @@ pub struct ListenerEntry {
     pub state: State,
     pub stamp: Stamp,
     /// None for an `error_state` whose failed configuration is absent.
-    pub listener: Option<Listener>,
+    pub lazy: Option<Lazy<Listener>>,
     pub rejection: Option<Rejection>,
     pub provenance: Option<IstioConfigRef>,
 }
@@ -95,7 +97,7 @@ pub struct ClusterEntry {
     pub name: String,
     pub state: State,
     pub stamp: Stamp,
-    pub cluster: Cluster,
+    pub lazy: Lazy<Cluster>,
     pub provenance: Option<IstioConfigRef>,
 }
 
@@ -120,7 +122,7 @@ pub struct RouteConfigEntry {
     /// found in a listener, e.g. in `istioctl pc listener -o json` output).
     pub in_routes_section: bool,
     pub stamp: Stamp,
-    pub route_config: RouteConfiguration,
+    pub lazy: Lazy<RouteConfiguration>,
 }
 
 /// Where an endpoint set came from.
@@ -138,7 +140,7 @@ pub struct EndpointEntry {
     pub state: State,
     pub origin: EndpointOrigin,
     pub stamp: Stamp,
-    pub assignment: ClusterLoadAssignment,
+    pub lazy: Lazy<ClusterLoadAssignment>,
 }
 
 pub struct SecretEntry {
@@ -154,6 +156,44 @@ pub struct EcdsEntry {
     pub type_url: String,
     pub stamp: Stamp,
     pub rejection: Option<Rejection>,
+}
+
+impl ListenerEntry {
+    /// The listener's configuration, decoded on first use and kept.
+    pub fn listener(&self) -> Option<&Listener> {
+        self.lazy.as_ref().map(Lazy::get)
+    }
+    /// The configuration without keeping it decoded (passes over every listener).
+    pub fn peek(&self) -> Option<std::borrow::Cow<'_, Listener>> {
+        self.lazy.as_ref().map(Lazy::peek)
+    }
+}
+
+impl ClusterEntry {
+    pub fn cluster(&self) -> &Cluster {
+        self.lazy.get()
+    }
+    pub fn peek(&self) -> std::borrow::Cow<'_, Cluster> {
+        self.lazy.peek()
+    }
+}
+
+impl RouteConfigEntry {
+    pub fn route_config(&self) -> &RouteConfiguration {
+        self.lazy.get()
+    }
+    pub fn peek(&self) -> std::borrow::Cow<'_, RouteConfiguration> {
+        self.lazy.peek()
+    }
+}
+
+impl EndpointEntry {
+    pub fn assignment(&self) -> &ClusterLoadAssignment {
+        self.lazy.get()
+    }
+    pub fn peek(&self) -> std::borrow::Cow<'_, ClusterLoadAssignment> {
+        self.lazy.peek()
+    }
 }
 
 /// Who the proxy is, from the bootstrap node.
@@ -216,50 +256,88 @@ impl Index {
             report: loaded.report,
         };
         // Sections are consumed one by one so their bytes are freed as soon
-        // as they are decoded.
-        for section in loaded.dump.configs {
-            ix.add_section(section);
+        // as they are split into resources. Each resource is decoded once,
+        // here, to check it and to learn its name, provenance and what it
+        // carries inline; the index keeps its bytes (see `Lazy`).
+        let mut pending = Pending::default();
+        for section in loaded.sections {
+            ix.add_section(section, &mut pending);
         }
-        ix.add_inline_routes();
-        ix.add_static_load_assignments();
+        ix.add_inline_routes(pending.inline_routes);
+        ix.add_static_load_assignments(pending.load_assignments);
         ix
     }
 
-    fn add_section(&mut self, section: Any) {
+    fn add_section(&mut self, section: Section, pending: &mut Pending) {
         let name = crate::input::pool::type_url_name(&section.type_url).to_string();
         let short = name.rsplit('.').next().unwrap_or(&name).to_string();
         self.sections.push(short.clone());
-        if let Some(d) = decode_any::<admin::BootstrapConfigDump>(&section) {
+        // A section that does not decode as its type is listed and skipped.
+        if name == admin::BootstrapConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::BootstrapConfigDump>() else {
+                return;
+            };
             self.identity = d.bootstrap.as_ref().map(identity);
             self.bootstrap_updated = d.last_updated.as_ref().and_then(format_timestamp);
             self.bootstrap = d.bootstrap;
-        } else if let Some(d) = decode_any::<admin::ListenersConfigDump>(&section) {
-            // The section's bytes are not needed once split into resources.
-            drop(section);
+        } else if name == admin::ListenersConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::ListenersConfigDump>() else {
+                return;
+            };
             self.version(&short, &d.version_info);
-            self.add_listeners(d);
-        } else if let Some(d) = decode_any::<admin::ClustersConfigDump>(&section) {
-            drop(section);
+            self.add_listeners(d, pending);
+        } else if name == admin::ClustersConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::ClustersConfigDump>() else {
+                return;
+            };
             self.version(&short, &d.version_info);
-            self.add_clusters(d);
-        } else if let Some(d) = decode_any::<admin::RoutesConfigDump>(&section) {
+            self.add_clusters(d, pending);
+        } else if name == admin::RoutesConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::RoutesConfigDump>() else {
+                return;
+            };
+            let mut items = Vec::new();
             for r in d.static_route_configs {
-                self.push_route(
-                    r.route_config.as_ref(),
+                items.push((
                     State::Static,
                     RouteOrigin::Static,
                     Stamp::new("", r.last_updated.as_ref()),
-                );
+                    r.route_config,
+                ));
             }
             for r in d.dynamic_route_configs {
                 let stamp = Stamp::new(&r.version_info, r.last_updated.as_ref());
-                self.push_route(r.route_config.as_ref(), State::Active, RouteOrigin::Rds, stamp);
+                items.push((State::Active, RouteOrigin::Rds, stamp, r.route_config));
             }
-        } else if let Some(d) = decode_any::<admin::ScopedRoutesConfigDump>(&section) {
+            let decoded: Vec<RouteConfigEntry> = items
+                .into_par_iter()
+                .filter_map(|(state, origin, stamp, any)| {
+                    let (rc, lazy) = checked::<RouteConfiguration>(any?)?;
+                    Some(RouteConfigEntry {
+                        name: rc.name,
+                        state,
+                        origin,
+                        in_routes_section: true,
+                        stamp,
+                        lazy,
+                    })
+                })
+                .collect();
+            self.route_configs.extend(decoded);
+        } else if name == admin::ScopedRoutesConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::ScopedRoutesConfigDump>() else {
+                return;
+            };
             self.scoped_route_configs = d.inline_scoped_route_configs.len() + d.dynamic_scoped_route_configs.len();
-        } else if let Some(d) = decode_any::<admin::SecretsConfigDump>(&section) {
+        } else if name == admin::SecretsConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::SecretsConfigDump>() else {
+                return;
+            };
             self.add_secrets(d);
-        } else if let Some(d) = decode_any::<admin::EndpointsConfigDump>(&section) {
+        } else if name == admin::EndpointsConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::EndpointsConfigDump>() else {
+                return;
+            };
             let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
             for e in d.static_endpoint_configs {
                 items.push((
@@ -275,18 +353,21 @@ impl Index {
             let decoded: Vec<EndpointEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, stamp, any)| {
-                    let cla = any.as_ref().and_then(decode_any::<ClusterLoadAssignment>)?;
+                    let (cla, lazy) = checked::<ClusterLoadAssignment>(any?)?;
                     Some(EndpointEntry {
-                        cluster_name: cla.cluster_name.clone(),
+                        cluster_name: cla.cluster_name,
                         state,
                         origin: EndpointOrigin::Eds,
                         stamp,
-                        assignment: cla,
+                        lazy,
                     })
                 })
                 .collect();
             self.endpoints.extend(decoded);
-        } else if let Some(d) = decode_any::<admin::EcdsConfigDump>(&section) {
+        } else if name == admin::EcdsConfigDump::full_name() {
+            let Ok(d) = section.decode::<admin::EcdsConfigDump>() else {
+                return;
+            };
             for f in d.ecds_filters {
                 let (name, type_url) = ecds_name(f.ecds_filter.as_ref());
                 self.ecds.push(EcdsEntry {
@@ -305,7 +386,7 @@ impl Index {
         }
     }
 
-    fn add_listeners(&mut self, d: admin::ListenersConfigDump) {
+    fn add_listeners(&mut self, d: admin::ListenersConfigDump, pending: &mut Pending) {
         // (dynamic name, state, stamp, config, rejection), decoded in parallel.
         type Item = (String, State, Stamp, Option<Any>, Option<Rejection>);
         let mut items: Vec<Item> = Vec::new();
@@ -343,45 +424,49 @@ impl Index {
                 ));
             }
         }
-        let decoded: Vec<_> = items
+        let decoded: Vec<(Option<ListenerEntry>, Vec<InlineRoute>)> = items
             .into_par_iter()
-            .map(|(name, state, stamp, any, rej)| {
-                let l = any.as_ref().and_then(decode_any::<Listener>);
-                (name, state, stamp, l, rej)
+            .map(|(name, state, stamp, any, rejection)| {
+                let Some((l, lazy)) = any.and_then(checked::<Listener>) else {
+                    // A static listener that does not decode as a Listener is
+                    // dropped; dynamic entries are kept (a rejection without
+                    // its configuration).
+                    if state == State::Static {
+                        return (None, Vec::new());
+                    }
+                    let entry = ListenerEntry {
+                        unnamed_entry: name.is_empty(),
+                        name,
+                        state,
+                        stamp,
+                        lazy: None,
+                        rejection,
+                        provenance: None,
+                    };
+                    return (Some(entry), Vec::new());
+                };
+                let unnamed_entry = name.is_empty() && state != State::Static;
+                let name = if name.is_empty() { l.name.clone() } else { name };
+                let inline = inline_routes(&name, state, &stamp, &l);
+                let entry = ListenerEntry {
+                    provenance: IstioConfigRef::from_metadata(l.metadata.as_ref()),
+                    name,
+                    unnamed_entry,
+                    state,
+                    stamp,
+                    lazy: Some(lazy),
+                    rejection,
+                };
+                (Some(entry), inline)
             })
             .collect();
-        for (name, state, stamp, l, rej) in decoded {
-            // A static listener that does not decode as a Listener is dropped,
-            // as before; dynamic entries are kept (a rejection without config).
-            if state == State::Static && l.is_none() {
-                continue;
-            }
-            self.push_listener(name, state, stamp, l, rej);
+        for (entry, inline) in decoded {
+            self.listeners.extend(entry);
+            pending.inline_routes.extend(inline);
         }
     }
 
-    fn push_listener(&mut self, name: String, state: State, stamp: Stamp, l: Option<Listener>, rej: Option<Rejection>) {
-        let unnamed_entry = name.is_empty() && state != State::Static;
-        let name = if name.is_empty() {
-            l.as_ref().map(|l| l.name.clone()).unwrap_or_default()
-        } else {
-            name
-        };
-        let provenance = l
-            .as_ref()
-            .and_then(|l| IstioConfigRef::from_metadata(l.metadata.as_ref()));
-        self.listeners.push(ListenerEntry {
-            name,
-            unnamed_entry,
-            state,
-            stamp,
-            listener: l,
-            rejection: rej,
-            provenance,
-        });
-    }
-
-    fn add_clusters(&mut self, d: admin::ClustersConfigDump) {
+    fn add_clusters(&mut self, d: admin::ClustersConfigDump, pending: &mut Pending) {
         let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
         for s in d.static_clusters {
             items.push((State::Static, Stamp::new("", s.last_updated.as_ref()), s.cluster));
@@ -394,34 +479,32 @@ impl Index {
                 items.push((state, Stamp::new(&c.version_info, c.last_updated.as_ref()), c.cluster));
             }
         }
-        let decoded: Vec<ClusterEntry> = items
+        let decoded: Vec<(ClusterEntry, Option<ClusterLoadAssignment>)> = items
             .into_par_iter()
             .filter_map(|(state, stamp, any)| {
-                let cluster = any.as_ref().and_then(decode_any::<Cluster>)?;
-                Some(ClusterEntry {
-                    name: cluster.name.clone(),
+                let (cluster, lazy) = checked::<Cluster>(any?)?;
+                let entry = ClusterEntry {
+                    provenance: IstioConfigRef::from_metadata(cluster.metadata.as_ref()),
+                    name: cluster.name,
                     state,
                     stamp,
-                    provenance: IstioConfigRef::from_metadata(cluster.metadata.as_ref()),
-                    cluster,
-                })
+                    lazy,
+                };
+                Some((entry, cluster.load_assignment))
             })
             .collect();
-        self.clusters.extend(decoded);
-    }
-
-    fn push_route(&mut self, any: Option<&Any>, state: State, origin: RouteOrigin, stamp: Stamp) {
-        let Some(rc) = any.and_then(decode_any::<RouteConfiguration>) else {
-            return;
-        };
-        self.route_configs.push(RouteConfigEntry {
-            name: rc.name.clone(),
-            state,
-            origin,
-            in_routes_section: true,
-            stamp,
-            route_config: rc,
-        });
+        for (entry, cla) in decoded {
+            if let Some(cla) = cla {
+                pending.load_assignments.push(EndpointEntry {
+                    cluster_name: entry.name.clone(),
+                    state: entry.state,
+                    origin: EndpointOrigin::LoadAssignment,
+                    stamp: entry.stamp.clone(),
+                    lazy: Lazy::ready(cla),
+                });
+            }
+            self.clusters.push(entry);
+        }
     }
 
     fn add_secrets(&mut self, d: admin::SecretsConfigDump) {
@@ -453,44 +536,20 @@ impl Index {
     }
 
     /// Route configurations carried inline by HTTP connection managers.
-    fn add_inline_routes(&mut self) {
-        let inline: Vec<(RouteOrigin, State, Stamp, RouteConfiguration)> = self
-            .listeners
-            .par_iter()
-            .flat_map_iter(|l| {
-                let mut found = Vec::new();
-                let Some(listener) = &l.listener else { return found };
-                for (chain_name, chain) in listener_chains(listener) {
-                    for f in &chain.filters {
-                        let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) else {
-                            continue;
-                        };
-                        if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
-                            let origin = RouteOrigin::Inline {
-                                listener: l.name.clone(),
-                                filter_chain: chain_name.clone(),
-                            };
-                            found.push((origin, l.state, l.stamp.clone(), rc));
-                        }
-                    }
-                }
-                found
-            })
-            .collect();
+    fn add_inline_routes(&mut self, inline: Vec<InlineRoute>) {
         // Envoy's admin dump lists every inline route configuration again under
         // `static_route_configs`: attach each to its listener instead of
         // counting it twice.
-        let mut statics: std::collections::HashMap<(String, usize), Vec<usize>> = std::collections::HashMap::new();
+        let mut statics: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
         for (i, r) in self.route_configs.iter().enumerate() {
             if r.origin == RouteOrigin::Static {
-                let key = (r.name.clone(), r.route_config.virtual_hosts.len());
-                statics.entry(key).or_default().push(i);
+                statics.entry(r.name.clone()).or_default().push(i);
             }
         }
         for (origin, state, stamp, rc) in inline {
-            let candidates = statics.get_mut(&(rc.name.clone(), rc.virtual_hosts.len()));
+            let candidates = statics.get_mut(&rc.name);
             let twin = candidates.and_then(|c| {
-                let at = c.iter().position(|&i| self.route_configs[i].route_config == rc)?;
+                let at = c.iter().position(|&i| *self.route_configs[i].peek() == rc)?;
                 Some(c.remove(at))
             });
             match twin {
@@ -501,7 +560,7 @@ impl Index {
                     origin,
                     in_routes_section: false,
                     stamp,
-                    route_config: rc,
+                    lazy: Lazy::ready(rc),
                 }),
             }
         }
@@ -510,28 +569,19 @@ impl Index {
     /// Endpoints that clusters carry themselves (STATIC, STRICT_DNS, LOGICAL_DNS...).
     /// Skipped for clusters the EDS section already covers: with
     /// `?include_eds` Envoy lists every cluster's hosts there, DNS-resolved.
-    fn add_static_load_assignments(&mut self) {
-        let in_eds: std::collections::HashSet<&str> = self.endpoints.iter().map(|e| e.cluster_name.as_str()).collect();
-        let mut extra = Vec::new();
-        for c in &self.clusters {
-            if in_eds.contains(c.name.as_str()) {
+    fn add_static_load_assignments(&mut self, assignments: Vec<EndpointEntry>) {
+        let in_eds: std::collections::HashSet<String> = self.endpoints.iter().map(|e| e.cluster_name.clone()).collect();
+        for mut e in assignments {
+            if in_eds.contains(&e.cluster_name) {
                 continue;
             }
-            if let Some(cla) = &c.cluster.load_assignment {
-                let mut cla = cla.clone();
-                if cla.cluster_name.is_empty() {
-                    cla.cluster_name = c.name.clone();
-                }
-                extra.push(EndpointEntry {
-                    cluster_name: c.name.clone(),
-                    state: c.state,
-                    origin: EndpointOrigin::LoadAssignment,
-                    stamp: c.stamp.clone(),
-                    assignment: cla,
-                });
+            if e.assignment().cluster_name.is_empty() {
+                let mut cla = e.assignment().clone();
+                cla.cluster_name = e.cluster_name.clone();
+                e.lazy = Lazy::ready(cla);
             }
+            self.endpoints.push(e);
         }
-        self.endpoints.extend(extra);
     }
 
     /// The proxy as `pod.namespace` (how istiod's logs and sync status name
@@ -592,6 +642,48 @@ impl Index {
         });
         m
     }
+}
+
+/// An inline route configuration found while indexing a listener:
+/// (origin, the listener's state and stamp, the configuration).
+type InlineRoute = (RouteOrigin, State, Stamp, RouteConfiguration);
+
+/// What the index build collects on the way and settles at the end.
+#[derive(Default)]
+struct Pending {
+    inline_routes: Vec<InlineRoute>,
+    /// Clusters' own `load_assignment`s (kept where EDS lacks the cluster).
+    load_assignments: Vec<EndpointEntry>,
+}
+
+/// Decodes an Any holding `T` to check it: the message, and its bytes kept
+/// for later use. None when the Any holds something else or does not decode.
+fn checked<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any) -> Option<(T, Lazy<T>)> {
+    if crate::input::pool::type_url_name(&any.type_url) != T::full_name() {
+        return None;
+    }
+    let msg = T::decode(any.value.as_slice()).ok()?;
+    Some((msg, Lazy::from_bytes(any.value)))
+}
+
+/// Route configurations a listener's HTTP connection managers carry inline.
+fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, listener: &Listener) -> Vec<InlineRoute> {
+    let mut found = Vec::new();
+    for (chain_name, chain) in listener_chains(listener) {
+        for f in &chain.filters {
+            let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) else {
+                continue;
+            };
+            if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
+                let origin = RouteOrigin::Inline {
+                    listener: listener_name.to_string(),
+                    filter_chain: chain_name.clone(),
+                };
+                found.push((origin, state, stamp.clone(), rc));
+            }
+        }
+    }
+    found
 }
 
 /// A listener's filter chains with display names, the default chain last.

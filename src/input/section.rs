@@ -1,0 +1,76 @@
+//! A config section (e.g. an `envoy.admin.v3.ClustersConfigDump`) as
+//! protobuf, kept in pieces: the JSON decoder encodes every resource of a
+//! section's lists on its own, and they stay separate buffers until the
+//! model takes them one by one — no buffer ever holds a whole section next
+//! to its resources.
+
+use envoy_types::pb::envoy::admin::v3::ConfigDump;
+use envoy_types::pb::google::protobuf::Any;
+use prost::bytes::Buf;
+use prost::encoding::{encode_key, encode_varint, WireType};
+use prost::Message;
+
+pub struct Section {
+    pub type_url: String,
+    /// The section's encoding (without the items below).
+    pub head: Vec<u8>,
+    /// Elements of its repeated message fields, each encoded on its own.
+    pub items: Vec<SectionItem>,
+}
+
+/// One element of a section's repeated message field.
+pub struct SectionItem {
+    /// The field's number in the section message.
+    pub field: u32,
+    pub bytes: Vec<u8>,
+}
+
+impl Section {
+    pub fn from_any(any: Any) -> Self {
+        Self {
+            type_url: any.type_url,
+            head: any.value,
+            items: Vec::new(),
+        }
+    }
+
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.head.len() + self.items.iter().map(|i| i.bytes.len() + 8).sum::<usize>()
+    }
+
+    /// The whole section as one Any (a copy).
+    pub fn to_any(&self) -> Any {
+        let mut value = Vec::with_capacity(self.encoded_len());
+        value.extend_from_slice(&self.head);
+        for item in &self.items {
+            encode_key(item.field, WireType::LengthDelimited, &mut value);
+            encode_varint(item.bytes.len() as u64, &mut value);
+            value.extend_from_slice(&item.bytes);
+        }
+        Any {
+            type_url: self.type_url.clone(),
+            value,
+        }
+    }
+
+    /// Decodes the section as `T`, freeing each item once it is merged.
+    pub fn decode<T: Message + Default>(self) -> Result<T, prost::DecodeError> {
+        let mut msg = T::decode(self.head.as_slice())?;
+        drop(self.head);
+        for item in self.items {
+            let mut prefix = Vec::with_capacity(12);
+            encode_key(item.field, WireType::LengthDelimited, &mut prefix);
+            encode_varint(item.bytes.len() as u64, &mut prefix);
+            msg.merge(prefix.as_slice().chain(item.bytes.as_slice()))?;
+        }
+        Ok(msg)
+    }
+}
+
+/// A dump's sections assembled into one `envoy.admin.v3.ConfigDump` (a copy).
+pub fn config_dump(sections: &[Section]) -> ConfigDump {
+    ConfigDump {
+        configs: sections.iter().map(Section::to_any).collect(),
+    }
+}

@@ -20,13 +20,15 @@ use egress_xray::model::Index;
 /// RSS report can tell live data from memory the allocator keeps.
 struct Counting;
 
+/// Counting is on only for the by-phase report (atomics cost time).
+static COUNT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc(layout);
-        if !p.is_null() {
+        if !p.is_null() && COUNT.load(Ordering::Relaxed) {
             let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
         }
@@ -34,11 +36,13 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        if COUNT.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
+        if !p.is_null() && COUNT.load(Ordering::Relaxed) {
             if new_size >= layout.size() {
                 let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
                 PEAK.fetch_max(now, Ordering::Relaxed);
@@ -71,26 +75,35 @@ fn main() {
         return;
     };
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
+    if std::env::var_os("EGRESS_XRAY_RSS").is_some() {
+        COUNT.store(true, Ordering::Relaxed);
+    }
     let bytes = std::fs::read(path).expect("read dump");
     if std::env::var_os("EGRESS_XRAY_RSS").is_some() {
         // Peak memory by phase, in a fresh process (nothing else ran yet).
         println!("file read             peak RSS {}", peak_rss_mb());
+        let t = Instant::now();
         let mut dumps = input::load_bytes(path, &bytes).expect("decodes");
-        println!("decoded               peak RSS {}", peak_rss_mb());
-        let (len, cap): (usize, usize) = dumps[0]
-            .sections
-            .iter()
-            .flat_map(|s| &s.items)
-            .fold((0, 0), |(l, c), i| (l + i.bytes.len(), c + i.bytes.capacity()));
         println!(
-            "items len {len} cap {cap} n {}",
-            dumps[0].sections.iter().map(|s| s.items.len()).sum::<usize>()
+            "decoded               peak RSS {}  ({:.3} s)",
+            peak_rss_mb(),
+            t.elapsed().as_secs_f64()
         );
         drop(bytes);
+        let t = Instant::now();
         let ix = Index::build(dumps.remove(0));
-        println!("indexed               peak RSS {}", peak_rss_mb());
+        println!(
+            "indexed               peak RSS {}  ({:.3} s)",
+            peak_rss_mb(),
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
         std::hint::black_box(summary::summarize(&ix));
-        println!("summarised            peak RSS {}", peak_rss_mb());
+        println!(
+            "summarised            peak RSS {}  ({:.3} s)",
+            peak_rss_mb(),
+            t.elapsed().as_secs_f64()
+        );
         return;
     }
     let mb = bytes.len() as f64 / 1e6;

@@ -72,54 +72,21 @@ pub fn summarize(ix: &Index) -> Summary {
     }
 }
 
+/// (cluster, who sends there) pairs.
+type Targets = Vec<(String, String)>;
+
 /// Findings the inventory can make on its own.
 pub fn findings(ix: &Index) -> Vec<Finding> {
+    use rayon::prelude::*;
     let mut out = Vec::new();
-    for l in &ix.listeners {
-        let shown = if l.name.is_empty() {
-            "(no name)"
-        } else {
-            l.name.as_str()
-        };
-        if let Some(r) = &l.rejection {
-            let when = r.last_update_attempt.as_deref().unwrap_or("an unknown time");
-            let standing = if ix
-                .listeners
-                .iter()
-                .any(|o| o.name == l.name && o.state == State::Active && !l.name.is_empty())
-            {
-                "the previous version is still active"
-            } else {
-                "no active version: nothing listens"
-            };
-            out.push(Finding::new(
-                findings::LISTENER_REJECTED,
-                format!("listener {shown}"),
-                format!("update rejected at {when} ({standing}): {}", first_line(&r.details)),
-            ));
-        }
-        if l.state == State::Warming {
-            out.push(Finding::new(
-                findings::RESOURCE_WARMING,
-                format!("listener {shown}"),
-                "listener is warming",
-            ));
-        }
-        if let Some(listener) = l.peek() {
-            if l.state != State::Rejected
-                && listener.filter_chains.is_empty()
-                && listener.default_filter_chain.is_none()
-                && listener.filter_chain_matcher.is_none()
-                && listener.api_listener.is_none()
-                && listener.listener_specifier.is_none()
-            {
-                out.push(Finding::new(
-                    findings::LISTENER_WITHOUT_CHAINS,
-                    format!("listener {shown}"),
-                    "no filter chains and no default filter chain: every connection is closed",
-                ));
-            }
-        }
+    // Each listener is decoded once, in parallel, for its own findings and
+    // the clusters its tcp_proxy filters send to.
+    let per_listener: Vec<(Vec<Finding>, Targets)> =
+        ix.listeners.par_iter().map(|l| listener_findings(ix, l)).collect();
+    let mut tcp_targets = Vec::new();
+    for (found, targets) in per_listener {
+        out.extend(found);
+        tcp_targets.extend(targets);
     }
     for c in ix.clusters.iter().filter(|c| c.state == State::Warming) {
         out.push(Finding::new(
@@ -164,72 +131,126 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
     if !r.is_clean() && r.v2_type_urls.is_empty() {
         out.push(Finding::new(findings::DECODE_SKEW, "dump", r.one_line()));
     }
-    dangling_clusters(ix, &mut out);
+    dangling_clusters(ix, tcp_targets, &mut out);
     out
+}
+
+/// One listener's findings, and (cluster, sender) for each cluster its
+/// tcp_proxy filters send to when it serves (active or static).
+fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Finding>, Targets) {
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
+    let mut out = Vec::new();
+    let mut targets = Vec::new();
+    let shown = if l.name.is_empty() {
+        "(no name)"
+    } else {
+        l.name.as_str()
+    };
+    if let Some(r) = &l.rejection {
+        let when = r.last_update_attempt.as_deref().unwrap_or("an unknown time");
+        let standing = if ix
+            .listeners
+            .iter()
+            .any(|o| o.name == l.name && o.state == State::Active && !l.name.is_empty())
+        {
+            "the previous version is still active"
+        } else {
+            "no active version: nothing listens"
+        };
+        out.push(Finding::new(
+            findings::LISTENER_REJECTED,
+            format!("listener {shown}"),
+            format!("update rejected at {when} ({standing}): {}", first_line(&r.details)),
+        ));
+    }
+    if l.state == State::Warming {
+        out.push(Finding::new(
+            findings::RESOURCE_WARMING,
+            format!("listener {shown}"),
+            "listener is warming",
+        ));
+    }
+    let Some(listener) = l.peek() else {
+        return (out, targets);
+    };
+    if l.state != State::Rejected
+        && listener.filter_chains.is_empty()
+        && listener.default_filter_chain.is_none()
+        && listener.filter_chain_matcher.is_none()
+        && listener.api_listener.is_none()
+        && listener.listener_specifier.is_none()
+    {
+        out.push(Finding::new(
+            findings::LISTENER_WITHOUT_CHAINS,
+            format!("listener {shown}"),
+            "no filter chains and no default filter chain: every connection is closed",
+        ));
+    }
+    if matches!(l.state, State::Active | State::Static) {
+        for (chain, c) in crate::model::listener_chains(&listener) {
+            for f in c.filters.iter().filter(|f| f.name.contains("tcp_proxy")) {
+                let Some(t) = crate::model::network_filter_config::<TcpProxy>(f) else {
+                    continue;
+                };
+                let by = format!("listener {} chain {chain}", l.name);
+                match t.cluster_specifier {
+                    Some(tcp_proxy::ClusterSpecifier::Cluster(cl)) => targets.push((cl, by)),
+                    Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => {
+                        targets.extend(w.clusters.into_iter().map(|cl| (cl.name, by.clone())))
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    (out, targets)
 }
 
 /// Clusters that routes and tcp_proxy filters send to but the dump lacks
 /// (the cheap part of `egress-xray paths`, for the summary screen).
-fn dangling_clusters(ix: &Index, out: &mut Vec<Finding>) {
+fn dangling_clusters(ix: &Index, tcp_targets: Targets, out: &mut Vec<Finding>) {
     use envoy_types::pb::envoy::config::route::v3::{route, route_action};
-    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
+    use rayon::prelude::*;
     use std::collections::{BTreeMap, HashSet};
     if ix.clusters.is_empty() {
         return; // a partial dump (no clusters section): nothing to judge
     }
     let have: HashSet<&str> = ix.clusters.iter().map(|c| c.name.as_str()).collect();
-    // cluster → who sends there (first one seen)
-    let mut missing: BTreeMap<String, String> = BTreeMap::new();
-    let mut check = |cluster: &str, by: String| {
-        if !cluster.is_empty() && !have.contains(cluster) {
-            missing.entry(cluster.to_string()).or_insert(by);
-        }
-    };
-    for rc in ix
+    // Route targets the dump lacks, per route configuration, in parallel.
+    let route_targets: Vec<Targets> = ix
         .route_configs
-        .iter()
+        .par_iter()
         .filter(|r| matches!(r.state, State::Active | State::Static))
-    {
-        for vh in &rc.peek().virtual_hosts {
-            for r in &vh.routes {
-                if let Some(route::Action::Route(a)) = &r.action {
+        .map(|rc| {
+            let mut found = Vec::new();
+            for vh in &rc.peek().virtual_hosts {
+                let by = || format!("route {} / {}", rc.name, vh.name);
+                for r in &vh.routes {
+                    let Some(route::Action::Route(a)) = &r.action else {
+                        continue;
+                    };
                     match &a.cluster_specifier {
-                        Some(route_action::ClusterSpecifier::Cluster(c)) => {
-                            check(c, format!("route {} / {}", rc.name, vh.name))
+                        Some(route_action::ClusterSpecifier::Cluster(c)) if !have.contains(c.as_str()) => {
+                            found.push((c.clone(), by()))
                         }
-                        Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
-                            for c in &w.clusters {
-                                check(&c.name, format!("route {} / {}", rc.name, vh.name));
-                            }
-                        }
+                        Some(route_action::ClusterSpecifier::WeightedClusters(w)) => found.extend(
+                            w.clusters
+                                .iter()
+                                .filter(|c| !have.contains(c.name.as_str()))
+                                .map(|c| (c.name.clone(), by())),
+                        ),
                         _ => {}
                     }
                 }
             }
-        }
-    }
-    for l in ix
-        .listeners
-        .iter()
-        .filter(|l| matches!(l.state, State::Active | State::Static))
-    {
-        let Some(listener) = l.peek() else { continue };
-        for (chain, c) in crate::model::listener_chains(&listener) {
-            for f in c.filters.iter().filter(|f| f.name.contains("tcp_proxy")) {
-                if let Some(t) = crate::model::network_filter_config::<TcpProxy>(f) {
-                    match t.cluster_specifier {
-                        Some(tcp_proxy::ClusterSpecifier::Cluster(cl)) => {
-                            check(&cl, format!("listener {} chain {chain}", l.name))
-                        }
-                        Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => {
-                            for cl in w.clusters {
-                                check(&cl.name, format!("listener {} chain {chain}", l.name));
-                            }
-                        }
-                        None => {}
-                    }
-                }
-            }
+            found
+        })
+        .collect();
+    // cluster → who sends there (first one seen: routes, then listeners)
+    let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    for (cluster, by) in route_targets.into_iter().flatten().chain(tcp_targets) {
+        if !cluster.is_empty() && !have.contains(cluster.as_str()) {
+            missing.entry(cluster).or_insert(by);
         }
     }
     for (cluster, by) in missing {

@@ -66,6 +66,29 @@ impl Section {
         }
         Ok(msg)
     }
+
+    /// Decodes the section as several `T`s, in parallel: its head, then each
+    /// item as a one-element `T` (items freed as they are decoded).
+    pub fn decode_parts<T: Message + Default + Send>(self) -> Result<Vec<T>, prost::DecodeError> {
+        use rayon::prelude::*;
+        let head = T::decode(self.head.as_slice())?;
+        drop(self.head);
+        let parts: Result<Vec<T>, prost::DecodeError> = self
+            .items
+            .into_par_iter()
+            .map(|item| {
+                let mut msg = T::default();
+                let mut prefix = Vec::with_capacity(12);
+                encode_key(item.field, WireType::LengthDelimited, &mut prefix);
+                encode_varint(item.bytes.len() as u64, &mut prefix);
+                msg.merge(prefix.as_slice().chain(item.bytes.as_slice()))?;
+                Ok(msg)
+            })
+            .collect();
+        let mut all = vec![head];
+        all.extend(parts?);
+        Ok(all)
+    }
 }
 
 /// A dump's sections assembled into one `envoy.admin.v3.ConfigDump` (a copy).

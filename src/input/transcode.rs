@@ -178,28 +178,20 @@ impl<'de> Visitor<'de> for SingleVisitor<'_> {
         let Kind::Message(m) = &self.kind else {
             return Err(A::Error::custom("object for a scalar field"));
         };
-        let mut buf = Vec::new();
-        message_from_map(m, map, &mut buf)?;
-        write_len_delimited(self.number, &buf, self.out);
-        Ok(())
+        nested(self.number, self.out, |buf| message_from_map(m, map, buf))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         // Only google.protobuf.Value / ListValue take a JSON array here.
         let Kind::Message(m) = &self.kind else {
             return Err(A::Error::custom("array for a scalar field"));
         };
-        let mut buf = Vec::new();
         match m.full_name() {
-            "google.protobuf.ListValue" => list_value(seq, &mut buf)?,
-            "google.protobuf.Value" => {
-                let mut inner = Vec::new();
-                list_value(seq, &mut inner)?;
-                write_len_delimited(6, &inner, &mut buf);
-            }
-            _ => return Err(A::Error::custom("array for a message field")),
+            "google.protobuf.ListValue" => nested(self.number, self.out, |buf| list_value(seq, buf)),
+            "google.protobuf.Value" => nested(self.number, self.out, |buf| {
+                nested(6, buf, |inner| list_value(seq, inner))
+            }),
+            _ => Err(A::Error::custom("array for a message field")),
         }
-        write_len_delimited(self.number, &buf, self.out);
-        Ok(())
     }
 }
 
@@ -249,12 +241,9 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         match self.kind {
-            Kind::Message(m) => {
-                let mut buf = Vec::new();
-                MessageSeed { desc: m, out: &mut buf }.deserialize(d)?;
-                write_len_delimited(self.number, &buf, self.out);
-                Ok(())
-            }
+            Kind::Message(m) => nested(self.number, self.out, |buf| {
+                MessageSeed { desc: m, out: buf }.deserialize(d)
+            }),
             _ => d.deserialize_any(ScalarElement {
                 number: self.number,
                 kind: self.kind.clone(),
@@ -304,7 +293,10 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
             .get_field(2)
             .ok_or_else(|| A::Error::custom("map entry value"))?;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let mut entry = Vec::new();
+            encode_key(self.number, WireType::LengthDelimited, self.out);
+            let at = self.out.len();
+            self.out.push(0);
+            let entry = &mut *self.out;
             let key_json = match key_field.kind() {
                 Kind::String => Json::Str(&key),
                 Kind::Bool => match key.as_ref() {
@@ -314,23 +306,16 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
                 },
                 _ => Json::Str(&key),
             };
-            write_value(1, &key_field.kind(), key_json, &mut entry)?;
+            write_value(1, &key_field.kind(), key_json, entry)?;
             match value_field.kind() {
-                Kind::Message(m) => {
-                    let mut buf = Vec::new();
-                    map.next_value_seed(MessageSeed {
-                        desc: &m,
-                        out: &mut buf,
-                    })?;
-                    write_len_delimited(2, &buf, &mut entry);
-                }
+                Kind::Message(m) => nested(2, entry, |buf| map.next_value_seed(MessageSeed { desc: &m, out: buf }))?,
                 k => map.next_value_seed(ScalarValueSeed {
                     number: 2,
                     kind: k,
-                    out: &mut entry,
+                    out: entry,
                 })?,
             }
-            write_len_delimited(self.number, &entry, self.out);
+            close_nested(at, self.out);
         }
         Ok(())
     }
@@ -457,14 +442,14 @@ fn write_value<E: serde::de::Error>(number: u32, kind: &Kind, v: Json, out: &mut
         Kind::Message(m) => {
             // A wrapper type (or Duration, Timestamp, Value...) given as a scalar.
             let w = wkt(m.full_name()).ok_or_else(|| E::custom("scalar for a message field"))?;
-            let mut buf = Vec::new();
-            if w == Wkt::Wrapper {
-                let field = m.get_field(1).ok_or_else(|| E::custom("wrapper value"))?;
-                write_value(1, &field.kind(), v, &mut buf)?;
-            } else {
-                wkt_scalar(w, v, &mut buf)?;
-            }
-            write_len_delimited(number, &buf, out);
+            nested(number, out, |buf| {
+                if w == Wkt::Wrapper {
+                    let field = m.get_field(1).ok_or_else(|| E::custom("wrapper value"))?;
+                    write_value(1, &field.kind(), v, buf)
+                } else {
+                    wkt_scalar(w, v, buf)
+                }
+            })?;
         }
     }
     Ok(())
@@ -513,10 +498,38 @@ fn write_len_delimited(number: u32, bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(bytes);
 }
 
+/// Ends a length-delimited field whose one-byte length placeholder is at `at`.
+fn close_nested(at: usize, out: &mut Vec<u8>) {
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+        return;
+    }
+    let mut prefix = [0u8; 10];
+    let mut n = 0;
+    let mut v = len as u64;
+    while v >= 0x80 {
+        prefix[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    prefix[n] = v as u8;
+    n += 1;
+    let end = out.len();
+    out.resize(end + n - 1, 0);
+    out.copy_within(at + 1..end, at + n);
+    out[at..at + n].copy_from_slice(&prefix[..n]);
+}
+
+/// Writes field `number` holding what `f` writes, in place: one byte is
+/// kept for the length and the body moved up only when its length needs
+/// more (so nested messages cost no buffer of their own).
 fn nested<E>(number: u32, out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
-    let mut buf = Vec::new();
-    f(&mut buf)?;
-    write_len_delimited(number, &buf, out);
+    encode_key(number, WireType::LengthDelimited, out);
+    let at = out.len();
+    out.push(0);
+    f(out)?;
+    close_nested(at, out);
     Ok(())
 }
 
@@ -596,12 +609,7 @@ impl<'de> Visitor<'de> for WktVisitor<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         match self.wkt {
             Wkt::ListValue => list_value(seq, self.out),
-            Wkt::Value => {
-                let mut buf = Vec::new();
-                list_value(seq, &mut buf)?;
-                write_len_delimited(6, &buf, self.out);
-                Ok(())
-            }
+            Wkt::Value => nested(6, self.out, |buf| list_value(seq, buf)),
             _ => Err(A::Error::custom("array for a well-known type")),
         }
     }
@@ -609,12 +617,7 @@ impl<'de> Visitor<'de> for WktVisitor<'_> {
         match self.wkt {
             Wkt::Any => any_from_map(map, self.out),
             Wkt::Struct => struct_fields(map, self.out),
-            Wkt::Value => {
-                let mut buf = Vec::new();
-                struct_fields(map, &mut buf)?;
-                write_len_delimited(5, &buf, self.out);
-                Ok(())
-            }
+            Wkt::Value => nested(5, self.out, |buf| struct_fields(map, buf)),
             Wkt::Empty => {
                 if map.next_key::<std::borrow::Cow<str>>()?.is_some() {
                     return Err(A::Error::custom("Empty with fields"));
@@ -704,12 +707,15 @@ fn parse_duration(s: &str) -> Option<(i64, i32)> {
 
 fn list_value<'de, A: SeqAccess<'de>>(mut seq: A, out: &mut Vec<u8>) -> Result<(), A::Error> {
     loop {
-        let mut buf = Vec::new();
-        let more = seq.next_element_seed(ValueSeed { out: &mut buf })?;
-        if more.is_none() {
+        encode_key(1, WireType::LengthDelimited, out);
+        let at = out.len();
+        out.push(0);
+        if seq.next_element_seed(ValueSeed { out: &mut *out })?.is_none() {
+            // No element after all: take the tag back.
+            out.truncate(at - 1);
             return Ok(());
         }
-        write_len_delimited(1, &buf, out);
+        close_nested(at, out);
     }
 }
 
@@ -731,12 +737,10 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 /// Struct fields: map<string, Value> at field 1.
 fn struct_fields<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result<(), A::Error> {
     while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-        let mut value = Vec::new();
-        map.next_value_seed(ValueSeed { out: &mut value })?;
-        let mut entry = Vec::with_capacity(key.len() + value.len() + 8);
-        write_len_delimited(1, key.as_bytes(), &mut entry);
-        write_len_delimited(2, &value, &mut entry);
-        write_len_delimited(1, &entry, out);
+        nested(1, out, |entry| {
+            write_len_delimited(1, key.as_bytes(), entry);
+            nested(2, entry, |value| map.next_value_seed(ValueSeed { out: value }))
+        })?;
     }
     Ok(())
 }
@@ -753,10 +757,12 @@ fn any_from_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result
     let type_url: std::borrow::Cow<'de, str> = map.next_value()?;
     let name = pool::type_url_name(&type_url);
     let desc = pool::message(name).ok_or_else(|| A::Error::custom(format!("unknown type {type_url}")))?;
-    let mut payload = Vec::new();
-    match wkt(desc.full_name()) {
-        Some(Wkt::Unsupported | Wkt::Any) => return Err(A::Error::custom("unsupported well-known type in an Any")),
-        Some(w) if w != Wkt::Empty && w != Wkt::Any => {
+    if matches!(wkt(desc.full_name()), Some(Wkt::Unsupported | Wkt::Any)) {
+        return Err(A::Error::custom("unsupported well-known type in an Any"));
+    }
+    write_len_delimited(1, type_url.as_bytes(), out);
+    nested(2, out, |payload| match wkt(desc.full_name()) {
+        Some(w) if w != Wkt::Empty => {
             let mut seen = false;
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                 if key != "value" || seen {
@@ -768,23 +774,21 @@ fn any_from_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result
                     map.next_value_seed(ScalarValueSeed {
                         number: 1,
                         kind: field.kind(),
-                        out: &mut payload,
+                        out: &mut *payload,
                     })?;
                 } else {
                     map.next_value_seed(MessageSeed {
                         desc: &desc,
-                        out: &mut payload,
+                        out: &mut *payload,
                     })?;
                 }
             }
+            Ok(())
         }
         _ => FieldsVisitor {
             desc: &desc,
-            out: &mut payload,
+            out: payload,
         }
-        .visit_map(map)?,
-    }
-    write_len_delimited(1, type_url.as_bytes(), out);
-    write_len_delimited(2, &payload, out);
-    Ok(())
+        .visit_map(map),
+    })
 }

@@ -60,6 +60,11 @@ impl<T: Message + Default + Clone + PartialEq> Lazy<T> {
         *self.peek() == *other.peek()
     }
 
+    /// The bytes kept (empty for a message given decoded).
+    pub fn raw(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The protobuf encoding (of the decoded message when given decoded).
     pub fn encoded(&self) -> Cow<'_, [u8]> {
         match self.cell.get() {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use envoy_types::pb::envoy::admin::v3 as admin;
 use envoy_types::pb::envoy::config::bootstrap::v3::Bootstrap;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
@@ -19,14 +20,14 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::{Any, Timestamp};
-use prost::Name;
+use prost::{Message, Name};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::input::{DecodeReport, LoadedDump, Section};
 use istio::IstioConfigRef;
 pub use lazy::Lazy;
-use util::{decode_any, format_timestamp, struct_str};
+use util::{decode_any, field_number, format_timestamp, struct_str, wire_field};
 
 /// Where a resource stands in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -281,23 +282,26 @@ impl Index {
             self.bootstrap_updated = d.last_updated.as_ref().and_then(format_timestamp);
             self.bootstrap = d.bootstrap;
         } else if name == admin::ListenersConfigDump::full_name() {
-            let Ok(d) = section.decode::<admin::ListenersConfigDump>() else {
+            let Ok(parts) = section.decode_parts::<admin::ListenersConfigDump>() else {
                 return;
             };
-            self.version(&short, &d.version_info);
-            self.add_listeners(d, pending);
+            self.version(&short, &parts[0].version_info);
+            self.add_listeners(parts, pending);
         } else if name == admin::ClustersConfigDump::full_name() {
-            let Ok(d) = section.decode::<admin::ClustersConfigDump>() else {
+            let Ok(parts) = section.decode_parts::<admin::ClustersConfigDump>() else {
                 return;
             };
-            self.version(&short, &d.version_info);
-            self.add_clusters(d, pending);
+            self.version(&short, &parts[0].version_info);
+            self.add_clusters(parts, pending);
         } else if name == admin::RoutesConfigDump::full_name() {
-            let Ok(d) = section.decode::<admin::RoutesConfigDump>() else {
+            let Ok(mut parts) = section.decode_parts::<admin::RoutesConfigDump>() else {
                 return;
             };
             let mut items = Vec::new();
-            for r in d.static_route_configs {
+            for r in parts
+                .iter_mut()
+                .flat_map(|d| std::mem::take(&mut d.static_route_configs))
+            {
                 items.push((
                     State::Static,
                     RouteOrigin::Static,
@@ -305,16 +309,17 @@ impl Index {
                     r.route_config,
                 ));
             }
-            for r in d.dynamic_route_configs {
+            for r in parts.into_iter().flat_map(|d| d.dynamic_route_configs) {
                 let stamp = Stamp::new(&r.version_info, r.last_updated.as_ref());
                 items.push((State::Active, RouteOrigin::Rds, stamp, r.route_config));
             }
+            let verify = self.verify();
             let decoded: Vec<RouteConfigEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, origin, stamp, any)| {
-                    let (rc, lazy) = checked::<RouteConfiguration>(any?)?;
+                    let lazy = kept::<RouteConfiguration>(any?, verify)?;
                     Some(RouteConfigEntry {
-                        name: rc.name,
+                        name: wire_str(lazy.raw(), FIELDS.route_name),
                         state,
                         origin,
                         in_routes_section: true,
@@ -335,27 +340,31 @@ impl Index {
             };
             self.add_secrets(d);
         } else if name == admin::EndpointsConfigDump::full_name() {
-            let Ok(d) = section.decode::<admin::EndpointsConfigDump>() else {
+            let Ok(mut parts) = section.decode_parts::<admin::EndpointsConfigDump>() else {
                 return;
             };
             let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
-            for e in d.static_endpoint_configs {
+            for e in parts
+                .iter_mut()
+                .flat_map(|d| std::mem::take(&mut d.static_endpoint_configs))
+            {
                 items.push((
                     State::Static,
                     Stamp::new("", e.last_updated.as_ref()),
                     e.endpoint_config,
                 ));
             }
-            for e in d.dynamic_endpoint_configs {
+            for e in parts.into_iter().flat_map(|d| d.dynamic_endpoint_configs) {
                 let stamp = Stamp::new(&e.version_info, e.last_updated.as_ref());
                 items.push((State::Active, stamp, e.endpoint_config));
             }
+            let verify = self.verify();
             let decoded: Vec<EndpointEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, stamp, any)| {
-                    let (cla, lazy) = checked::<ClusterLoadAssignment>(any?)?;
+                    let lazy = kept::<ClusterLoadAssignment>(any?, verify)?;
                     Some(EndpointEntry {
-                        cluster_name: cla.cluster_name,
+                        cluster_name: wire_str(lazy.raw(), FIELDS.cla_cluster_name),
                         state,
                         origin: EndpointOrigin::Eds,
                         stamp,
@@ -380,17 +389,24 @@ impl Index {
         }
     }
 
+    /// Whether resources must be checked by decoding them: bytes read from a
+    /// protobuf file may be anything, while the JSON decoder's own encoding
+    /// of a resource always decodes.
+    fn verify(&self) -> bool {
+        self.format == crate::input::Format::Protobuf
+    }
+
     fn version(&mut self, section: &str, version: &str) {
         if !version.is_empty() {
             self.section_versions.insert(section.to_string(), version.to_string());
         }
     }
 
-    fn add_listeners(&mut self, d: admin::ListenersConfigDump, pending: &mut Pending) {
+    fn add_listeners(&mut self, mut parts: Vec<admin::ListenersConfigDump>, pending: &mut Pending) {
         // (dynamic name, state, stamp, config, rejection), decoded in parallel.
         type Item = (String, State, Stamp, Option<Any>, Option<Rejection>);
         let mut items: Vec<Item> = Vec::new();
-        for s in d.static_listeners {
+        for s in parts.iter_mut().flat_map(|d| std::mem::take(&mut d.static_listeners)) {
             if s.listener.is_some() {
                 items.push((
                     String::new(),
@@ -401,7 +417,7 @@ impl Index {
                 ));
             }
         }
-        for dl in d.dynamic_listeners {
+        for dl in parts.into_iter().flat_map(|d| d.dynamic_listeners) {
             let states = [
                 (State::Active, dl.active_state),
                 (State::Warming, dl.warming_state),
@@ -466,31 +482,40 @@ impl Index {
         }
     }
 
-    fn add_clusters(&mut self, d: admin::ClustersConfigDump, pending: &mut Pending) {
+    fn add_clusters(&mut self, parts: Vec<admin::ClustersConfigDump>, pending: &mut Pending) {
         let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
-        for s in d.static_clusters {
-            items.push((State::Static, Stamp::new("", s.last_updated.as_ref()), s.cluster));
+        let mut active = Vec::new();
+        let mut warming = Vec::new();
+        for d in parts {
+            for s in d.static_clusters {
+                items.push((State::Static, Stamp::new("", s.last_updated.as_ref()), s.cluster));
+            }
+            active.extend(d.dynamic_active_clusters);
+            warming.extend(d.dynamic_warming_clusters);
         }
-        for (state, list) in [
-            (State::Active, d.dynamic_active_clusters),
-            (State::Warming, d.dynamic_warming_clusters),
-        ] {
+        for (state, list) in [(State::Active, active), (State::Warming, warming)] {
             for c in list {
                 items.push((state, Stamp::new(&c.version_info, c.last_updated.as_ref()), c.cluster));
             }
         }
+        let verify = self.verify();
         let decoded: Vec<(ClusterEntry, Option<ClusterLoadAssignment>)> = items
             .into_par_iter()
             .filter_map(|(state, stamp, any)| {
-                let (cluster, lazy) = checked::<Cluster>(any?)?;
+                let lazy = kept::<Cluster>(any?, verify)?;
+                // Only the fields the index needs, read from the wire.
+                let raw = lazy.raw();
+                let metadata = wire_field(raw, FIELDS.cluster_metadata).and_then(|b| Metadata::decode(b).ok());
+                let load_assignment =
+                    wire_field(raw, FIELDS.cluster_load_assignment).and_then(|b| ClusterLoadAssignment::decode(b).ok());
                 let entry = ClusterEntry {
-                    provenance: IstioConfigRef::from_metadata(cluster.metadata.as_ref()),
-                    name: cluster.name,
+                    provenance: IstioConfigRef::from_metadata(metadata.as_ref()),
+                    name: wire_str(raw, FIELDS.cluster_name),
                     state,
                     stamp,
                     lazy,
                 };
-                Some((entry, cluster.load_assignment))
+                Some((entry, load_assignment))
             })
             .collect();
         for (entry, cla) in decoded {
@@ -665,6 +690,44 @@ fn checked<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any) -> 
     let msg = T::decode(any.value.as_slice()).ok()?;
     Some((msg, Lazy::from_bytes(any.value)))
 }
+
+/// Keeps an Any holding `T` as bytes; with `verify`, only if they decode.
+fn kept<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any, verify: bool) -> Option<Lazy<T>> {
+    if crate::input::pool::type_url_name(&any.type_url) != T::full_name() {
+        return None;
+    }
+    if verify && T::decode(any.value.as_slice()).is_err() {
+        return None;
+    }
+    Some(Lazy::from_bytes(any.value))
+}
+
+/// A top-level string field read from the wire ("" when absent).
+fn wire_str(raw: &[u8], number: u32) -> String {
+    wire_field(raw, number)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Numbers of the fields the index reads from the wire, from the pool.
+struct Fields {
+    cluster_name: u32,
+    cluster_metadata: u32,
+    cluster_load_assignment: u32,
+    cla_cluster_name: u32,
+    route_name: u32,
+}
+
+static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
+    let cluster = "envoy.config.cluster.v3.Cluster";
+    Fields {
+        cluster_name: field_number(cluster, "name"),
+        cluster_metadata: field_number(cluster, "metadata"),
+        cluster_load_assignment: field_number(cluster, "load_assignment"),
+        cla_cluster_name: field_number("envoy.config.endpoint.v3.ClusterLoadAssignment", "cluster_name"),
+        route_name: field_number("envoy.config.route.v3.RouteConfiguration", "name"),
+    }
+});
 
 /// Route configurations a listener's HTTP connection managers carry inline.
 fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, listener: &Listener) -> Vec<InlineRoute> {

@@ -120,6 +120,31 @@ proptest! {
         exercise(&apply(&d, &Mutation::Flip(p, b)));
         exercise(&d[..(d.len() as f64 * cut) as usize]);
     }
+
+    /// The allocation-free check that guards resources read from protobuf
+    /// files agrees with prost on real listeners and clusters, mutated.
+    #[test]
+    fn protobuf_check_agrees_with_prost(which in 0usize..64, at in 0.0..1.0f64, b in any::<u8>(), cut in 0.5..1.0f64) {
+        use prost::Message;
+        let ix = common::index(&common::sample("egw-mtls.config_dump.json"));
+        let listeners: Vec<Vec<u8>> = ix.listeners.iter().filter_map(|l| l.lazy.as_ref()).map(|l| l.encoded().into_owned()).collect();
+        let clusters: Vec<Vec<u8>> = ix.clusters.iter().map(|c| c.lazy.encoded().into_owned()).collect();
+        let (name, mut bytes, listener) = if which % 2 == 0 {
+            ("envoy.config.listener.v3.Listener", listeners[which / 2 % listeners.len()].clone(), true)
+        } else {
+            ("envoy.config.cluster.v3.Cluster", clusters[which / 2 % clusters.len()].clone(), false)
+        };
+        let i = ((bytes.len() - 1) as f64 * at) as usize;
+        bytes[i] = b;
+        bytes.truncate((bytes.len() as f64 * cut) as usize);
+        let plan = egress_xray::input::plan::message(name).unwrap();
+        let prost_ok = if listener {
+            envoy_types::pb::envoy::config::listener::v3::Listener::decode(bytes.as_slice()).is_ok()
+        } else {
+            envoy_types::pb::envoy::config::cluster::v3::Cluster::decode(bytes.as_slice()).is_ok()
+        };
+        prop_assert_eq!(plan.check(&bytes), prost_ok);
+    }
 }
 
 /// Log and config texts we ship, to mutate: istiod and Envoy logs, Istio YAML.

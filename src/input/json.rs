@@ -428,12 +428,14 @@ pub fn decode_resource(
     json: &str,
     path: &str,
 ) -> Result<(Vec<u8>, DecodeReport), InputError> {
-    let desc = pool::message(type_name).expect("type names come from the pool");
     if FAST_PATH.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Ok(bytes) = super::transcode::json_to_proto(&desc, json) {
-            return Ok((bytes, DecodeReport::default()));
+        if let Some(plan) = super::plan::message(type_name) {
+            if let Ok(bytes) = super::transcode::json_to_proto(&plan, json) {
+                return Ok((bytes, DecodeReport::default()));
+            }
         }
     }
+    let desc = pool::message(type_name).expect("type names come from the pool");
     let mut de = serde_json::Deserializer::from_str(json);
     if let Ok(msg) = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &STRICT) {
         if de.end().is_ok() {

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod json;
 pub mod normalize;
+pub mod plan;
 pub mod pool;
 pub mod proto;
 pub mod report;
@@ -99,14 +100,14 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
         return Err(InputError::Empty { file: file.into() });
     }
     if proto::looks_like_config_dump(bytes) {
-        let (dump, report) = proto::decode(file, bytes)?;
+        let (sections, report) = proto::decode(file, bytes)?;
         return Ok(vec![LoadedDump {
             file: file.into(),
             name: None,
             format: Format::Protobuf,
             gzip: false,
             shape: "config dump",
-            sections: dump.configs.into_iter().map(Section::from_any).collect(),
+            sections,
             report,
         }]);
     }

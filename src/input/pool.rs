@@ -9,21 +9,21 @@ pub static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/des
 /// Our marker for an Any whose type the pool lacks (proto/egress_xray/v1/opaque.proto).
 pub const OPAQUE_EXTENSION: &str = "egress_xray.v1.OpaqueExtension";
 
-thread_local! {
-    // One pool per thread: descriptors are Arc-backed, and sharing one pool
-    // across rayon workers makes them contend on its reference counts.
-    static POOL: DescriptorPool = DescriptorPool::decode(DESCRIPTOR_SET)
-        .expect("descriptor set built by build.rs is valid");
-}
+// One pool for the process (~9 MiB). The hot path, the JSON transcoder,
+// does not touch it: it runs on the plain tables of `plan`, so threads do
+// not contend on the pool's reference counts.
+static POOL: std::sync::LazyLock<DescriptorPool> = std::sync::LazyLock::new(|| {
+    DescriptorPool::decode(DESCRIPTOR_SET).expect("descriptor set built by build.rs is valid")
+});
 
-/// This thread's pool.
+/// The pool.
 pub fn pool() -> DescriptorPool {
-    POOL.with(Clone::clone)
+    POOL.clone()
 }
 
-/// A message descriptor from this thread's pool.
+/// A message descriptor from the pool.
 pub fn message(full_name: &str) -> Option<MessageDescriptor> {
-    POOL.with(|p| p.get_message_by_name(full_name))
+    POOL.get_message_by_name(full_name)
 }
 
 /// The message name of a type URL (`type.googleapis.com/a.b.C` → `a.b.C`).

@@ -2,13 +2,11 @@
 //! hand first so that truncated or foreign data is reported with the byte
 //! offset where it stops making sense; then each section is decoded by prost.
 
-use envoy_types::pb::envoy::admin::v3::ConfigDump;
-use envoy_types::pb::google::protobuf::Any;
 use prost::encoding::{decode_key, decode_varint, WireType};
-use prost::Message;
 
 use super::error::InputError;
 use super::report::DecodeReport;
+use super::section::Section;
 
 /// True when the bytes start like a ConfigDump: field 1 (configs, length
 /// delimited) holding an Any whose type URL comes first.
@@ -28,13 +26,13 @@ pub fn looks_like_config_dump(bytes: &[u8]) -> bool {
     buf.starts_with(b"type.googleapis.com/") || buf.starts_with(b"type.googleapis.com\\/")
 }
 
-pub fn decode(file: &str, bytes: &[u8]) -> Result<(ConfigDump, DecodeReport), InputError> {
+pub fn decode(file: &str, bytes: &[u8]) -> Result<(Vec<Section>, DecodeReport), InputError> {
     let err = |offset: usize, msg: String| InputError::Protobuf {
         file: file.into(),
         offset,
         msg,
     };
-    let mut dump = ConfigDump::default();
+    let mut sections = Vec::new();
     let report = DecodeReport::default();
     let mut buf = bytes;
     let mut index = 0usize;
@@ -62,23 +60,48 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<(ConfigDump, DecodeReport), In
                 ),
             ));
         }
-        let any = Any::decode(&buf[..len])
+        let (type_url, value) = any_parts(&buf[..len])
             .map_err(|e| err(start, format!("configs[{index}] (bytes {start}..{}): {e}", start + len)))?;
-        if !any.type_url.contains("envoy.admin.") {
+        if !type_url.contains("envoy.admin.") {
             return Err(err(
                 start,
-                format!(
-                    "configs[{index}] holds `{}`, not an Envoy admin config section",
-                    any.type_url
-                ),
+                format!("configs[{index}] holds `{type_url}`, not an Envoy admin config section"),
             ));
         }
-        dump.configs.push(any);
+        // Split down to resources without copying the section whole.
+        let section = Section::split(type_url.clone(), value).ok_or_else(|| {
+            err(
+                start,
+                format!("configs[{index}] ({type_url}): malformed protobuf inside the section"),
+            )
+        })?;
+        sections.push(section);
         buf = &buf[len..];
         index += 1;
     }
-    if dump.configs.is_empty() {
+    if sections.is_empty() {
         return Err(err(0, "no config sections".into()));
     }
-    Ok((dump, report))
+    Ok((sections, report))
+}
+
+/// An Any's type URL and value, the value borrowed.
+fn any_parts(mut buf: &[u8]) -> Result<(String, &[u8]), String> {
+    let mut type_url = String::new();
+    let mut value: &[u8] = &[];
+    while !buf.is_empty() {
+        let (tag, wire) = decode_key(&mut buf).map_err(|e| e.to_string())?;
+        if wire != WireType::LengthDelimited {
+            return Err(format!("field {tag} of an Any as {wire:?}"));
+        }
+        let len = decode_varint(&mut buf).map_err(|e| e.to_string())? as usize;
+        let body = buf.get(..len).ok_or("truncated Any")?;
+        match tag {
+            1 => type_url = String::from_utf8(body.to_vec()).map_err(|_| "type URL is not UTF-8")?,
+            2 => value = body,
+            _ => {}
+        }
+        buf = &buf[len..];
+    }
+    Ok((type_url, value))
 }

@@ -34,6 +34,48 @@ impl Section {
         }
     }
 
+    /// A section read from protobuf, split like the JSON decoder splits it:
+    /// the elements of its repeated message fields become items (decoded in
+    /// parallel later), everything else stays in the head. None when the
+    /// bytes are not well-formed protobuf.
+    pub fn split(type_url: String, value: &[u8]) -> Option<Self> {
+        use prost::encoding::{decode_key, decode_varint};
+        let name = super::pool::type_url_name(&type_url);
+        let lists: Vec<u32> = super::plan::message(name)
+            .map(|m| m.list_message_fields())
+            .unwrap_or_default();
+        let mut head = Vec::new();
+        let mut items = Vec::new();
+        let mut buf = value;
+        while !buf.is_empty() {
+            let start = value.len() - buf.len();
+            let (tag, wire) = decode_key(&mut buf).ok()?;
+            match wire {
+                WireType::Varint => {
+                    decode_varint(&mut buf).ok()?;
+                }
+                WireType::SixtyFourBit => buf = buf.get(8..)?,
+                WireType::ThirtyTwoBit => buf = buf.get(4..)?,
+                WireType::LengthDelimited => {
+                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                    let body = buf.get(..len)?;
+                    buf = &buf[len..];
+                    if lists.contains(&tag) {
+                        items.push(SectionItem {
+                            field: tag,
+                            bytes: body.to_vec(),
+                        });
+                        continue;
+                    }
+                }
+                WireType::StartGroup | WireType::EndGroup => return None,
+            }
+            let end = value.len() - buf.len();
+            head.extend_from_slice(&value[start..end]);
+        }
+        Some(Self { type_url, head, items })
+    }
+
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
         self.head.len() + self.items.iter().map(|i| i.bytes.len() + 8).sum::<usize>()

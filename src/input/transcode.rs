@@ -1,5 +1,5 @@
 //! The fast path: proto3 JSON streamed straight into protobuf bytes, driven
-//! by the descriptor pool, without building a `DynamicMessage` or a JSON
+//! by the tables `plan` takes once from the descriptor pool, without building a `DynamicMessage` or a JSON
 //! tree. It accepts only what maps cleanly; anything else (an unknown field
 //! or enum name, an Any whose type the pool lacks or whose `@type` is not
 //! first, an empty Any, bytes that are not base64, FieldMask) is an error,
@@ -8,9 +8,9 @@
 
 use std::fmt;
 
+use super::plan::{self, FieldPlan, Kind, MsgPlan, Wkt};
 use base64::Engine;
 use prost::encoding::{encode_key, encode_varint, WireType};
-use prost_reflect::{Cardinality, FieldDescriptor, Kind, MessageDescriptor};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use super::pool;
@@ -26,7 +26,7 @@ impl fmt::Display for Unsupported {
 }
 
 /// Transcodes one JSON document of message type `desc` to protobuf bytes.
-pub fn json_to_proto(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, Unsupported> {
+pub fn json_to_proto(desc: &MsgPlan, json: &str) -> Result<Vec<u8>, Unsupported> {
     let mut out = Vec::with_capacity(json.len() / 2);
     let mut de = serde_json::Deserializer::from_str(json);
     MessageSeed { desc, out: &mut out }
@@ -41,14 +41,14 @@ pub fn json_to_proto(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, Un
 
 /// Writes a message's fields (no tag, no length) into `out`.
 struct MessageSeed<'a> {
-    desc: &'a MessageDescriptor,
+    desc: &'a MsgPlan,
     out: &'a mut Vec<u8>,
 }
 
 impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        match wkt(self.desc.full_name()) {
+        match self.desc.wkt() {
             Some(Wkt::Wrapper) => {
                 let field = self
                     .desc
@@ -71,7 +71,7 @@ impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
 
 /// A JSON object of a message's fields.
 struct FieldsVisitor<'a> {
-    desc: &'a MessageDescriptor,
+    desc: &'a MsgPlan,
     out: &'a mut Vec<u8>,
 }
 
@@ -81,16 +81,13 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
         write!(f, "an object for {}", self.desc.full_name())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut hint = 0;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let field = self
                 .desc
-                .get_field_by_json_name(&key)
-                .or_else(|| self.desc.get_field_by_name(&key))
+                .find(&key, &mut hint)
                 .ok_or_else(|| A::Error::custom(format!("unknown field {key}")))?;
-            map.next_value_seed(FieldSeed {
-                field: &field,
-                out: self.out,
-            })?;
+            map.next_value_seed(FieldSeed { field, out: self.out })?;
         }
         Ok(())
     }
@@ -98,7 +95,7 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
 
 /// One field's JSON value, written with its tag(s).
 struct FieldSeed<'a> {
-    field: &'a FieldDescriptor,
+    field: &'a FieldPlan,
     out: &'a mut Vec<u8>,
 }
 
@@ -116,7 +113,7 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
                 out: self.out,
             });
         }
-        if f.cardinality() == Cardinality::Repeated {
+        if f.is_repeated() {
             return d.deserialize_any(ListVisitor {
                 number: f.number(),
                 kind: f.kind(),
@@ -196,8 +193,8 @@ impl<'de> Visitor<'de> for SingleVisitor<'_> {
 }
 
 /// A message given as a JSON object (`visit_map` already entered).
-fn message_from_map<'de, A: MapAccess<'de>>(m: &MessageDescriptor, map: A, out: &mut Vec<u8>) -> Result<(), A::Error> {
-    match wkt(m.full_name()) {
+fn message_from_map<'de, A: MapAccess<'de>>(m: &MsgPlan, map: A, out: &mut Vec<u8>) -> Result<(), A::Error> {
+    match m.wkt() {
         Some(w) => WktVisitor { wkt: w, out }.visit_map(map),
         None => FieldsVisitor { desc: m, out }.visit_map(map),
     }
@@ -246,7 +243,7 @@ impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
             }),
             _ => d.deserialize_any(ScalarElement {
                 number: self.number,
-                kind: self.kind.clone(),
+                kind: *self.kind,
                 out: self.out,
             }),
         }
@@ -271,7 +268,7 @@ impl<'de> Visitor<'de> for ScalarElement<'_> {
 /// A map field: a JSON object of entries.
 struct MapVisitor<'a> {
     number: u32,
-    entry: &'a MessageDescriptor,
+    entry: &'a MsgPlan,
     out: &'a mut Vec<u8>,
 }
 
@@ -430,8 +427,7 @@ fn write_value<E: serde::de::Error>(number: u32, kind: &Kind, v: Json, out: &mut
         Kind::Enum(e) => {
             let n = match v {
                 Json::Str(s) => e
-                    .get_value_by_name(s)
-                    .map(|v| v.number())
+                    .number_of(s)
                     .ok_or_else(|| E::custom(format!("unknown enum value {s}")))?,
                 Json::I64(n) => i32::try_from(n).map_err(|_| E::custom("bad enum number"))?,
                 Json::U64(n) => i32::try_from(n).map_err(|_| E::custom("bad enum number"))?,
@@ -441,7 +437,7 @@ fn write_value<E: serde::de::Error>(number: u32, kind: &Kind, v: Json, out: &mut
         }
         Kind::Message(m) => {
             // A wrapper type (or Duration, Timestamp, Value...) given as a scalar.
-            let w = wkt(m.full_name()).ok_or_else(|| E::custom("scalar for a message field"))?;
+            let w = m.wkt().ok_or_else(|| E::custom("scalar for a message field"))?;
             nested(number, out, |buf| {
                 if w == Wkt::Wrapper {
                     let field = m.get_field(1).ok_or_else(|| E::custom("wrapper value"))?;
@@ -531,43 +527,6 @@ fn nested<E>(number: u32, out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> Res
     f(out)?;
     close_nested(at, out);
     Ok(())
-}
-
-/// Well-known types with their own JSON form.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wkt {
-    Any,
-    Duration,
-    Timestamp,
-    Struct,
-    Value,
-    ListValue,
-    Empty,
-    Wrapper,
-    Unsupported,
-}
-
-fn wkt(name: &str) -> Option<Wkt> {
-    Some(match name {
-        "google.protobuf.Any" => Wkt::Any,
-        "google.protobuf.Duration" => Wkt::Duration,
-        "google.protobuf.Timestamp" => Wkt::Timestamp,
-        "google.protobuf.Struct" => Wkt::Struct,
-        "google.protobuf.Value" => Wkt::Value,
-        "google.protobuf.ListValue" => Wkt::ListValue,
-        "google.protobuf.Empty" => Wkt::Empty,
-        "google.protobuf.DoubleValue"
-        | "google.protobuf.FloatValue"
-        | "google.protobuf.Int64Value"
-        | "google.protobuf.UInt64Value"
-        | "google.protobuf.Int32Value"
-        | "google.protobuf.UInt32Value"
-        | "google.protobuf.BoolValue"
-        | "google.protobuf.StringValue"
-        | "google.protobuf.BytesValue" => Wkt::Wrapper,
-        "google.protobuf.FieldMask" => Wkt::Unsupported,
-        _ => return None,
-    })
 }
 
 /// A well-known type's body (fields only) from its JSON form.
@@ -756,12 +715,12 @@ fn any_from_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result
     }
     let type_url: std::borrow::Cow<'de, str> = map.next_value()?;
     let name = pool::type_url_name(&type_url);
-    let desc = pool::message(name).ok_or_else(|| A::Error::custom(format!("unknown type {type_url}")))?;
-    if matches!(wkt(desc.full_name()), Some(Wkt::Unsupported | Wkt::Any)) {
+    let desc = plan::message(name).ok_or_else(|| A::Error::custom(format!("unknown type {type_url}")))?;
+    if matches!(desc.wkt(), Some(Wkt::Unsupported | Wkt::Any)) {
         return Err(A::Error::custom("unsupported well-known type in an Any"));
     }
     write_len_delimited(1, type_url.as_bytes(), out);
-    nested(2, out, |payload| match wkt(desc.full_name()) {
+    nested(2, out, |payload| match desc.wkt() {
         Some(w) if w != Wkt::Empty => {
             let mut seen = false;
             while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {

@@ -15,9 +15,7 @@ use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::RouteSpecifier, HttpConnectionManager,
-};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::{Any, Timestamp};
 use prost::{Message, Name};
@@ -27,7 +25,7 @@ use serde::Serialize;
 use crate::input::{DecodeReport, LoadedDump, Section};
 use istio::IstioConfigRef;
 pub use lazy::Lazy;
-use util::{decode_any, field_number, format_timestamp, struct_str, wire_field};
+use util::{decode_any, field_number, format_timestamp, struct_str, wire_field, wire_fields};
 
 /// Where a resource stands in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -440,10 +438,11 @@ impl Index {
                 ));
             }
         }
+        let verify = self.verify();
         let decoded: Vec<(Option<ListenerEntry>, Vec<InlineRoute>)> = items
             .into_par_iter()
             .map(|(name, state, stamp, any, rejection)| {
-                let Some((l, lazy)) = any.and_then(checked::<Listener>) else {
+                let Some(lazy) = any.and_then(|a| kept::<Listener>(a, verify)) else {
                     // A static listener that does not decode as a Listener is
                     // dropped; dynamic entries are kept (a rejection without
                     // its configuration).
@@ -461,11 +460,18 @@ impl Index {
                     };
                     return (Some(entry), Vec::new());
                 };
+                // Only the fields the index needs, read from the wire.
+                let raw = lazy.raw();
                 let unnamed_entry = name.is_empty() && state != State::Static;
-                let name = if name.is_empty() { l.name.clone() } else { name };
-                let inline = inline_routes(&name, state, &stamp, &l);
+                let name = if name.is_empty() {
+                    wire_str(raw, FIELDS.listener_name)
+                } else {
+                    name
+                };
+                let inline = inline_routes(&name, state, &stamp, raw);
+                let metadata = wire_field(raw, FIELDS.listener_metadata).and_then(|b| Metadata::decode(b).ok());
                 let entry = ListenerEntry {
-                    provenance: IstioConfigRef::from_metadata(l.metadata.as_ref()),
+                    provenance: IstioConfigRef::from_metadata(metadata.as_ref()),
                     name,
                     unnamed_entry,
                     state,
@@ -681,22 +687,12 @@ struct Pending {
     load_assignments: Vec<EndpointEntry>,
 }
 
-/// Decodes an Any holding `T` to check it: the message, and its bytes kept
-/// for later use. None when the Any holds something else or does not decode.
-fn checked<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any) -> Option<(T, Lazy<T>)> {
-    if crate::input::pool::type_url_name(&any.type_url) != T::full_name() {
-        return None;
-    }
-    let msg = T::decode(any.value.as_slice()).ok()?;
-    Some((msg, Lazy::from_bytes(any.value)))
-}
-
 /// Keeps an Any holding `T` as bytes; with `verify`, only if they decode.
 fn kept<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any, verify: bool) -> Option<Lazy<T>> {
     if crate::input::pool::type_url_name(&any.type_url) != T::full_name() {
         return None;
     }
-    if verify && T::decode(any.value.as_slice()).is_err() {
+    if verify && !crate::input::plan::message(&T::full_name()).is_some_and(|p| p.check(&any.value)) {
         return None;
     }
     Some(Lazy::from_bytes(any.value))
@@ -716,34 +712,77 @@ struct Fields {
     cluster_load_assignment: u32,
     cla_cluster_name: u32,
     route_name: u32,
+    listener_name: u32,
+    listener_metadata: u32,
+    listener_filter_chains: u32,
+    listener_default_filter_chain: u32,
+    chain_name: u32,
+    chain_filters: u32,
+    filter_typed_config: u32,
+    hcm_route_config: u32,
 }
 
 static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
     let cluster = "envoy.config.cluster.v3.Cluster";
+    let listener = "envoy.config.listener.v3.Listener";
+    let chain = "envoy.config.listener.v3.FilterChain";
     Fields {
         cluster_name: field_number(cluster, "name"),
         cluster_metadata: field_number(cluster, "metadata"),
         cluster_load_assignment: field_number(cluster, "load_assignment"),
         cla_cluster_name: field_number("envoy.config.endpoint.v3.ClusterLoadAssignment", "cluster_name"),
         route_name: field_number("envoy.config.route.v3.RouteConfiguration", "name"),
+        listener_name: field_number(listener, "name"),
+        listener_metadata: field_number(listener, "metadata"),
+        listener_filter_chains: field_number(listener, "filter_chains"),
+        listener_default_filter_chain: field_number(listener, "default_filter_chain"),
+        chain_name: field_number(chain, "name"),
+        chain_filters: field_number(chain, "filters"),
+        filter_typed_config: field_number("envoy.config.listener.v3.Filter", "typed_config"),
+        hcm_route_config: field_number(
+            "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "route_config",
+        ),
     }
 });
 
-/// Route configurations a listener's HTTP connection managers carry inline.
-fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, listener: &Listener) -> Vec<InlineRoute> {
+/// Route configurations a listener's HTTP connection managers carry inline,
+/// found by walking the listener's encoding (chains → filters → typed
+/// config) and decoding only those route configurations.
+fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, raw: &[u8]) -> Vec<InlineRoute> {
+    let f = &*FIELDS;
+    let mut chains: Vec<(String, &[u8])> = wire_fields(raw, f.listener_filter_chains)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = wire_str(c, f.chain_name);
+            (if name.is_empty() { format!("#{i}") } else { name }, c)
+        })
+        .collect();
+    if let Some(c) = wire_field(raw, f.listener_default_filter_chain) {
+        let name = wire_str(c, f.chain_name);
+        chains.push((if name.is_empty() { "default".into() } else { name }, c));
+    }
+    let hcm_type = HttpConnectionManager::full_name();
     let mut found = Vec::new();
-    for (chain_name, chain) in listener_chains(listener) {
-        for f in &chain.filters {
-            let Some(hcm) = network_filter_config::<HttpConnectionManager>(f) else {
+    for (chain_name, chain) in chains {
+        for filter in wire_fields(chain, f.chain_filters) {
+            let Some(any) = wire_field(filter, f.filter_typed_config) else {
                 continue;
             };
-            if let Some(RouteSpecifier::RouteConfig(rc)) = hcm.route_specifier {
-                let origin = RouteOrigin::Inline {
-                    listener: listener_name.to_string(),
-                    filter_chain: chain_name.clone(),
-                };
-                found.push((origin, state, stamp.clone(), rc));
+            let type_url = wire_field(any, 1).unwrap_or_default();
+            if crate::input::pool::type_url_name(&String::from_utf8_lossy(type_url)) != hcm_type {
+                continue;
             }
+            let hcm = wire_field(any, 2).unwrap_or_default();
+            let Some(rc) = wire_field(hcm, f.hcm_route_config).and_then(|b| RouteConfiguration::decode(b).ok()) else {
+                continue;
+            };
+            let origin = RouteOrigin::Inline {
+                listener: listener_name.to_string(),
+                filter_chain: chain_name.clone(),
+            };
+            found.push((origin, state, stamp.clone(), rc));
         }
     }
     found

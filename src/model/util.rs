@@ -62,6 +62,34 @@ pub fn wire_field(mut bytes: &[u8], number: u32) -> Option<&[u8]> {
     found
 }
 
+/// Every occurrence of top-level length-delimited field `number` (a
+/// repeated message field's elements), read from the wire. Empty for
+/// malformed bytes.
+pub fn wire_fields(mut bytes: &[u8], number: u32) -> Vec<&[u8]> {
+    use prost::encoding::{decode_key, decode_varint, WireType};
+    let mut found = Vec::new();
+    while !bytes.is_empty() {
+        let Ok((tag, wire)) = decode_key(&mut bytes) else {
+            return Vec::new();
+        };
+        let step = match wire {
+            WireType::Varint => decode_varint(&mut bytes).ok().map(|_| 0),
+            WireType::SixtyFourBit => Some(8),
+            WireType::ThirtyTwoBit => Some(4),
+            WireType::LengthDelimited => decode_varint(&mut bytes).ok().and_then(|l| usize::try_from(l).ok()),
+            WireType::StartGroup | WireType::EndGroup => None,
+        };
+        let Some(len) = step.filter(|&l| l <= bytes.len()) else {
+            return Vec::new();
+        };
+        if wire == WireType::LengthDelimited && tag == number {
+            found.push(&bytes[..len]);
+        }
+        bytes = &bytes[len..];
+    }
+    found
+}
+
 /// A field's number in Envoy's API, from the descriptor pool.
 pub fn field_number(message: &str, field: &str) -> u32 {
     crate::input::pool::message(message)

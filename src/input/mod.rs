@@ -71,10 +71,25 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
             })?;
         ("<stdin>".to_string(), buf)
     } else {
-        let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        let io = |source| InputError::Io {
             file: path.into(),
             source,
-        })?;
+        };
+        let f = std::fs::File::open(path).map_err(io)?;
+        if f.metadata().map_err(io)?.is_file() {
+            // A regular file is mapped rather than copied into the heap: its
+            // pages come straight from the page cache, and a large dump is
+            // not held twice (page cache and heap). Mapping a file that
+            // another process truncates while we read it would fault; a
+            // dump being written to is not a supported input.
+            // SAFETY: the mapping is read-only and lives until decoding ends.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                return load_bytes(path, &map);
+            }
+        }
+        let mut bytes = Vec::new();
+        std::io::BufReader::new(f).read_to_end(&mut bytes).map_err(io)?;
         (path.to_string(), bytes)
     };
     load_bytes(&file, &bytes)

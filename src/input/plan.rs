@@ -5,6 +5,7 @@
 //! shared between threads) and no SipHash per JSON key.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::LazyLock;
 
 use prost_reflect::Cardinality;
@@ -97,6 +98,8 @@ pub struct FieldPlan {
     map: bool,
     json_name: Box<str>,
     name: Box<str>,
+    /// The field printed after this one last time (see `MsgPlan::find`).
+    next: AtomicU16,
 }
 
 impl FieldPlan {
@@ -125,7 +128,12 @@ pub struct MsgPlan {
     fields: Vec<FieldPlan>,
     /// JSON and proto names → index in `fields`, sorted by name.
     lookup: Vec<(Box<str>, u16)>,
+    /// The field printed first last time (see `find`).
+    first: AtomicU16,
 }
+
+/// `find`'s `prev` before an object's first key.
+pub const NO_FIELD: usize = usize::MAX;
 
 impl MsgPlan {
     pub fn full_name(&self) -> &str {
@@ -146,19 +154,26 @@ impl MsgPlan {
     pub fn get_field(&self, number: u32) -> Option<&FieldPlan> {
         self.fields.iter().find(|f| f.number == number)
     }
-    /// The field a JSON key names (JSON name or proto name). `hint` is
-    /// where the previous key was found: Envoy prints fields in number
-    /// order, so the next one is tried first.
-    pub fn find(&self, key: &str, hint: &mut usize) -> Option<&FieldPlan> {
-        if let Some(f) = self.fields.get(*hint) {
+    /// The field a JSON key names (JSON name or proto name). `prev` is the
+    /// field the object's previous key named (`NO_FIELD` for its first key):
+    /// the field that followed it last time is tried first, since a
+    /// producer prints a message's fields in the same order every time.
+    pub fn find(&self, key: &str, prev: &mut usize) -> Option<&FieldPlan> {
+        let slot = match self.fields.get(*prev) {
+            Some(p) => &p.next,
+            None => &self.first,
+        };
+        let guess = slot.load(Ordering::Relaxed) as usize;
+        if let Some(f) = self.fields.get(guess) {
             if f.named(key) {
-                *hint += 1;
+                *prev = guess;
                 return Some(f);
             }
         }
         let at = self.lookup.binary_search_by(|(n, _)| (**n).cmp(key)).ok()?;
         let i = self.lookup[at].1 as usize;
-        *hint = i + 1;
+        slot.store(i as u16, Ordering::Relaxed);
+        *prev = i;
         self.fields.get(i)
     }
 }
@@ -378,9 +393,13 @@ fn build(pool: &prost_reflect::DescriptorPool) -> Plans {
                     map: f.is_map(),
                     json_name: f.json_name().into(),
                     name: f.name().into(),
+                    next: AtomicU16::new(0),
                 })
                 .collect();
             fields.sort_by_key(|f| f.number);
+            for (i, f) in fields.iter().enumerate() {
+                f.next.store((i + 1) as u16, Ordering::Relaxed);
+            }
             let mut lookup: Vec<(Box<str>, u16)> = Vec::with_capacity(fields.len() * 2);
             for (i, f) in fields.iter().enumerate() {
                 lookup.push((f.json_name.clone(), i as u16));
@@ -394,6 +413,7 @@ fn build(pool: &prost_reflect::DescriptorPool) -> Plans {
                 wkt: wkt(m.full_name()),
                 fields,
                 lookup,
+                first: AtomicU16::new(0),
             }
         })
         .collect();
@@ -416,17 +436,18 @@ mod tests {
     #[test]
     fn plans_match_the_pool() {
         let c = message("envoy.config.cluster.v3.Cluster").expect("Cluster");
-        let mut hint = 0;
+        let mut hint = NO_FIELD;
         let name = c.find("name", &mut hint).expect("name");
         assert_eq!(name.number(), 1);
         let tsm = c.find("transportSocketMatches", &mut hint).expect("camelCase");
         assert!(tsm.is_repeated());
         assert_eq!(
-            c.find("transport_socket_matches", &mut 0).map(FieldPlan::number),
+            c.find("transport_socket_matches", &mut { NO_FIELD })
+                .map(FieldPlan::number),
             Some(tsm.number())
         );
-        assert!(c.find("no_such_field", &mut 0).is_none());
-        let Kind::Enum(lb) = c.find("lb_policy", &mut 0).unwrap().kind() else {
+        assert!(c.find("no_such_field", &mut { NO_FIELD }).is_none());
+        let Kind::Enum(lb) = c.find("lb_policy", &mut { NO_FIELD }).unwrap().kind() else {
             panic!("enum")
         };
         assert_eq!(lb.number_of("ROUND_ROBIN"), Some(0));

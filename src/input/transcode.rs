@@ -81,7 +81,7 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
         write!(f, "an object for {}", self.desc.full_name())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut hint = 0;
+        let mut hint = plan::NO_FIELD;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let field = self
                 .desc

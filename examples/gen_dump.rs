@@ -5,8 +5,10 @@
 //! endpoints carrying `tlsMode` metadata.
 //!
 //!     cargo run --release --example gen_dump -- SERVICES OUT.json
+//!     cargo run --release --example gen_dump -- --protobuf IN.json OUT.pb
 //!
-//! About 7 KB per service: 14,000 services ≈ 100 MB.
+//! About 7 KB per service: 14,000 services ≈ 100 MB. The second form
+//! re-encodes a dump as binary protobuf (envoy.admin.v3.ConfigDump).
 
 use std::io::{BufWriter, Write};
 
@@ -15,7 +17,17 @@ use serde_json::{json, Value};
 const T: &str = "type.googleapis.com/";
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--protobuf") {
+        use prost::Message;
+        let (input, out) = (args.nth(1).expect("IN.json"), args.next().expect("OUT.pb"));
+        let dump = egress_xray::input::load_path(&input)
+            .expect("decodes")
+            .remove(0)
+            .config_dump();
+        std::fs::write(out, dump.encode_to_vec()).expect("write output");
+        return;
+    }
     let n: usize = args
         .next()
         .and_then(|a| a.parse().ok())

@@ -170,16 +170,7 @@ fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Findin
             "listener is warming",
         ));
     }
-    let Some(listener) = l.peek() else {
-        return (out, targets);
-    };
-    if l.state != State::Rejected
-        && listener.filter_chains.is_empty()
-        && listener.default_filter_chain.is_none()
-        && listener.filter_chain_matcher.is_none()
-        && listener.api_listener.is_none()
-        && listener.listener_specifier.is_none()
-    {
+    if l.state != State::Rejected && l.serves_nothing() {
         out.push(Finding::new(
             findings::LISTENER_WITHOUT_CHAINS,
             format!("listener {shown}"),
@@ -187,19 +178,14 @@ fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Findin
         ));
     }
     if matches!(l.state, State::Active | State::Static) {
-        for (chain, c) in crate::model::listener_chains(&listener) {
-            for f in c.filters.iter().filter(|f| f.name.contains("tcp_proxy")) {
-                let Some(t) = crate::model::network_filter_config::<TcpProxy>(f) else {
-                    continue;
-                };
-                let by = format!("listener {} chain {chain}", l.name);
-                match t.cluster_specifier {
-                    Some(tcp_proxy::ClusterSpecifier::Cluster(cl)) => targets.push((cl, by)),
-                    Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => {
-                        targets.extend(w.clusters.into_iter().map(|cl| (cl.name, by.clone())))
-                    }
-                    None => {}
+        for (chain, t) in l.filter_configs::<TcpProxy>() {
+            let by = format!("listener {} chain {chain}", l.name);
+            match t.cluster_specifier {
+                Some(tcp_proxy::ClusterSpecifier::Cluster(cl)) => targets.push((cl, by)),
+                Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => {
+                    targets.extend(w.clusters.into_iter().map(|cl| (cl.name, by.clone())))
                 }
+                None => {}
             }
         }
     }

@@ -45,7 +45,8 @@ impl Section {
             .map(|m| m.list_message_fields())
             .unwrap_or_default();
         let mut head = Vec::new();
-        let mut items = Vec::new();
+        // (field, body range) of each item; copied out in parallel below.
+        let mut ranges: Vec<(u32, usize, usize)> = Vec::new();
         let mut buf = value;
         while !buf.is_empty() {
             let start = value.len() - buf.len();
@@ -58,13 +59,11 @@ impl Section {
                 WireType::ThirtyTwoBit => buf = buf.get(4..)?,
                 WireType::LengthDelimited => {
                     let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                    let body = buf.get(..len)?;
+                    let body_at = value.len() - buf.len();
+                    buf.get(..len)?;
                     buf = &buf[len..];
                     if lists.contains(&tag) {
-                        items.push(SectionItem {
-                            field: tag,
-                            bytes: body.to_vec(),
-                        });
+                        ranges.push((tag, body_at, body_at + len));
                         continue;
                     }
                 }
@@ -73,6 +72,14 @@ impl Section {
             let end = value.len() - buf.len();
             head.extend_from_slice(&value[start..end]);
         }
+        use rayon::prelude::*;
+        let items = ranges
+            .into_par_iter()
+            .map(|(field, start, end)| SectionItem {
+                field,
+                bytes: value[start..end].to_vec(),
+            })
+            .collect();
         Some(Self { type_url, head, items })
     }
 

@@ -168,6 +168,30 @@ impl ListenerEntry {
     }
 }
 
+impl ListenerEntry {
+    /// The typed configs of type `T` its network filters carry, with their
+    /// chain's display name (as in `listener_chains`): read from the
+    /// listener's encoding, decoding only those configs. For passes over
+    /// every listener.
+    pub fn filter_configs<T: Message + Name + Default>(&self) -> Vec<(String, T)> {
+        let Some(lazy) = &self.lazy else { return Vec::new() };
+        let raw = lazy.encoded();
+        wire_filter_configs(&raw, &T::full_name())
+            .into_iter()
+            .filter_map(|(chain, b)| Some((chain, T::decode(b).ok()?)))
+            .collect()
+    }
+
+    /// Whether its configuration has no filter chain, no default chain, no
+    /// matcher, and is neither an API listener nor an internal listener:
+    /// it closes every connection. False without a configuration.
+    pub fn serves_nothing(&self) -> bool {
+        let Some(lazy) = &self.lazy else { return false };
+        let raw = lazy.encoded();
+        FIELDS.listener_serving.iter().all(|&n| wire_fields(&raw, n).is_empty())
+    }
+}
+
 impl ClusterEntry {
     pub fn cluster(&self) -> &Cluster {
         self.lazy.get()
@@ -720,6 +744,8 @@ struct Fields {
     chain_filters: u32,
     filter_typed_config: u32,
     hcm_route_config: u32,
+    /// Listener fields any of which lets it serve a connection.
+    listener_serving: Vec<u32>,
 }
 
 static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
@@ -743,6 +769,23 @@ static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
             "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "route_config",
         ),
+        listener_serving: {
+            let mut v: Vec<u32> = [
+                "filter_chains",
+                "default_filter_chain",
+                "filter_chain_matcher",
+                "api_listener",
+            ]
+            .iter()
+            .map(|n| field_number(listener, n))
+            .collect();
+            if let Some(o) = crate::input::pool::message(listener)
+                .and_then(|m| m.oneofs().find(|o| o.name() == "listener_specifier"))
+            {
+                v.extend(o.fields().map(|f| f.number()));
+            }
+            v
+        },
     }
 });
 
@@ -750,6 +793,24 @@ static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
 /// found by walking the listener's encoding (chains → filters → typed
 /// config) and decoding only those route configurations.
 fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, raw: &[u8]) -> Vec<InlineRoute> {
+    let mut found = Vec::new();
+    for (chain_name, hcm) in wire_filter_configs(raw, &HttpConnectionManager::full_name()) {
+        let Some(rc) = wire_field(hcm, FIELDS.hcm_route_config).and_then(|b| RouteConfiguration::decode(b).ok()) else {
+            continue;
+        };
+        let origin = RouteOrigin::Inline {
+            listener: listener_name.to_string(),
+            filter_chain: chain_name,
+        };
+        found.push((origin, state, stamp.clone(), rc));
+    }
+    found
+}
+
+/// The encoded typed configs of message type `type_name` that a listener's
+/// network filters carry, with their chain's display name (as in
+/// `listener_chains`), read from the listener's encoding without decoding it.
+fn wire_filter_configs<'a>(raw: &'a [u8], type_name: &str) -> Vec<(String, &'a [u8])> {
     let f = &*FIELDS;
     let mut chains: Vec<(String, &[u8])> = wire_fields(raw, f.listener_filter_chains)
         .into_iter()
@@ -763,7 +824,6 @@ fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, raw: &[u8]) -
         let name = wire_str(c, f.chain_name);
         chains.push((if name.is_empty() { "default".into() } else { name }, c));
     }
-    let hcm_type = HttpConnectionManager::full_name();
     let mut found = Vec::new();
     for (chain_name, chain) in chains {
         for filter in wire_fields(chain, f.chain_filters) {
@@ -771,18 +831,10 @@ fn inline_routes(listener_name: &str, state: State, stamp: &Stamp, raw: &[u8]) -
                 continue;
             };
             let type_url = wire_field(any, 1).unwrap_or_default();
-            if crate::input::pool::type_url_name(&String::from_utf8_lossy(type_url)) != hcm_type {
+            if crate::input::pool::type_url_name(&String::from_utf8_lossy(type_url)) != type_name {
                 continue;
             }
-            let hcm = wire_field(any, 2).unwrap_or_default();
-            let Some(rc) = wire_field(hcm, f.hcm_route_config).and_then(|b| RouteConfiguration::decode(b).ok()) else {
-                continue;
-            };
-            let origin = RouteOrigin::Inline {
-                listener: listener_name.to_string(),
-                filter_chain: chain_name.clone(),
-            };
-            found.push((origin, state, stamp.clone(), rc));
+            found.push((chain_name.clone(), wire_field(any, 2).unwrap_or_default()));
         }
     }
     found

@@ -381,6 +381,14 @@ pub const NACK_UNCLASSIFIED: Rule = Rule {
     fix: "Read the message; search Envoy's source for it to find the validation that failed.",
 };
 
+pub const RESOURCE_UNDECODABLE: Rule = Rule {
+    code: "XR0041",
+    name: "resource-undecodable",
+    severity: Severity::Warning,
+    why: "A resource in a binary (protobuf) dump does not decode as the type its Any names: its bytes are truncated or corrupted inside an otherwise well-formed dump. It is left out of every view, so a listener or cluster may look missing that the proxy holds.",
+    fix: "Take the dump again, ideally as JSON (`/config_dump`); if it passed through a tool that rewrites protobuf, use the original capture.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -423,6 +431,7 @@ pub const CATALOGUE: &[Rule] = &[
     NACK_FILE_NOT_FOUND,
     NACK_FILTER_ORDER,
     NACK_UNCLASSIFIED,
+    RESOURCE_UNDECODABLE,
 ];
 
 /// A finding about one resource.

@@ -269,6 +269,50 @@ fn truncated_protobuf_names_the_byte() {
 }
 
 #[test]
+fn a_corrupted_resource_in_protobuf_is_counted_not_silently_dropped() {
+    use envoy_types::pb::envoy::admin::v3::ClustersConfigDump;
+    let mut dump = egress_xray::input::load_path(&common::sample("egw-mtls.config_dump.json"))
+        .unwrap()
+        .remove(0)
+        .config_dump();
+    let section = dump
+        .configs
+        .iter_mut()
+        .find(|c| c.type_url.ends_with("ClustersConfigDump"))
+        .unwrap();
+    let mut clusters = ClustersConfigDump::decode(section.value.as_slice()).unwrap();
+    let total = clusters.static_clusters.len() + clusters.dynamic_active_clusters.len();
+    // The first dynamic cluster's name (field 1, a string) becomes invalid UTF-8.
+    let any = clusters.dynamic_active_clusters[0].cluster.as_mut().unwrap();
+    assert_eq!(any.value[0], 0x0a, "name comes first");
+    any.value[2] = 0xff;
+    section.value = clusters.encode_to_vec();
+    let dir = tempdir();
+    let f = dir.join("corrupted.pb");
+    std::fs::write(&f, dump.encode_to_vec()).unwrap();
+    let out = xray().args([f.to_str().unwrap(), "-o", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v[0];
+    assert_eq!(s["decode_report"]["undecodable"], 1);
+    let codes: Vec<&str> = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"XR0041"), "{codes:?}");
+    assert!(!codes.contains(&"XR0003"), "{codes:?}");
+    let clusters_row = s["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "clusters")
+        .unwrap();
+    assert_eq!(clusters_row["total"], total as u64 - 1);
+}
+
+#[test]
 fn a_broken_resource_names_its_json_path() {
     let text = std::fs::read_to_string(common::sample("egw-pt.config_dump.json")).unwrap();
     let broken = text.replace("\"idle_timeout\": \"3600s\"", "\"idle_timeout\": \"1h\"");

@@ -128,8 +128,23 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
             ),
         ));
     }
-    if !r.is_clean() && r.v2_type_urls.is_empty() {
-        out.push(Finding::new(findings::DECODE_SKEW, "dump", r.one_line()));
+    if r.undecodable > 0 {
+        out.push(Finding::new(
+            findings::RESOURCE_UNDECODABLE,
+            "dump",
+            format!(
+                "{} resource(s) do not decode as their type and are left out of every view",
+                r.undecodable
+            ),
+        ));
+    }
+    // Version skew proper: what was skipped or kept opaque, not lost.
+    let skew = DecodeReport {
+        undecodable: 0,
+        ..r.clone()
+    };
+    if !skew.is_clean() && r.v2_type_urls.is_empty() {
+        out.push(Finding::new(findings::DECODE_SKEW, "dump", skew.one_line()));
     }
     dangling_clusters(ix, tcp_targets, &mut out);
     out

@@ -27,6 +27,10 @@ pub struct DecodeReport {
     pub invalid_bytes: usize,
     /// v2 type URLs read as their v3 equivalents: "v2 → v3" → count.
     pub v2_type_urls: BTreeMap<String, usize>,
+    /// Resources of a protobuf dump whose bytes do not decode as their
+    /// type, left out of the index.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub undecodable: usize,
     /// Example locations, at most MAX_EXAMPLES.
     pub examples: Vec<ReportExample>,
 }
@@ -46,6 +50,7 @@ impl DecodeReport {
             && self.empty_anys == 0
             && self.invalid_bytes == 0
             && self.v2_type_urls.is_empty()
+            && self.undecodable == 0
     }
 
     pub fn opaque_total(&self) -> usize {
@@ -88,6 +93,15 @@ impl DecodeReport {
         self.example("bytes not base64", path, shown);
     }
 
+    /// `n` resources of `type_name` that do not decode, left out.
+    pub fn undecodable(&mut self, n: usize, type_name: &str) {
+        if n == 0 {
+            return;
+        }
+        self.undecodable += n;
+        self.example("resource does not decode", type_name, format!("{n} left out"));
+    }
+
     pub fn v2_type(&mut self, from: &str, to: &str) {
         *self.v2_type_urls.entry(format!("{from} → {to}")).or_default() += 1;
     }
@@ -103,6 +117,7 @@ impl DecodeReport {
         self.unknown_enum_values += other.unknown_enum_values;
         self.empty_anys += other.empty_anys;
         self.invalid_bytes += other.invalid_bytes;
+        self.undecodable += other.undecodable;
         for (k, v) in other.v2_type_urls {
             *self.v2_type_urls.entry(k).or_default() += v;
         }
@@ -169,8 +184,19 @@ impl DecodeReport {
             let n: usize = self.v2_type_urls.values().sum();
             parts.push(format!("{n} v2 resource{} read as v3", plural(n)));
         }
+        if self.undecodable > 0 {
+            parts.push(format!(
+                "{} resource{} that do not decode (left out)",
+                self.undecodable,
+                plural(self.undecodable)
+            ));
+        }
         parts.join(", ")
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 pub fn plural(n: usize) -> &'static str {

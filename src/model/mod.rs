@@ -7,6 +7,7 @@ pub mod lazy;
 pub mod util;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicUsize;
 
 use envoy_types::pb::envoy::admin::v3 as admin;
 use envoy_types::pb::envoy::config::bootstrap::v3::Bootstrap;
@@ -335,7 +336,8 @@ impl Index {
                 let stamp = Stamp::new(&r.version_info, r.last_updated.as_ref());
                 items.push((State::Active, RouteOrigin::Rds, stamp, r.route_config));
             }
-            let verify = self.verify();
+            let bad = AtomicUsize::new(0);
+            let verify = self.verify().then_some(&bad);
             let decoded: Vec<RouteConfigEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, origin, stamp, any)| {
@@ -350,6 +352,7 @@ impl Index {
                     })
                 })
                 .collect();
+            self.report.undecodable(bad.into_inner(), "RouteConfiguration");
             self.route_configs.extend(decoded);
         } else if name == admin::ScopedRoutesConfigDump::full_name() {
             let Ok(d) = section.decode::<admin::ScopedRoutesConfigDump>() else {
@@ -380,7 +383,8 @@ impl Index {
                 let stamp = Stamp::new(&e.version_info, e.last_updated.as_ref());
                 items.push((State::Active, stamp, e.endpoint_config));
             }
-            let verify = self.verify();
+            let bad = AtomicUsize::new(0);
+            let verify = self.verify().then_some(&bad);
             let decoded: Vec<EndpointEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, stamp, any)| {
@@ -394,6 +398,7 @@ impl Index {
                     })
                 })
                 .collect();
+            self.report.undecodable(bad.into_inner(), "ClusterLoadAssignment");
             self.endpoints.extend(decoded);
         } else if name == admin::EcdsConfigDump::full_name() {
             let Ok(d) = section.decode::<admin::EcdsConfigDump>() else {
@@ -462,7 +467,8 @@ impl Index {
                 ));
             }
         }
-        let verify = self.verify();
+        let bad = AtomicUsize::new(0);
+        let verify = self.verify().then_some(&bad);
         let decoded: Vec<(Option<ListenerEntry>, Vec<InlineRoute>)> = items
             .into_par_iter()
             .map(|(name, state, stamp, any, rejection)| {
@@ -506,6 +512,7 @@ impl Index {
                 (Some(entry), inline)
             })
             .collect();
+        self.report.undecodable(bad.into_inner(), "Listener");
         for (entry, inline) in decoded {
             self.listeners.extend(entry);
             pending.inline_routes.extend(inline);
@@ -528,7 +535,8 @@ impl Index {
                 items.push((state, Stamp::new(&c.version_info, c.last_updated.as_ref()), c.cluster));
             }
         }
-        let verify = self.verify();
+        let bad = AtomicUsize::new(0);
+        let verify = self.verify().then_some(&bad);
         let decoded: Vec<(ClusterEntry, Option<ClusterLoadAssignment>)> = items
             .into_par_iter()
             .filter_map(|(state, stamp, any)| {
@@ -548,6 +556,7 @@ impl Index {
                 Some((entry, load_assignment))
             })
             .collect();
+        self.report.undecodable(bad.into_inner(), "Cluster");
         for (entry, cla) in decoded {
             if let Some(cla) = cla {
                 pending.load_assignments.push(EndpointEntry {
@@ -711,13 +720,20 @@ struct Pending {
     load_assignments: Vec<EndpointEntry>,
 }
 
-/// Keeps an Any holding `T` as bytes; with `verify`, only if they decode.
-fn kept<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any, verify: bool) -> Option<Lazy<T>> {
+/// Keeps an Any holding `T` as bytes. With `verify` (a counter), only if
+/// they decode; those that do not are counted there.
+fn kept<T: prost::Message + Name + Default + Clone + PartialEq>(
+    any: Any,
+    verify: Option<&AtomicUsize>,
+) -> Option<Lazy<T>> {
     if crate::input::pool::type_url_name(&any.type_url) != T::full_name() {
         return None;
     }
-    if verify && !crate::input::plan::message(&T::full_name()).is_some_and(|p| p.check(&any.value)) {
-        return None;
+    if let Some(bad) = verify {
+        if !crate::input::plan::message(&T::full_name()).is_some_and(|p| p.check(&any.value)) {
+            bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
     }
     Some(Lazy::from_bytes(any.value))
 }

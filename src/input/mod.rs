@@ -11,6 +11,7 @@ pub mod proto;
 pub mod report;
 pub mod section;
 pub mod transcode;
+pub mod wire;
 
 use std::io::Read;
 

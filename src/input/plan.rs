@@ -188,113 +188,48 @@ impl MsgPlan {
         self.check_at(bytes, 0)
     }
 
-    fn check_at(&self, mut buf: &[u8], depth: u32) -> bool {
-        use prost::encoding::{decode_key, decode_varint, WireType};
+    fn check_at(&self, buf: &[u8], depth: u32) -> bool {
+        use prost::encoding::{decode_varint, WireType};
         if depth > 100 {
             return false;
         }
-        while !buf.is_empty() {
-            let Ok((tag, wire)) = decode_key(&mut buf) else {
-                return false;
+        for f in super::wire::fields(buf) {
+            let Ok(f) = f else { return false };
+            // Unknown fields are skipped, as prost skips them.
+            let Ok(i) = self.fields.binary_search_by_key(&f.tag, |p| p.number) else {
+                continue;
             };
-            let field = self
-                .fields
-                .binary_search_by_key(&tag, |f| f.number)
-                .ok()
-                .map(|i| &self.fields[i]);
-            match wire {
-                WireType::Varint => {
-                    if decode_varint(&mut buf).is_err() {
-                        return false;
-                    }
-                    if field.is_some_and(|f| !f.kind.is_varint()) {
-                        return false;
-                    }
-                }
-                WireType::SixtyFourBit | WireType::ThirtyTwoBit => {
-                    let n = if wire == WireType::SixtyFourBit { 8 } else { 4 };
-                    let Some(rest) = buf.get(n..) else { return false };
-                    buf = rest;
-                    if field.is_some_and(|f| f.kind.fixed_size() != Some(n)) {
-                        return false;
-                    }
-                }
-                WireType::LengthDelimited => {
-                    let Ok(len) = decode_varint(&mut buf) else { return false };
-                    let Some(body) = usize::try_from(len).ok().and_then(|l| buf.get(..l)) else {
-                        return false;
-                    };
-                    buf = &buf[body.len()..];
-                    let ok = match field.map(|f| (f.kind, f.repeated)) {
-                        None | Some((Kind::Bytes, _)) => true,
-                        Some((Kind::String, _)) => std::str::from_utf8(body).is_ok(),
-                        Some((Kind::Message(m), _)) => m.check_at(body, depth + 1),
-                        // Packed repeated scalars.
-                        Some((k, true)) => match k.fixed_size() {
-                            Some(n) => body.len() % n == 0,
-                            None => {
-                                let mut b = body;
-                                while !b.is_empty() {
-                                    if decode_varint(&mut b).is_err() {
-                                        return false;
-                                    }
+            let (kind, repeated) = (self.fields[i].kind, self.fields[i].repeated);
+            let ok = match f.wire {
+                WireType::Varint => kind.is_varint(),
+                WireType::SixtyFourBit => kind.fixed_size() == Some(8),
+                WireType::ThirtyTwoBit => kind.fixed_size() == Some(4),
+                WireType::LengthDelimited => match kind {
+                    Kind::Bytes => true,
+                    Kind::String => std::str::from_utf8(f.body).is_ok(),
+                    Kind::Message(m) => m.check_at(f.body, depth + 1),
+                    // Packed repeated scalars.
+                    k if repeated => match k.fixed_size() {
+                        Some(n) => f.body.len() % n == 0,
+                        None => {
+                            let mut b = f.body;
+                            while !b.is_empty() {
+                                if decode_varint(&mut b).is_err() {
+                                    return false;
                                 }
-                                true
                             }
-                        },
-                        Some((_, false)) => false,
-                    };
-                    if !ok {
-                        return false;
-                    }
-                }
-                // An unknown field may be a (deprecated) group: skipped, as
-                // prost skips it.
-                WireType::StartGroup if field.is_none() => {
-                    if !skip_group(&mut buf, tag, depth) {
-                        return false;
-                    }
-                }
-                WireType::StartGroup | WireType::EndGroup => return false,
+                            true
+                        }
+                    },
+                    _ => false,
+                },
+                WireType::StartGroup | WireType::EndGroup => false,
+            };
+            if !ok {
+                return false;
             }
         }
         true
-    }
-}
-
-/// Skips a group's body up to its end tag.
-fn skip_group(buf: &mut &[u8], tag: u32, depth: u32) -> bool {
-    use prost::encoding::{decode_key, decode_varint, WireType};
-    if depth > 100 {
-        return false;
-    }
-    loop {
-        let Ok((t, wire)) = decode_key(buf) else { return false };
-        match wire {
-            WireType::EndGroup => return t == tag,
-            WireType::StartGroup => {
-                if !skip_group(buf, t, depth + 1) {
-                    return false;
-                }
-            }
-            WireType::Varint => {
-                if decode_varint(buf).is_err() {
-                    return false;
-                }
-            }
-            WireType::SixtyFourBit | WireType::ThirtyTwoBit => {
-                let n = if wire == WireType::SixtyFourBit { 8 } else { 4 };
-                let Some(rest) = buf.get(n..) else { return false };
-                *buf = rest;
-            }
-            WireType::LengthDelimited => {
-                let Ok(len) = decode_varint(buf) else { return false };
-                let Some(rest) = usize::try_from(len).ok().and_then(|l| buf.get(l..)) else {
-                    return false;
-                };
-                *buf = rest;
-            }
-        }
     }
 }
 

@@ -86,22 +86,19 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<(Vec<Section>, DecodeReport), 
 }
 
 /// An Any's type URL and value, the value borrowed.
-fn any_parts(mut buf: &[u8]) -> Result<(String, &[u8]), String> {
+fn any_parts(buf: &[u8]) -> Result<(String, &[u8]), String> {
     let mut type_url = String::new();
     let mut value: &[u8] = &[];
-    while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).map_err(|e| e.to_string())?;
-        if wire != WireType::LengthDelimited {
-            return Err(format!("field {tag} of an Any as {wire:?}"));
-        }
-        let len = decode_varint(&mut buf).map_err(|e| e.to_string())? as usize;
-        let body = buf.get(..len).ok_or("truncated Any")?;
-        match tag {
-            1 => type_url = String::from_utf8(body.to_vec()).map_err(|_| "type URL is not UTF-8")?,
-            2 => value = body,
+    for f in super::wire::fields(buf) {
+        let f = f.map_err(|at| format!("malformed field at byte {at} of the Any"))?;
+        match (f.tag, f.wire) {
+            (1, WireType::LengthDelimited) => {
+                type_url = String::from_utf8(f.body.to_vec()).map_err(|_| "type URL is not UTF-8")?
+            }
+            (2, WireType::LengthDelimited) => value = f.body,
+            (tag @ (1 | 2), wire) => return Err(format!("field {tag} of an Any as {wire:?}")),
             _ => {}
         }
-        buf = &buf[len..];
     }
     Ok((type_url, value))
 }

@@ -39,7 +39,6 @@ impl Section {
     /// parallel later), everything else stays in the head. None when the
     /// bytes are not well-formed protobuf.
     pub fn split(type_url: String, value: &[u8]) -> Option<Self> {
-        use prost::encoding::{decode_key, decode_varint};
         let name = super::pool::type_url_name(&type_url);
         let lists: Vec<u32> = super::plan::message(name)
             .map(|m| m.list_message_fields())
@@ -47,30 +46,13 @@ impl Section {
         let mut head = Vec::new();
         // (field, body range) of each item; copied out in parallel below.
         let mut ranges: Vec<(u32, usize, usize)> = Vec::new();
-        let mut buf = value;
-        while !buf.is_empty() {
-            let start = value.len() - buf.len();
-            let (tag, wire) = decode_key(&mut buf).ok()?;
-            match wire {
-                WireType::Varint => {
-                    decode_varint(&mut buf).ok()?;
-                }
-                WireType::SixtyFourBit => buf = buf.get(8..)?,
-                WireType::ThirtyTwoBit => buf = buf.get(4..)?,
-                WireType::LengthDelimited => {
-                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
-                    let body_at = value.len() - buf.len();
-                    buf.get(..len)?;
-                    buf = &buf[len..];
-                    if lists.contains(&tag) {
-                        ranges.push((tag, body_at, body_at + len));
-                        continue;
-                    }
-                }
-                WireType::StartGroup | WireType::EndGroup => return None,
+        for f in super::wire::fields(value) {
+            let f = f.ok()?;
+            if f.wire == WireType::LengthDelimited && lists.contains(&f.tag) {
+                ranges.push((f.tag, f.body_at, f.body_at + f.body.len()));
+            } else {
+                head.extend_from_slice(f.raw);
             }
-            let end = value.len() - buf.len();
-            head.extend_from_slice(&value[start..end]);
         }
         use rayon::prelude::*;
         let items = ranges

@@ -23,10 +23,11 @@ use prost::{Message, Name};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::input::wire::{field as wire_field, repeated as wire_fields};
 use crate::input::{DecodeReport, LoadedDump, Section};
 use istio::IstioConfigRef;
 pub use lazy::Lazy;
-use util::{decode_any, field_number, format_timestamp, struct_str, wire_field, wire_fields};
+use util::{decode_any, field_number, format_timestamp, struct_str};
 
 /// Where a resource stands in Envoy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

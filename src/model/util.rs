@@ -34,62 +34,6 @@ pub fn struct_struct<'a>(s: &'a Struct, key: &str) -> Option<&'a Struct> {
     }
 }
 
-/// The last occurrence of top-level field `number` of an encoded message,
-/// when it is length-delimited (a string, bytes or message): read straight
-/// from the wire, without decoding the rest. None for malformed bytes.
-pub fn wire_field(mut bytes: &[u8], number: u32) -> Option<&[u8]> {
-    use prost::encoding::{decode_key, decode_varint, WireType};
-    let mut found = None;
-    while !bytes.is_empty() {
-        let (tag, wire) = decode_key(&mut bytes).ok()?;
-        match wire {
-            WireType::Varint => {
-                decode_varint(&mut bytes).ok()?;
-            }
-            WireType::SixtyFourBit => bytes = bytes.get(8..)?,
-            WireType::ThirtyTwoBit => bytes = bytes.get(4..)?,
-            WireType::LengthDelimited => {
-                let len = usize::try_from(decode_varint(&mut bytes).ok()?).ok()?;
-                let body = bytes.get(..len)?;
-                if tag == number {
-                    found = Some(body);
-                }
-                bytes = &bytes[len..];
-            }
-            WireType::StartGroup | WireType::EndGroup => return None,
-        }
-    }
-    found
-}
-
-/// Every occurrence of top-level length-delimited field `number` (a
-/// repeated message field's elements), read from the wire. Empty for
-/// malformed bytes.
-pub fn wire_fields(mut bytes: &[u8], number: u32) -> Vec<&[u8]> {
-    use prost::encoding::{decode_key, decode_varint, WireType};
-    let mut found = Vec::new();
-    while !bytes.is_empty() {
-        let Ok((tag, wire)) = decode_key(&mut bytes) else {
-            return Vec::new();
-        };
-        let step = match wire {
-            WireType::Varint => decode_varint(&mut bytes).ok().map(|_| 0),
-            WireType::SixtyFourBit => Some(8),
-            WireType::ThirtyTwoBit => Some(4),
-            WireType::LengthDelimited => decode_varint(&mut bytes).ok().and_then(|l| usize::try_from(l).ok()),
-            WireType::StartGroup | WireType::EndGroup => None,
-        };
-        let Some(len) = step.filter(|&l| l <= bytes.len()) else {
-            return Vec::new();
-        };
-        if wire == WireType::LengthDelimited && tag == number {
-            found.push(&bytes[..len]);
-        }
-        bytes = &bytes[len..];
-    }
-    found
-}
-
 /// A field's number in Envoy's API, from the descriptor pool.
 pub fn field_number(message: &str, field: &str) -> u32 {
     crate::input::pool::message(message)
@@ -99,22 +43,12 @@ pub fn field_number(message: &str, field: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use envoy_types::pb::envoy::config::cluster::v3::Cluster;
-    use prost::Message;
-
     #[test]
-    fn wire_field_reads_a_top_level_string() {
-        let c = Cluster {
-            name: "outbound|443||example.com".into(),
-            alt_stat_name: "x".into(),
-            ..Default::default()
-        };
-        let bytes = c.encode_to_vec();
-        let n = field_number("envoy.config.cluster.v3.Cluster", "name");
-        assert_eq!(n, 1);
-        assert_eq!(wire_field(&bytes, n), Some(&b"outbound|443||example.com"[..]));
-        assert_eq!(wire_field(&bytes, 25), None);
-        assert_eq!(wire_field(&bytes[..bytes.len() - 1], n), None, "truncated");
+    fn field_numbers_come_from_the_pool() {
+        assert_eq!(super::field_number("envoy.config.cluster.v3.Cluster", "name"), 1);
+        assert_eq!(
+            super::field_number("envoy.config.cluster.v3.Cluster", "no_such_field"),
+            0
+        );
     }
 }

@@ -26,14 +26,6 @@ pub struct SectionItem {
 }
 
 impl Section {
-    pub fn from_any(any: Any) -> Self {
-        Self {
-            type_url: any.type_url,
-            head: any.value,
-            items: Vec::new(),
-        }
-    }
-
     /// A section read from protobuf, split like the JSON decoder splits it:
     /// the elements of its repeated message fields become items (decoded in
     /// parallel later), everything else stays in the head. None when the

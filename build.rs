@@ -1,9 +1,16 @@
 //! Builds the descriptor pool egress-xray decodes with: the FileDescriptorSet
 //! that `envoy-types` ships for its generated code (so every message is read
-//! exactly as the typed structs define it), stripped of source info, plus the
-//! few extra protos in `proto/` compiled by `protox` (pure Rust, no protoc).
+//! exactly as the typed structs define it), stripped of source info and
+//! checked in as `proto/envoy-types-<version>.fds.gz`, plus the few extra
+//! protos in `proto/` compiled by `protox` (pure Rust, no protoc).
+//!
+//! The build reads only files of this repository: no network, no recursive
+//! cargo, nothing that depends on what else the cargo cache holds. The test
+//! `descriptors::checked_in_set_is_envoy_types_own` proves the checked-in set
+//! equals the one the resolved `envoy-types` ships (and rewrites it with
+//! `EGRESS_XRAY_BLESS=1` after an upgrade).
 
-use std::{env, fs, path::PathBuf, process::Command};
+use std::{env, fs, io::Read, path::PathBuf};
 
 use prost::Message;
 use prost_reflect::prost_types::FileDescriptorSet;
@@ -13,13 +20,21 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.lock");
 
-    let types_bin = envoy_types_descriptor_path();
-    let bytes = fs::read(&types_bin).unwrap_or_else(|e| panic!("cannot read {}: {e}", types_bin.display()));
+    let version = envoy_types_version();
+    let path = PathBuf::from(format!("proto/envoy-types-{version}.fds.gz"));
+    let gz = fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}\nenvoy-types {version} is in Cargo.lock but its descriptor set is not checked in; \
+             run `EGRESS_XRAY_BLESS=1 cargo test descriptors` to write it from the envoy-types sources",
+            path.display()
+        )
+    });
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut bytes)
+        .unwrap_or_else(|e| panic!("{} is not gzip: {e}", path.display()));
     let mut set = FileDescriptorSet::decode(bytes.as_slice())
-        .unwrap_or_else(|e| panic!("{} is not a FileDescriptorSet: {e}", types_bin.display()));
-    for file in &mut set.file {
-        file.source_code_info = None;
-    }
+        .unwrap_or_else(|e| panic!("{} is not a FileDescriptorSet: {e}", path.display()));
 
     let known: std::collections::HashSet<String> = set.file.iter().filter_map(|f| f.name.clone()).collect();
     let extra = compile_extra_protos(&set);
@@ -31,34 +46,22 @@ fn main() {
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("descriptors.bin");
     fs::write(&out, set.encode_to_vec()).expect("write descriptors.bin");
+    println!("cargo:rustc-env=EGRESS_XRAY_ENVOY_TYPES_VERSION={version}");
 }
 
-/// Finds `src/generated/types.bin` inside the resolved `envoy-types` package.
-fn envoy_types_descriptor_path() -> PathBuf {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(&manifest_dir)
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("metadata JSON");
-    let manifest = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == "envoy-types")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("envoy-types is not among the resolved packages");
-    PathBuf::from(manifest)
-        .parent()
-        .unwrap()
-        .join("src/generated/types.bin")
+/// The version of `envoy-types` that Cargo.lock resolves (a plain read of
+/// the lock file: one `[[package]]` named envoy-types).
+fn envoy_types_version() -> String {
+    let lock = fs::read_to_string("Cargo.lock").expect("Cargo.lock is part of the repository");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == r#"name = "envoy-types""# {
+            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+                return v.trim_matches('"').to_string();
+            }
+        }
+    }
+    panic!("Cargo.lock resolves no envoy-types package")
 }
 
 fn compile_extra_protos(base: &FileDescriptorSet) -> FileDescriptorSet {

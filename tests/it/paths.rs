@@ -1,7 +1,7 @@
 //! `paths`: the graph on the samples and real dumps, its findings for
 //! references that lead nowhere, and the diagram outputs.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use egress_xray::analysis::paths::{self, PathFilter};

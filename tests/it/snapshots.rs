@@ -1,7 +1,7 @@
 //! Golden outputs of the human-facing views on our samples and a real dump,
-//! reviewed like code (insta snapshots in tests/snapshots/).
+//! reviewed like code (insta snapshots in tests/it/snapshots/).
 
-mod common;
+use crate::common;
 
 use egress_xray::analysis::{bootstrap, endpoints, inventory, paths, routes, secrets, summary, tls};
 use egress_xray::render::{table, Palette};

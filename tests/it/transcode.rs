@@ -3,7 +3,7 @@
 //! corpus and on our samples. One test in its own binary: it flips a
 //! process-wide switch.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! The binary end to end: the README's commands, the JSON contracts, the
 //! conventions (stdin, gzip, protobuf, NO_COLOR) and bad input.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

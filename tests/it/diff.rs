@@ -1,7 +1,7 @@
 //! `diff` and `isolation` on the push samples and the corpus's compare pair:
 //! the JSON contracts, exit codes, noise control.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use serde_json::Value;

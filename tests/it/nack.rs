@@ -2,7 +2,7 @@
 //! its type (and resource where the line names one), no look-alike counted;
 //! the DeathStarBench error_state entries; the Trap 2 sample end to end.
 
-mod common;
+use crate::common;
 
 use egress_xray::istio::{log, nacklog};
 

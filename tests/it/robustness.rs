@@ -1,7 +1,7 @@
 //! Property tests: mutated real dumps (truncated, bytes flipped, keys dropped,
 //! values retyped) give a result or an error — never a panic.
 
-mod common;
+use crate::common;
 
 use egress_xray::analysis::{diff, endpoints, inventory, paths, routes, secrets, summary, tls, trace};
 use egress_xray::input;

@@ -2,7 +2,7 @@
 //! Trap 1 variant with its dump and istiod log, and every other zero-chain
 //! cause in samples/istio/broken.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use serde_json::Value;

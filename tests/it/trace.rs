@@ -1,7 +1,7 @@
 //! `trace` and `tls` on the scenario's samples and on real dumps: the JSON
 //! contracts, Envoy's matching rules end to end, and no panic anywhere.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use egress_xray::analysis::trace::{self, TraceRequest, TraceResult};

@@ -1,7 +1,7 @@
 //! Every real dump in ../shared/corpus decodes, with the counts its INDEX.md
 //! records, and our inventory rows agree with istioctl's golden outputs.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,16 @@
+//! The integration tests, as one test binary: linking the Envoy API once
+//! instead of once per file is most of a clean `cargo test`'s time.
+
+mod common;
+
+mod cli;
+mod corpus;
+mod descriptors;
+mod diff;
+mod explain;
+mod nack;
+mod paths;
+mod robustness;
+mod snapshots;
+mod trace;
+mod transcode;

@@ -15,7 +15,7 @@ use crate::render::{self, graph, table, OutputFormat, Palette};
 
 const EXAMPLES: &str = "\
 Examples:
-  egress-xray dump.json                      one screen per dump: identity, versions, counts, findings
+  egress-xray dump.json                  one screen per dump: identity, versions, counts, findings
   kubectl exec POD -c istio-proxy -- curl -s localhost:15000/config_dump | egress-xray -
   egress-xray listeners dump.json --port 8443
   egress-xray clusters dump.json.gz --direction outbound -o json
@@ -371,33 +371,103 @@ impl From<StateArg> for State {
 
 /// Runs the CLI; returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "egress-xray: error: {e}");
-            2
+    // clap prints --help and usage errors itself: give it our --color choice.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cmd = Cli::command().color(clap_color(&args));
+    let cli = match cmd
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let palette = palette(cli.common.color, std::io::stdout().is_terminal());
+    let outcome = execute(cli, palette);
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = std::io::stdout().lock().write_all(outcome.stdout.as_bytes());
+    let _ = std::io::stderr().lock().write_all(outcome.stderr.as_bytes());
+    outcome.code
+}
+
+/// The `--color` value among raw arguments, as clap's own choice.
+fn clap_color(args: &[std::ffi::OsString]) -> clap::ColorChoice {
+    let mut value = None;
+    for (i, a) in args.iter().enumerate() {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        } else if let Some(v) = a.strip_prefix("--color=") {
+            value = Some(v.to_string());
+        } else if a == "--color" {
+            value = args.get(i + 1).map(|v| v.to_string_lossy().into_owned());
         }
+    }
+    match value.as_deref() {
+        Some("never") => clap::ColorChoice::Never,
+        Some("always") => clap::ColorChoice::Always,
+        _ => clap::ColorChoice::Auto,
     }
 }
 
-fn dispatch(cli: Cli) -> Result<i32, InputError> {
+/// What one invocation prints and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// Runs one invocation in-process, as a pipe would see it (no colour):
+/// `args` without the program name. Used by the determinism tests, which
+/// run every command many times.
+pub fn run_args<I: IntoIterator<Item = String>>(args: I) -> Outcome {
+    let args = std::iter::once("egress-xray".to_string()).chain(args);
+    match Cli::try_parse_from(args) {
+        Ok(cli) => {
+            let palette = palette(cli.common.color, false);
+            execute(cli, palette)
+        }
+        Err(e) => Outcome {
+            stdout: String::new(),
+            stderr: e.render().to_string(),
+            code: 2,
+        },
+    }
+}
+
+fn execute(cli: Cli, palette: Palette) -> Outcome {
+    match dispatch(cli, palette) {
+        Ok(o) => o,
+        Err(e) => Outcome {
+            stdout: String::new(),
+            stderr: format!("egress-xray: error: {e}\n"),
+            code: 2,
+        },
+    }
+}
+
+fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
     let common = cli.common.clone();
-    let palette = palette(common.color);
+    let done = |stdout: String, code: i32| {
+        Ok(Outcome {
+            stdout,
+            stderr: String::new(),
+            code,
+        })
+    };
     let command = match cli.command {
         Some(c) => c,
         None if !cli.files.is_empty() => Command::Summary { files: cli.files },
-        None => {
-            let _ = Cli::command().print_help();
-            return Ok(2);
-        }
+        None => return done(Cli::command().render_help().to_string(), 2),
     };
     if matches!(common.output, OutputFormat::Mermaid | OutputFormat::Dot) && !matches!(command, Command::Paths { .. }) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "egress-xray: error: -o mermaid and -o dot draw the paths graph: use them with `egress-xray paths`"
-        );
-        return Ok(2);
+        return Ok(Outcome {
+            stdout: String::new(),
+            stderr:
+                "egress-xray: error: -o mermaid and -o dot draw the paths graph: use them with `egress-xray paths`\n"
+                    .into(),
+            code: 2,
+        });
     }
     let out = match command {
         Command::Summary { files } => {
@@ -747,9 +817,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             let out = emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::diff(r, stat, o == OutputFormat::Wide, palette)
             });
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(out.as_bytes());
-            return Ok(code);
+            return done(out, code);
         }
         Command::Isolation { dumps, istio } => {
             let indexes = indexes(&dumps)?;
@@ -782,10 +850,7 @@ fn dispatch(cli: Cli) -> Result<i32, InputError> {
             String::from_utf8_lossy(&buf).into_owned()
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth a message.
-    let _ = stdout.write_all(out.as_bytes());
-    Ok(0)
+    done(out, 0)
 }
 
 /// One dump → the object itself (the documented contracts); several (a
@@ -927,12 +992,12 @@ fn parse_now(s: &str) -> Result<time::OffsetDateTime, String> {
         .map_err(|e| format!("expected an RFC 3339 time like 2026-11-26T00:00:00Z, or `now`: {e}"))
 }
 
-fn palette(choice: ColorChoice) -> Palette {
+fn palette(choice: ColorChoice, terminal: bool) -> Palette {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let enabled = match choice {
         ColorChoice::Always => !no_color,
         ColorChoice::Never => false,
-        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
+        ColorChoice::Auto => !no_color && terminal,
     };
     Palette { enabled }
 }

@@ -93,19 +93,17 @@ impl Msg<'_> {
     }
 }
 
-type Items<'a> = BTreeMap<(&'static str, String), Item<'a>>;
+/// Resources by (type, name). A name is not unique in every dump: a listener
+/// can be active and warming at once, and inline route configurations of
+/// unnamed static listeners share the empty name. All are kept.
+type Items<'a> = BTreeMap<(&'static str, String), Vec<Item<'a>>>;
 
 fn items<'a>(ix: &'a Index, normalize: &dyn Fn(&str) -> String) -> Items<'a> {
     let mut m: Items = BTreeMap::new();
-    // Per name, prefer the serving version (active/static) over others.
     let mut put = |kind: &'static str, name: String, state: State, message: Option<Msg<'a>>| {
-        let key = (kind, normalize(&name));
-        let better = m.get(&key).is_none_or(|old| {
-            !matches!(old.state, State::Active | State::Static) && matches!(state, State::Active | State::Static)
-        });
-        if better {
-            m.insert(key, Item { state, message });
-        }
+        m.entry((kind, normalize(&name)))
+            .or_default()
+            .push(Item { state, message });
     };
     for l in &ix.listeners {
         put("listener", l.name.clone(), l.state, l.lazy.as_ref().map(Msg::Listener));
@@ -202,48 +200,62 @@ pub fn diff(a: &Index, b: &Index, opts: &DiffOptions) -> DiffReport {
     keys.dedup();
     for key in keys {
         let (kind, name) = (key.0, key.1.clone());
-        match (ia.get(key), ib.get(key)) {
-            (Some(_), None) => changes.push(Change {
-                kind,
-                name,
-                change: "removed",
-                fields: Vec::new(),
-                state: None,
-                text: None,
-            }),
-            (None, Some(_)) => changes.push(Change {
-                kind,
-                name,
-                change: "added",
-                fields: Vec::new(),
-                state: None,
-                text: None,
-            }),
-            (Some(x), Some(y)) => {
-                let state = (x.state != y.state).then(|| (x.state.as_str().to_string(), y.state.as_str().to_string()));
-                let same = x.message == y.message;
-                if same && !opts.normalize_node && state.is_none() {
-                    continue;
+        let none = Vec::new();
+        let (xs, ys) = (ia.get(key).unwrap_or(&none), ib.get(key).unwrap_or(&none));
+        let several = xs.len() > 1 || ys.len() > 1;
+        for pair in pair_items(xs, ys, &wa, &wb) {
+            // Several resources under one name are told apart by their state.
+            let label = |it: &Item| {
+                if several {
+                    format!("{name} ({})", it.state.as_str())
+                } else {
+                    name.clone()
                 }
-                let ja = x.message.as_ref().map(|m| canonical(m, &wa)).unwrap_or(Value::Null);
-                let jb = y.message.as_ref().map(|m| canonical(m, &wb)).unwrap_or(Value::Null);
-                let mut fields = Vec::new();
-                diff_values(&ja, &jb, "", &mut fields);
-                fields.retain(|f| !ignored(&f.path, &opts.ignore));
-                if fields.is_empty() && state.is_none() {
-                    continue;
-                }
-                let text = opts.text.then(|| unified(&ja, &jb, &name));
-                changes.push(Change {
+            };
+            match pair {
+                (Some(x), None) => changes.push(Change {
                     kind,
-                    name,
-                    change: "changed",
-                    fields,
-                    state,
-                    text,
-                });
+                    name: label(x),
+                    change: "removed",
+                    fields: Vec::new(),
+                    state: None,
+                    text: None,
+                }),
+                (None, Some(y)) => changes.push(Change {
+                    kind,
+                    name: label(y),
+                    change: "added",
+                    fields: Vec::new(),
+                    state: None,
+                    text: None,
+                }),
+                (Some(x), Some(y)) => {
+                    let state =
+                        (x.state != y.state).then(|| (x.state.as_str().to_string(), y.state.as_str().to_string()));
+                    let same = x.message == y.message;
+                    if same && !opts.normalize_node && state.is_none() {
+                        continue;
+                    }
+                    let ja = x.message.as_ref().map(|m| canonical(m, &wa)).unwrap_or(Value::Null);
+                    let jb = y.message.as_ref().map(|m| canonical(m, &wb)).unwrap_or(Value::Null);
+                    let mut fields = Vec::new();
+                    diff_values(&ja, &jb, "", &mut fields);
+                    fields.retain(|f| !ignored(&f.path, &opts.ignore));
+                    if fields.is_empty() && state.is_none() {
+                        continue;
+                    }
+                    let text = opts.text.then(|| unified(&ja, &jb, &name));
+                    changes.push(Change {
+                        kind,
+                        name: label(x),
+                        change: "changed",
+                        fields,
+                        state,
+                        text,
+                    });
+                }
+                (None, None) => {}
             }
-            (None, None) => {}
         }
     }
     let mut stat: BTreeMap<&'static str, (usize, usize, usize)> = BTreeMap::new();
@@ -268,6 +280,61 @@ pub fn diff(a: &Index, b: &Index, opts: &DiffOptions) -> DiffReport {
         changes,
         stat,
     }
+}
+
+/// Pairs the resources one name has on each side. One each: that pair.
+/// Several (rare): equal ones first, then by state, then the rest in the
+/// order of their canonical JSON, so that the pairing depends on what the
+/// resources are, never on where they stand in the files.
+fn pair_items<'x, 'a>(
+    xs: &'x [Item<'a>],
+    ys: &'x [Item<'a>],
+    wa: &[(String, &'static str)],
+    wb: &[(String, &'static str)],
+) -> Vec<(Option<&'x Item<'a>>, Option<&'x Item<'a>>)> {
+    if xs.len() <= 1 && ys.len() <= 1 {
+        return vec![(xs.first(), ys.first())];
+    }
+    let sorted = |items: &'x [Item<'a>], words: &[(String, &'static str)]| {
+        let mut v: Vec<(&'x Item<'a>, String)> = items
+            .iter()
+            .map(|it| {
+                let json = it.message.as_ref().map(|m| canonical(m, words).to_string());
+                (it, json.unwrap_or_default())
+            })
+            .collect();
+        v.sort_by(|a, b| (a.0.state, &a.1).cmp(&(b.0.state, &b.1)));
+        v
+    };
+    let (mut left, mut right) = (sorted(xs, wa), sorted(ys, wb));
+    let mut pairs = Vec::new();
+    // Equal resources in the same state.
+    left.retain(
+        |(x, jx)| match right.iter().position(|(y, jy)| x.state == y.state && jx == jy) {
+            Some(at) => {
+                let (y, _) = right.remove(at);
+                pairs.push((Some(*x), Some(y)));
+                false
+            }
+            None => true,
+        },
+    );
+    // Then the same state, then anything, in canonical order.
+    for same_state in [true, false] {
+        left.retain(
+            |(x, _)| match right.iter().position(|(y, _)| !same_state || x.state == y.state) {
+                Some(at) => {
+                    let (y, _) = right.remove(at);
+                    pairs.push((Some(*x), Some(y)));
+                    false
+                }
+                None => true,
+            },
+        );
+    }
+    pairs.extend(left.into_iter().map(|(x, _)| (Some(x), None)));
+    pairs.extend(right.into_iter().map(|(y, _)| (None, Some(y))));
+    pairs
 }
 
 /// The message as proto3 JSON with every Any expanded.

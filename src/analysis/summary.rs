@@ -111,13 +111,14 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
         ));
     }
     if r.unknown_enum_values > 0 {
-        let ex: Vec<String> = r
+        let mut ex: Vec<(&str, &str)> = r
             .examples
             .iter()
             .filter(|e| e.kind == "unknown enum value")
-            .map(|e| format!("{} at {}", e.detail, e.path))
-            .take(3)
+            .map(|e| (e.detail.as_str(), e.path.as_str()))
             .collect();
+        ex.sort();
+        let ex: Vec<String> = ex.iter().take(3).map(|(d, p)| format!("{d} at {p}")).collect();
         out.push(Finding::new(
             findings::UNKNOWN_ENUM,
             "dump",
@@ -147,6 +148,11 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
         out.push(Finding::new(findings::DECODE_SKEW, "dump", skew.one_line()));
     }
     dangling_clusters(ix, tcp_targets, &mut out);
+    // Most severe first; otherwise by code and resource, never by where the
+    // resources stand in the file.
+    out.sort_by(|a, b| {
+        (a.severity, a.code, &a.resource, &a.message).cmp(&(b.severity, b.code, &b.resource, &b.message))
+    });
     out
 }
 
@@ -247,18 +253,25 @@ fn dangling_clusters(ix: &Index, tcp_targets: Targets, out: &mut Vec<Finding>) {
             found
         })
         .collect();
-    // cluster → who sends there (first one seen: routes, then listeners)
-    let mut missing: BTreeMap<String, String> = BTreeMap::new();
+    // cluster → everyone who sends there, in name order
+    let mut missing: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for (cluster, by) in route_targets.into_iter().flatten().chain(tcp_targets) {
         if !cluster.is_empty() && !have.contains(cluster.as_str()) {
-            missing.entry(cluster).or_insert(by);
+            missing.entry(cluster).or_default().insert(by);
         }
     }
-    for (cluster, by) in missing {
+    for (cluster, senders) in missing {
+        let mut by = senders.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        if senders.len() > 3 {
+            by.push_str(&format!(" and {} more", senders.len() - 3));
+        }
         out.push(Finding::new(
             findings::DANGLING_CLUSTER,
             format!("cluster {cluster}"),
-            format!("{by} sends here, but the dump has no such cluster"),
+            format!(
+                "{by} send{} here, but the dump has no such cluster",
+                if senders.len() == 1 { "s" } else { "" }
+            ),
         ));
     }
 }

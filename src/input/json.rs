@@ -439,7 +439,9 @@ pub fn decode_resource(
     let mut de = serde_json::Deserializer::from_str(json);
     if let Ok(msg) = DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &STRICT) {
         if de.end().is_ok() {
-            return Ok((msg.encode_to_vec(), DecodeReport::default()));
+            let mut report = DecodeReport::default();
+            let bytes = deterministic_encoding(type_name, &msg, &mut report);
+            return Ok((bytes, report));
         }
     }
     let mut value: Value = serde_json::from_str(json).map_err(|e| json_error(file, json, path, e))?;
@@ -449,7 +451,10 @@ pub fn decode_resource(
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(&value, &mut track);
     match DynamicMessage::deserialize_with_options(desc.clone(), de, &LENIENT) {
-        Ok(msg) => Ok((msg.encode_to_vec(), report)),
+        Ok(msg) => {
+            let bytes = deterministic_encoding(type_name, &msg, &mut report);
+            Ok((bytes, report))
+        }
         Err(e) => {
             let inner = track.path().to_string();
             let at = if inner == "." || inner.is_empty() {
@@ -465,6 +470,27 @@ pub fn decode_resource(
             })
         }
     }
+}
+
+/// The protobuf encoding of a message decoded through `DynamicMessage`, with
+/// map entries in key order. prost-reflect keeps map fields (metadata,
+/// `typed_per_filter_config`, a Struct's fields...) in a `HashMap` and
+/// encodes them in its per-process random order; bytes that differ from run
+/// to run would make an Any holding them compare unequal to itself in the
+/// next process (issue: `diff X X` reported changes). Going through JSON
+/// (serde_json's maps are sorted) and the transcoder gives one encoding.
+fn deterministic_encoding(type_name: &str, msg: &DynamicMessage, report: &mut DecodeReport) -> Vec<u8> {
+    let options = prost_reflect::SerializeOptions::new().skip_default_fields(true);
+    let value = msg.serialize_with_options(serde_json::value::Serializer, &options);
+    if let (Ok(value), Some(plan)) = (value, super::plan::message(type_name)) {
+        if let Ok(bytes) = super::transcode::json_to_proto(&plan, &value.to_string()) {
+            return bytes;
+        }
+    }
+    // Counted (zero on every dump of the corpus and the samples); kept so
+    // that a message the transcoder refuses is still read.
+    report.unordered_maps += 1;
+    msg.encode_to_vec()
 }
 
 /// Bare lists printed by `istioctl proxy-config cluster|listener|route -o json`.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// How many examples of each kind are kept with their JSON path.
+/// How many examples of each kind are kept with their JSON path (per kind,
+/// so that many skipped fields never crowd out the one dropped enum value a
+/// finding quotes).
 const MAX_EXAMPLES: usize = 20;
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -31,7 +33,13 @@ pub struct DecodeReport {
     /// type, left out of the index.
     #[serde(skip_serializing_if = "is_zero")]
     pub undecodable: usize,
-    /// Example locations, at most MAX_EXAMPLES.
+    /// Resources the transcoder refused after repair, encoded by
+    /// prost-reflect instead, whose map entries (metadata, Struct fields...)
+    /// are then in an order that may differ from run to run. Zero on every
+    /// dump of the corpus and the samples (tests/it/determinism.rs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unordered_maps: usize,
+    /// Example locations, at most MAX_EXAMPLES of each kind.
     pub examples: Vec<ReportExample>,
 }
 
@@ -58,7 +66,7 @@ impl DecodeReport {
     }
 
     fn example(&mut self, kind: &'static str, path: &str, detail: String) {
-        if self.examples.len() < MAX_EXAMPLES {
+        if self.examples.iter().filter(|e| e.kind == kind).count() < MAX_EXAMPLES {
             self.examples.push(ReportExample {
                 kind,
                 path: path.to_string(),
@@ -118,11 +126,13 @@ impl DecodeReport {
         self.empty_anys += other.empty_anys;
         self.invalid_bytes += other.invalid_bytes;
         self.undecodable += other.undecodable;
+        self.unordered_maps += other.unordered_maps;
         for (k, v) in other.v2_type_urls {
             *self.v2_type_urls.entry(k).or_default() += v;
         }
-        let room = MAX_EXAMPLES.saturating_sub(self.examples.len());
-        self.examples.extend(other.examples.into_iter().take(room));
+        for e in other.examples {
+            self.example(e.kind, &e.path, e.detail);
+        }
     }
 
     /// One line: "2 unknown fields, 14 opaque extensions (3 types: a, b, c)".

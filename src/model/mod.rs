@@ -290,6 +290,10 @@ impl Index {
         }
         ix.add_inline_routes(pending.inline_routes);
         ix.add_static_load_assignments(pending.load_assignments);
+        // The order of sections in a file carries no meaning: list them in
+        // the order Envoy's admin endpoint writes them.
+        ix.sections
+            .sort_by(|a, b| (section_rank(a), a).cmp(&(section_rank(b), b)));
         ix
     }
 
@@ -601,11 +605,18 @@ impl Index {
     }
 
     /// Route configurations carried inline by HTTP connection managers.
-    fn add_inline_routes(&mut self, inline: Vec<InlineRoute>) {
+    fn add_inline_routes(&mut self, mut inline: Vec<InlineRoute>) {
         // Envoy's admin dump lists every inline route configuration again under
         // `static_route_configs`: attach each to its listener instead of
-        // counting it twice.
-        let mut statics: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+        // counting it twice. Several inline configurations often share a name
+        // and content (Istio's inbound listener and `virtualInbound` carry the
+        // same one per chain), and Envoy lists those statics in no fixed order;
+        // each inline one takes the identical static whose `last_updated` is
+        // closest to its listener's (Envoy stamps the static when the listener
+        // creates it). Inline ones are settled in (listener, chain) order, so
+        // the result depends on neither the order of sections nor of entries.
+        inline.sort_by(|a, b| origin_key(&a.0).cmp(&origin_key(&b.0)));
+        let mut statics: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, r) in self.route_configs.iter().enumerate() {
             if r.origin == RouteOrigin::Static {
                 statics.entry(r.name.clone()).or_default().push(i);
@@ -614,7 +625,12 @@ impl Index {
         for (origin, state, stamp, rc) in inline {
             let candidates = statics.get_mut(&rc.name);
             let twin = candidates.and_then(|c| {
-                let at = c.iter().position(|&i| *self.route_configs[i].peek() == rc)?;
+                let at = c
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &i)| *self.route_configs[i].peek() == rc)
+                    .min_by_key(|(_, &i)| stamp_distance(&stamp, &self.route_configs[i].stamp))
+                    .map(|(at, _)| at)?;
                 Some(c.remove(at))
             });
             match twin {
@@ -707,6 +723,46 @@ impl Index {
         });
         m
     }
+}
+
+/// Where Envoy's `/config_dump` puts a section (its documented order,
+/// `admin.v3.ConfigDump`; unknown sections last).
+fn section_rank(short_name: &str) -> usize {
+    const ORDER: [&str; 8] = [
+        "BootstrapConfigDump",
+        "ClustersConfigDump",
+        "EcdsConfigDump",
+        "EndpointsConfigDump",
+        "ListenersConfigDump",
+        "ScopedRoutesConfigDump",
+        "RoutesConfigDump",
+        "SecretsConfigDump",
+    ];
+    ORDER.iter().position(|s| *s == short_name).unwrap_or(ORDER.len())
+}
+
+/// Sort key of an inline route configuration's place: listener, then chain.
+fn origin_key(o: &RouteOrigin) -> (&str, &str) {
+    match o {
+        RouteOrigin::Inline { listener, filter_chain } => (listener, filter_chain),
+        _ => ("", ""),
+    }
+}
+
+/// How far apart two `last_updated` stamps are (milliseconds; unknown ones
+/// last), then the stamp itself, so that the choice among identical
+/// configurations never depends on their order in the file.
+fn stamp_distance(listener: &Stamp, candidate: &Stamp) -> (i128, Option<String>) {
+    let at = |s: &Stamp| {
+        s.last_updated
+            .as_deref()
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+    };
+    let distance = match (at(listener), at(candidate)) {
+        (Some(a), Some(b)) => (a - b).whole_milliseconds().abs(),
+        _ => i128::MAX,
+    };
+    (distance, candidate.last_updated.clone())
 }
 
 /// An inline route configuration found while indexing a listener:

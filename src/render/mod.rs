@@ -33,6 +33,14 @@ pub fn yaml<T: Serialize + ?Sized>(value: &T) -> String {
     serde_yaml_ng::to_string(value).expect("analysis data serialises")
 }
 
+/// The display width of plain text in terminal columns (wide and combining
+/// characters counted as a terminal draws them). Layout is computed on plain
+/// text only; colour is applied after (tables measure cells without their
+/// escape codes: tabled's `ansi` feature).
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
 /// Styles for terminal output; all empty when colour is off.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Palette {

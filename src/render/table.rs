@@ -582,8 +582,10 @@ fn socket_summary(v: &SocketVerdict) -> String {
 /// A trace as a short story: one line per hop, reasons indented under it.
 pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
     let mut out = String::new();
+    // Lay out first, paint last: the label is padded as plain text.
     let line = |out: &mut String, hop: &str, text: String| {
-        let _ = writeln!(out, "{:<11}{text}", p.bold(hop));
+        let pad = 11usize.saturating_sub(super::width(hop));
+        let _ = writeln!(out, "{}{:pad$}{text}", p.bold(hop), "");
     };
     let sub = |out: &mut String, text: String| {
         let _ = writeln!(out, "{:<11}  {text}", "");

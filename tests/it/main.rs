@@ -6,10 +6,13 @@ mod common;
 mod cli;
 mod corpus;
 mod descriptors;
+mod determinism;
 mod diff;
 mod explain;
 mod nack;
 mod paths;
+#[cfg(unix)]
+mod pty;
 mod robustness;
 mod snapshots;
 mod trace;

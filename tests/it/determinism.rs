@@ -225,16 +225,27 @@ fn write_shuffled(v: &Value, mix: &mut Mix, out: &mut String) {
 /// Sections in another order, the resources of each section in another
 /// order (every list directly under a section), keys everywhere.
 fn shuffled_dump(text: &str, seed: u64) -> Option<String> {
-    let mut v: Value = serde_json::from_str(text).ok()?;
+    // YAML dumps are written back as JSON (which YAML readers accept too).
+    let mut v: Value = serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_yaml_ng::from_str(text).ok())?;
     let mut mix = Mix(seed);
-    if let Some(configs) = v.get_mut("configs").and_then(Value::as_array_mut) {
-        mix.shuffle(configs);
-        for section in configs.iter_mut().filter_map(Value::as_object_mut) {
-            for list in section.values_mut().filter_map(Value::as_array_mut) {
-                mix.shuffle(list);
+    // Every dump in the file: a wrapped egctl file holds one per pod.
+    fn sections(v: &mut Value, mix: &mut Mix) {
+        let Some(obj) = v.as_object_mut() else { return };
+        match obj.get_mut("configs").and_then(Value::as_array_mut) {
+            Some(configs) => {
+                mix.shuffle(configs);
+                for section in configs.iter_mut().filter_map(Value::as_object_mut) {
+                    for list in section.values_mut().filter_map(Value::as_array_mut) {
+                        mix.shuffle(list);
+                    }
+                }
             }
+            None => obj.values_mut().for_each(|x| sections(x, mix)),
         }
     }
+    sections(&mut v, &mut mix);
     let mut out = String::new();
     write_shuffled(&v, &mut mix, &mut out);
     Some(out)
@@ -254,6 +265,7 @@ fn meaning(args: &[&str]) -> String {
         let at = regex::Regex::new(r"\[\d+\]").unwrap();
         for item in list.iter_mut().filter_map(Value::as_object_mut) {
             item.remove("source");
+            item.remove("format"); // a YAML dump is shuffled into JSON
             // A finding may quote where in the file it looked (`configs[1]...`).
             for f in item
                 .get_mut("findings")
@@ -283,11 +295,11 @@ fn meaning(args: &[&str]) -> String {
     serde_json::to_string_pretty(&v).unwrap()
 }
 
-fn json_dumps() -> Vec<PathBuf> {
+/// Every dump file that is text (JSON or YAML), with its dump count.
+fn text_dumps() -> Vec<(PathBuf, usize)> {
     dump_files()
         .into_iter()
-        .filter(|(p, n)| *n == 1 && p.extension().is_some_and(|e| e == "json"))
-        .map(|(p, _)| p)
+        .filter(|(p, _)| std::fs::read(p).is_ok_and(|b| std::str::from_utf8(&b).is_ok()))
         .collect()
 }
 
@@ -307,14 +319,15 @@ proptest! {
     #[test]
     fn shuffling_what_has_no_meaning_changes_nothing(seed in any::<u64>()) {
         use rayon::prelude::*;
-        let failures: Vec<String> = json_dumps()
+        let failures: Vec<String> = text_dumps()
             .par_iter()
-            .filter_map(|file| {
+            .filter_map(|(file, n)| {
                 let text = std::fs::read_to_string(file).unwrap();
                 let shuffled = shuffled_dump(&text, seed)?;
                 let copy = temp_copy(file, &shuffled, seed);
                 let (a, b) = (file.to_string_lossy().into_owned(), copy.to_string_lossy().into_owned());
-                let diff = run(&["diff", &a, &b]);
+                // diff compares one dump per side; wrapped files hold several.
+                let diff = if *n == 1 { run(&["diff", &a, &b]) } else { run(&["diff", &a, &a]) };
                 let views: Vec<_> = ["summary", "listeners", "clusters", "routes", "endpoints", "secrets", "tls", "paths"]
                     .iter()
                     .map(|cmd| (cmd, meaning(&[cmd, &a, "-o", "json"]), meaning(&[cmd, &b, "-o", "json"])))

@@ -1044,3 +1044,34 @@ pub fn isolation(r: &IsolationReport, wide: bool, p: Palette) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Columns line up in display columns: a cell of wide characters, one
+    /// with a combining accent and a coloured one take the width a terminal
+    /// gives them.
+    #[test]
+    fn columns_are_aligned_in_display_columns() {
+        let p = Palette { enabled: true };
+        let out = table(
+            &["NAME", "NEXT"],
+            vec![
+                vec!["日本".into(), "x".into()],
+                vec!["e\u{301}te".into(), "y".into()],
+                vec![p.red("red"), "z".into()],
+                vec!["plain".into(), "w".into()],
+            ],
+        );
+        let plain = anstream::adapter::strip_str(&out).to_string();
+        let columns: Vec<usize> = plain
+            .lines()
+            .map(|l| {
+                let at = l.rfind(' ').unwrap() + 1;
+                crate::render::width(&l[..at])
+            })
+            .collect();
+        assert!(columns.windows(2).all(|w| w[0] == w[1]), "{plain}\n{columns:?}");
+    }
+}

@@ -265,7 +265,8 @@ fn meaning(args: &[&str]) -> String {
         let at = regex::Regex::new(r"\[\d+\]").unwrap();
         for item in list.iter_mut().filter_map(Value::as_object_mut) {
             item.remove("source");
-            item.remove("format"); // a YAML dump is shuffled into JSON
+            // A YAML dump is shuffled into JSON.
+            item.remove("format");
             // A finding may quote where in the file it looked (`configs[1]...`).
             for f in item
                 .get_mut("findings")
@@ -288,7 +289,10 @@ fn meaning(args: &[&str]) -> String {
         Value::Array(list) => rows(list),
         Value::Object(report) => {
             report.remove("source");
-            report.values_mut().filter_map(Value::as_array_mut).for_each(|l| rows(l));
+            report
+                .values_mut()
+                .filter_map(Value::as_array_mut)
+                .for_each(|l| rows(l));
         }
         _ => {}
     }
@@ -343,5 +347,88 @@ proptest! {
             })
             .collect();
         prop_assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+/// The commands that read Istio config and logs beside dumps: explain on
+/// every broken variant, nack on the Trap 2 logs, isolation and diff on the
+/// push samples — each several times.
+#[test]
+fn config_and_log_commands_give_the_same_bytes_every_run() {
+    let s = common::sample;
+    let broken = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/istio/broken");
+    let mut variants: Vec<PathBuf> = std::fs::read_dir(&broken).unwrap().map(|e| e.unwrap().path()).collect();
+    variants.sort();
+    let mut cases: Vec<Vec<String>> = variants
+        .iter()
+        .map(|v| {
+            vec![
+                "explain".into(),
+                s("egw-mtls-trap1.config_dump.json"),
+                "--istio".into(),
+                s("istio/base"),
+                "--istio".into(),
+                v.to_string_lossy().into_owned(),
+                "--k8s".into(),
+                s("istio/k8s.yaml"),
+                "--istiod-log".into(),
+                s("istio/istiod-tls-route.log"),
+                "-o".into(),
+                "wide".into(),
+            ]
+        })
+        .collect();
+    let nack: Vec<String> = vec![
+        "nack".into(),
+        s("egw-mtls.config_dump.json"),
+        s("egw-pt.config_dump.json"),
+        "--envoy-log".into(),
+        s("trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log"),
+        "--envoy-log".into(),
+        s("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
+        "--istiod-log".into(),
+        s("trap2/istiod.log"),
+        "--istio".into(),
+        s("trap2/istio"),
+    ];
+    for fmt in ["wide", "json"] {
+        let mut c = nack.clone();
+        c.extend(["-o".into(), fmt.into()]);
+        cases.push(c);
+    }
+    cases.push(vec![
+        "isolation".into(),
+        s("egw-mtls.config_dump.json"),
+        s("egw-pt.config_dump.json"),
+        s("push/egw-mtls.after.config_dump.json"),
+        "--istio".into(),
+        s("trap2/istio"),
+        "-o".into(),
+        "wide".into(),
+    ]);
+    for (a, b) in [
+        (
+            "push/egw-pt.before.config_dump.json",
+            "push/egw-pt.after.config_dump.json",
+        ),
+        ("egw-mtls.config_dump.json", "push/egw-mtls.after.config_dump.json"),
+        ("egw-mtls.config_dump.json", "egw-pt.config_dump.json"),
+    ] {
+        for extra in [&[][..], &["--normalize-node", "--text"][..], &["-o", "json"][..]] {
+            let mut c: Vec<String> = vec!["diff".into(), s(a), s(b)];
+            c.extend(extra.iter().map(|x| x.to_string()));
+            cases.push(c);
+        }
+    }
+    for args in cases {
+        let first = run_args(args.clone());
+        assert!(first.code <= 1, "{args:?}: {}", first.stderr);
+        for _ in 0..3 {
+            assert_eq!(
+                first,
+                run_args(args.clone()),
+                "{args:?} printed something else on another run"
+            );
+        }
     }
 }

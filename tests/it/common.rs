@@ -64,3 +64,18 @@ pub fn corpus_indexes() -> Vec<Index> {
         .map(Index::build)
         .collect()
 }
+
+/// The Trap 2 evidence as `nack` arguments: both gateways' Envoy logs,
+/// istiod's log and the ServiceEntry.
+#[allow(dead_code)]
+pub fn trap2_evidence() -> Vec<String> {
+    [
+        ("--envoy-log", "trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log"),
+        ("--envoy-log", "trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
+        ("--istiod-log", "trap2/istiod.log"),
+        ("--istio", "trap2/istio"),
+    ]
+    .into_iter()
+    .flat_map(|(flag, path)| [flag.to_string(), sample(path)])
+    .collect()
+}

@@ -378,19 +378,12 @@ fn config_and_log_commands_give_the_same_bytes_every_run() {
             ]
         })
         .collect();
-    let nack: Vec<String> = vec![
+    let mut nack: Vec<String> = vec![
         "nack".into(),
         s("egw-mtls.config_dump.json"),
         s("egw-pt.config_dump.json"),
-        "--envoy-log".into(),
-        s("trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log"),
-        "--envoy-log".into(),
-        s("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
-        "--istiod-log".into(),
-        s("trap2/istiod.log"),
-        "--istio".into(),
-        s("trap2/istio"),
     ];
+    nack.extend(common::trap2_evidence());
     for fmt in ["wide", "json"] {
         let mut c = nack.clone();
         c.extend(["-o".into(), fmt.into()]);

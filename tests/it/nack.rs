@@ -108,18 +108,9 @@ fn nack_json(args: &[String]) -> serde_json::Value {
 #[test]
 fn trap2_postmortem_names_both_gateways_the_cluster_and_the_service_entry() {
     let s = |p: &str| common::sample(p);
-    let v = nack_json(&[
-        s("egw-mtls.config_dump.json"),
-        s("egw-pt.config_dump.json"),
-        "--envoy-log".into(),
-        s("trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log"),
-        "--envoy-log".into(),
-        s("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
-        "--istiod-log".into(),
-        s("trap2/istiod.log"),
-        "--istio".into(),
-        s("trap2/istio"),
-    ]);
+    let mut args = vec![s("egw-mtls.config_dump.json"), s("egw-pt.config_dump.json")];
+    args.extend(common::trap2_evidence());
+    let v = nack_json(&args);
     let rejections = v["rejections"].as_array().unwrap();
     assert_eq!(rejections.len(), 2, "{rejections:?}");
     for r in rejections {

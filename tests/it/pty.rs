@@ -158,17 +158,9 @@ fn cases() -> Vec<Vec<String>> {
             istiod_log,
         ],
         vec!["explain".into(), "--istio".into(), istio_base, "--k8s".into(), k8s],
-        vec![
-            "nack".into(),
-            "--envoy-log".into(),
-            s("trap2/egw-mtls-6c8f9d7b5-x2k4p.egress-mtls.log"),
-            "--envoy-log".into(),
-            s("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"),
-            "--istiod-log".into(),
-            s("trap2/istiod.log"),
-            "--istio".into(),
-            s("trap2/istio"),
-        ],
+        std::iter::once("nack".to_string())
+            .chain(common::trap2_evidence())
+            .collect(),
         vec![
             "diff".into(),
             s("push/egw-pt.before.config_dump.json"),

@@ -147,9 +147,13 @@ pub fn validation_field(msg: &str) -> Option<String> {
     let mut path: Vec<String> = Vec::new();
     let mut rest = msg;
     while let Some(i) = rest.find("ValidationError.") {
+        // The type name is the ASCII word before the marker; step over the
+        // whole character that ends the previous word (it may be multi-byte).
         let ty_start = rest[..i]
-            .rfind(|c: char| !c.is_ascii_alphanumeric())
-            .map_or(0, |j| j + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !c.is_ascii_alphanumeric())
+            .map_or(0, |(j, c)| j + c.len_utf8());
         let ty = &rest[ty_start..i];
         let after = &rest[i + "ValidationError.".len()..];
         let field: String = after

@@ -216,3 +216,54 @@ fn sync_status_and_bug_report_directories() {
         "the bug report's dump was read"
     );
 }
+
+/// A non-ASCII character right before `ValidationError.` (here a combining
+/// accent) used to slice inside the character and panic; from a log line
+/// and from a dump's `error_state.details`.
+#[test]
+fn validation_error_after_a_multibyte_character() {
+    use egress_xray::analysis::nack::validation_field;
+    assert_eq!(
+        validation_field("e\u{301}ClusterValidationError.ConnectTimeout: value must be greater than 0s").as_deref(),
+        Some("Cluster.ConnectTimeout")
+    );
+    assert_eq!(validation_field("日本ValidationError.X").as_deref(), Some(".X"));
+    let dir = std::env::temp_dir().join(format!("egress-xray-nack-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("envoy.log");
+    std::fs::write(
+        &log,
+        "2026-11-20T11:30:02.415Z\twarning\tenvoy config\tgRPC config for type.googleapis.com/envoy.config.cluster.v3.Cluster rejected: Proto constraint validation failed (caf\u{e9}\u{301}ClusterValidationError.ConnectTimeout: value must be greater than 0s)\n",
+    )
+    .unwrap();
+    let mut dump: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::sample("egw-pt.config_dump.json")).unwrap()).unwrap();
+    let listeners = dump["configs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["@type"].as_str().unwrap().ends_with("ListenersConfigDump"))
+        .unwrap();
+    listeners["dynamic_listeners"][0]["error_state"] = serde_json::json!({
+        "details": "Proto constraint validation failed (\u{301}ListenerValidationError.Address: value is required)",
+        "last_update_attempt": "2026-11-20T11:31:00Z"
+    });
+    let dump_path = dir.join("dump.json");
+    std::fs::write(&dump_path, dump.to_string()).unwrap();
+    let out = assert_cmd::Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args([
+            "nack",
+            &dump_path.to_string_lossy(),
+            "--envoy-log",
+            &log.to_string_lossy(),
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["rejections"].as_array().unwrap().len() >= 2, "{v}");
+}

@@ -161,6 +161,34 @@ fn text_seeds() -> Vec<String> {
     .collect()
 }
 
+/// A word the log and error parsers key on, or arbitrary Unicode text.
+fn keyword_or_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "ValidationError.",
+            "ClusterValidationError.ConnectTimeout",
+            "field: \"",
+            "\"",
+            "gRPC config for type.googleapis.com/envoy.config.cluster.v3.Cluster rejected: ",
+            "delta config for type.googleapis.com/envoy.config.listener.v3.Listener rejected: ",
+            "cds: cluster 'a' config rejected: ",
+            "lds: listener '0.0.0.0_9443' config rejected: ",
+            "ADS:CDS: ACK ERROR ",
+            "router~10.0.0.1~p.ns~ns.svc.cluster.local-7 ",
+            "\n0.0.0.0_9444: ",
+            "Error adding/updating listener(s) ",
+            "e\u{301}",
+            "\u{202e}",
+            "日本",
+            "\u{1b}[31m",
+            "\r",
+        ])
+        .prop_map(str::to_string),
+        "\\PC{0,12}",
+        ".{0,12}",
+    ]
+}
+
 fn exercise_text(text: &str) {
     let _ = egress_xray::istio::nacklog::parse_log("mutated.log", text);
     let _ = egress_xray::istio::log::parse("mutated.log", text);
@@ -177,6 +205,30 @@ proptest! {
         let seeds = text_seeds();
         let seed = seeds[seed_ix % seeds.len()].as_bytes();
         exercise_text(&String::from_utf8_lossy(&apply(seed, &m)));
+    }
+
+    /// Arbitrary Unicode (combining marks, multi-byte and wide characters,
+    /// controls) around the very words the parsers look for, through the
+    /// log parsers, the error classifier and the whole postmortem.
+    #[test]
+    fn unicode_around_parser_keywords_never_panics(parts in prop::collection::vec(keyword_or_text(), 0..24)) {
+        let line: String = parts.concat();
+        let _ = egress_xray::analysis::nack::validation_field(&line);
+        let _ = egress_xray::analysis::nack::classify(&line);
+        let log = format!("2026-11-20T11:30:02.415Z\twarning\tenvoy config\t{line}\n{line}\n");
+        let envoy: Vec<_> = egress_xray::istio::nacklog::parse_log("u.log", &log)
+            .into_iter()
+            .map(|(r, src)| (Some("p.ns".to_string()), r, src))
+            .collect();
+        let istiod = egress_xray::istio::nacklog::parse_log("istiod.log", &log);
+        let _ = egress_xray::analysis::nack::postmortem(&egress_xray::analysis::nack::NackInput {
+            dumps: &[],
+            envoy: &envoy,
+            istiod: &istiod,
+            gateway_lines: &egress_xray::istio::log::parse("istiod.log", &log),
+            syncz: &[],
+            config: None,
+        });
     }
 
     #[test]

@@ -385,8 +385,8 @@ pub const RESOURCE_UNDECODABLE: Rule = Rule {
     code: "XR0041",
     name: "resource-undecodable",
     severity: Severity::Warning,
-    why: "A resource in a binary (protobuf) dump does not decode as the type its Any names: its bytes are truncated or corrupted inside an otherwise well-formed dump. It is left out of every view, so a listener or cluster may look missing that the proxy holds.",
-    fix: "Take the dump again, ideally as JSON (`/config_dump`); if it passed through a tool that rewrites protobuf, use the original capture.",
+    why: "A resource (or a whole section, such as the bootstrap) does not decode as the type it names: in a binary (protobuf) dump its bytes are truncated or corrupted inside an otherwise well-formed dump; in any dump it may be nested deeper than the protobuf decoder's recursion limit (100 levels: for example metadata Structs nested some 50 deep), which real Envoy configuration does not reach. It is left out of every view and never read as an empty resource, so a listener or cluster may look missing that the proxy holds; traces of such a dump say so.",
+    fix: "Take the dump again, ideally as JSON (`/config_dump`); if it passed through a tool that rewrites protobuf, use the original capture. For nesting beyond the limit, find the deep metadata or Struct in the resource the decode report names (it is not configuration Envoy needs that deep).",
 };
 
 /// Every rule, in code order.

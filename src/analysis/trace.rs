@@ -112,6 +112,18 @@ pub struct Trace {
 }
 
 /// Traces `req` through the dump.
+/// Resources the dump holds but that could not be read make any "none
+/// matched" answer uncertain: say so on every trace of such a dump.
+fn undecodable_note(ix: &Index) -> Option<String> {
+    let n = ix.report.undecodable;
+    (n > 0).then(|| {
+        format!(
+            "{n} resource(s) or section(s) of this dump do not decode and are left out (XR0041): \
+             a listener, chain, route or cluster this trace did not find may be among them"
+        )
+    })
+}
+
 pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
     let mut t = Trace {
         result: TraceResult::NoListener,
@@ -127,7 +139,7 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
             src_ip: req.src_ip,
             src_port: req.src_port,
         },
-        notes: Vec::new(),
+        notes: undecodable_note(ix).into_iter().collect(),
         filter_chain: None,
         chain_selection: None,
         chain_matcher: None,

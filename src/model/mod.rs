@@ -301,9 +301,12 @@ impl Index {
         let name = crate::input::pool::type_url_name(&section.type_url).to_string();
         let short = name.rsplit('.').next().unwrap_or(&name).to_string();
         self.sections.push(short.clone());
-        // A section that does not decode as its type is listed and skipped.
+        // A section that does not decode as its type (corrupt, or nested
+        // beyond prost's recursion limit) is listed, counted as undecodable
+        // (finding XR0041) and skipped; never read as empty.
         if name == admin::BootstrapConfigDump::full_name() {
             let Ok(d) = section.decode::<admin::BootstrapConfigDump>() else {
+                self.report.undecodable(1, "BootstrapConfigDump");
                 return;
             };
             self.identity = d.bootstrap.as_ref().map(identity);
@@ -311,18 +314,21 @@ impl Index {
             self.bootstrap = d.bootstrap;
         } else if name == admin::ListenersConfigDump::full_name() {
             let Ok(parts) = section.decode_parts::<admin::ListenersConfigDump>() else {
+                self.report.undecodable(1, "ListenersConfigDump");
                 return;
             };
             self.version(&short, &parts[0].version_info);
             self.add_listeners(parts, pending);
         } else if name == admin::ClustersConfigDump::full_name() {
             let Ok(parts) = section.decode_parts::<admin::ClustersConfigDump>() else {
+                self.report.undecodable(1, "ClustersConfigDump");
                 return;
             };
             self.version(&short, &parts[0].version_info);
             self.add_clusters(parts, pending);
         } else if name == admin::RoutesConfigDump::full_name() {
             let Ok(mut parts) = section.decode_parts::<admin::RoutesConfigDump>() else {
+                self.report.undecodable(1, "RoutesConfigDump");
                 return;
             };
             let mut items = Vec::new();
@@ -361,16 +367,19 @@ impl Index {
             self.route_configs.extend(decoded);
         } else if name == admin::ScopedRoutesConfigDump::full_name() {
             let Ok(d) = section.decode::<admin::ScopedRoutesConfigDump>() else {
+                self.report.undecodable(1, "ScopedRoutesConfigDump");
                 return;
             };
             self.scoped_route_configs = d.inline_scoped_route_configs.len() + d.dynamic_scoped_route_configs.len();
         } else if name == admin::SecretsConfigDump::full_name() {
             let Ok(d) = section.decode::<admin::SecretsConfigDump>() else {
+                self.report.undecodable(1, "SecretsConfigDump");
                 return;
             };
             self.add_secrets(d);
         } else if name == admin::EndpointsConfigDump::full_name() {
             let Ok(mut parts) = section.decode_parts::<admin::EndpointsConfigDump>() else {
+                self.report.undecodable(1, "EndpointsConfigDump");
                 return;
             };
             let mut items: Vec<(State, Stamp, Option<Any>)> = Vec::new();
@@ -407,6 +416,7 @@ impl Index {
             self.endpoints.extend(decoded);
         } else if name == admin::EcdsConfigDump::full_name() {
             let Ok(d) = section.decode::<admin::EcdsConfigDump>() else {
+                self.report.undecodable(1, "EcdsConfigDump");
                 return;
             };
             for f in d.ecds_filters {
@@ -425,7 +435,10 @@ impl Index {
     /// protobuf file may be anything, while the JSON decoder's own encoding
     /// of a resource always decodes.
     fn verify(&self) -> bool {
-        self.format == crate::input::Format::Protobuf
+        // JSON is checked too: our transcoder writes whatever nesting the
+        // JSON has, and prost refuses more than 100 levels; such a resource
+        // must be counted as undecodable, never read later as an empty one.
+        true
     }
 
     fn version(&mut self, section: &str, version: &str) {

@@ -238,3 +238,57 @@ proptest! {
         let _ = egress_xray::istio::nacklog::parse_line(&format!("gRPC config for {line} rejected: {line}"));
     }
 }
+
+/// `{"a": {"a": ... "x"}}` nested `depth` levels: as a Struct each level
+/// is two protobuf messages (Struct, Value).
+fn nested_struct(depth: usize) -> serde_json::Value {
+    let mut v = serde_json::json!("x");
+    for _ in 0..depth {
+        v = serde_json::json!({ "a": v });
+    }
+    v
+}
+
+/// A listener whose metadata is nested beyond prost's recursion limit used
+/// to become an empty listener (port 0): trace then said "no listener
+/// accepts port 8443" with exit 0 and nothing skipped. Bootstrap node
+/// metadata nested 60 deep made the summary say "no bootstrap". Both must be
+/// counted as undecodable (XR0041), and trace must say its answer may miss
+/// them.
+#[test]
+fn resources_nested_beyond_the_recursion_limit_are_reported_not_emptied() {
+    let text = std::fs::read_to_string(common::sample("egw-mtls.config_dump.json")).unwrap();
+    let mut dump: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for section in dump["configs"].as_array_mut().unwrap() {
+        let ty = section["@type"].as_str().unwrap().to_string();
+        if ty.ends_with("ListenersConfigDump") {
+            let l = &mut section["dynamic_listeners"][0]["active_state"]["listener"];
+            assert_eq!(l["name"], "0.0.0.0_8443");
+            l["metadata"] = serde_json::json!({ "filter_metadata": { "deep": nested_struct(49) } });
+        } else if ty.ends_with("BootstrapConfigDump") {
+            section["bootstrap"]["node"]["metadata"]["DEEP"] = nested_struct(60);
+        }
+    }
+    let path = std::env::temp_dir().join(format!("egress-xray-deep-{}.json", std::process::id()));
+    std::fs::write(&path, dump.to_string()).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let run = |args: &[&str]| egress_xray::cli::run_args(args.iter().map(|s| s.to_string()));
+    let summary = run(&["summary", &file, "-o", "json"]);
+    let trace = run(&["trace", &file, "--port", "8443", "--sni", "www.wikipedia.org"]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(summary.code, 0, "{}", summary.stderr);
+    let s: serde_json::Value = serde_json::from_str(&summary.stdout).unwrap();
+    assert_eq!(s[0]["decode_report"]["undecodable"], 2, "{}", s[0]["decode_report"]);
+    let codes: Vec<&str> = s[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"XR0041"), "{codes:?}");
+    assert!(
+        trace.stdout.contains("do not decode and are left out (XR0041)"),
+        "trace must not answer with confidence: {}",
+        trace.stdout
+    );
+}

@@ -436,14 +436,22 @@ pub fn run_args<I: IntoIterator<Item = String>>(args: I) -> Outcome {
 }
 
 fn execute(cli: Cli, palette: Palette) -> Outcome {
-    match dispatch(cli, palette) {
+    let text_output = !matches!(cli.common.output, OutputFormat::Json | OutputFormat::Yaml);
+    let mut outcome = match dispatch(cli, palette) {
         Ok(o) => o,
         Err(e) => Outcome {
             stdout: String::new(),
             stderr: format!("egress-xray: error: {e}\n"),
             code: 2,
         },
+    };
+    // Names, SNIs, error details and log text come from untrusted input:
+    // nothing of theirs may drive the terminal (JSON escapes by itself).
+    if text_output {
+        outcome.stdout = render::terminal_safe(&outcome.stdout, palette.enabled).into_owned();
     }
+    outcome.stderr = render::terminal_safe(&outcome.stderr, false).into_owned();
+    outcome
 }
 
 fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {

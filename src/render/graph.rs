@@ -69,20 +69,22 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
         if l.uses_matcher {
             head.push_str("  (chains chosen by filter_chain_matcher)");
         }
-        let _ = writeln!(out, "{head}");
+        super::push_line(&mut out, &head);
         let mshown = if wide { l.matcher.len() } else { l.matcher.len().min(8) };
         for m in &l.matcher[..mshown] {
-            let _ = writeln!(out, "│   matcher: {m}");
+            super::push_line(&mut out, &format!("│   matcher: {m}"));
         }
         if mshown < l.matcher.len() {
-            let _ = writeln!(
-                out,
-                "│   matcher: … {} more entries (-o wide)",
-                l.matcher.len() - mshown
+            super::push_line(
+                &mut out,
+                &format!("│   matcher: … {} more entries (-o wide)", l.matcher.len() - mshown),
             );
         }
         if l.chains.is_empty() {
-            let _ = writeln!(out, "└── {}", p.red("no filter chains: every connection is closed"));
+            super::push_line(
+                &mut out,
+                &format!("└── {}", p.red("no filter chains: every connection is closed")),
+            );
         }
         let shown = limit(l.chains.len());
         for (ci, c) in l.chains.iter().take(shown).enumerate() {
@@ -92,7 +94,7 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
             } else {
                 ("├── ", "│   ")
             };
-            let _ = writeln!(out, "{branch}{}", chain_label(c));
+            super::push_line(&mut out, &format!("{branch}{}", chain_label(c)));
             let filters: Vec<_> = c
                 .filters
                 .iter()
@@ -109,7 +111,10 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
                     (Some(rt), _) => {
                         let rname = if rt.name.is_empty() { "(unnamed)" } else { &rt.name };
                         let missing = if rt.found { String::new() } else { p.red(" NOT IN DUMP") };
-                        let _ = writeln!(out, "{indent}{b2}{} → route {rname} ({}){missing}", f.kind, rt.source);
+                        super::push_line(
+                            &mut out,
+                            &format!("{indent}{b2}{} → route {rname} ({}){missing}", f.kind, rt.source),
+                        );
                         let vshown = limit(rt.vhosts.len());
                         for (vi, v) in rt.vhosts.iter().take(vshown).enumerate() {
                             let vlast = vi + 1 == vshown && vshown == rt.vhosts.len();
@@ -118,7 +123,10 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
                             } else {
                                 ("├── ", "│   ")
                             };
-                            let _ = writeln!(out, "{indent}{i2}{b3}vhost {} [{}]", v.name, v.domains_summary);
+                            super::push_line(
+                                &mut out,
+                                &format!("{indent}{i2}{b3}vhost {} [{}]", v.name, v.domains_summary),
+                            );
                             let rshown = limit(v.routes.len());
                             for (ri, leaf) in v.routes.iter().take(rshown).enumerate() {
                                 let rlast = ri + 1 == rshown && rshown == v.routes.len();
@@ -139,28 +147,35 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
                                         .collect::<Vec<_>>()
                                         .join(", ")
                                 };
-                                let _ = writeln!(out, "{indent}{i2}{i3}{b4}{} → {to}", leaf.match_summary);
+                                super::push_line(
+                                    &mut out,
+                                    &format!("{indent}{i2}{i3}{b4}{} → {to}", leaf.match_summary),
+                                );
                             }
                             if rshown < v.routes.len() {
-                                let _ = writeln!(
-                                    out,
-                                    "{indent}{i2}{i3}└── … {} more routes (-o wide)",
-                                    v.routes.len() - rshown
+                                super::push_line(
+                                    &mut out,
+                                    &format!(
+                                        "{indent}{i2}{i3}└── … {} more routes (-o wide)",
+                                        v.routes.len() - rshown
+                                    ),
                                 );
                             }
                         }
                         if vshown < rt.vhosts.len() {
-                            let _ = writeln!(
-                                out,
-                                "{indent}{i2}└── … {} more virtual hosts (-o wide)",
-                                rt.vhosts.len() - vshown
+                            super::push_line(
+                                &mut out,
+                                &format!(
+                                    "{indent}{i2}└── … {} more virtual hosts (-o wide)",
+                                    rt.vhosts.len() - vshown
+                                ),
                             );
                         }
                     }
                     (None, false) => {
                         for cl in &f.clusters {
                             let brief = cluster_brief(r.clusters.get(cl));
-                            let _ = writeln!(out, "{indent}{b2}{} → {cl}  ({brief})", f.kind);
+                            super::push_line(&mut out, &format!("{indent}{b2}{} → {cl}  ({brief})", f.kind));
                         }
                     }
                     (None, true) => {
@@ -169,18 +184,21 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
                         } else {
                             format!(" {}", f.http_filters.join(", "))
                         };
-                        let _ = writeln!(out, "{indent}{b2}{}{extra}", f.name);
+                        super::push_line(&mut out, &format!("{indent}{b2}{}{extra}", f.name));
                     }
                 }
             }
         }
         if shown < l.chains.len() {
-            let _ = writeln!(out, "└── … {} more filter chains (-o wide)", l.chains.len() - shown);
+            super::push_line(
+                &mut out,
+                &format!("└── … {} more filter chains (-o wide)", l.chains.len() - shown),
+            );
         }
         let _ = writeln!(out);
     }
     if !r.clusters.is_empty() {
-        let _ = writeln!(out, "{}", p.bold("clusters"));
+        super::push_line(&mut out, &p.bold("clusters"));
         for (name, n) in &r.clusters {
             let eps = if !n.found {
                 p.red("not in the dump")
@@ -198,13 +216,13 @@ pub fn tree(r: &PathsReport, wide: bool, p: Palette) -> String {
                 }
                 e
             };
-            let _ = writeln!(out, "  {name}  {}  → {eps}", cluster_brief(Some(n)));
+            super::push_line(&mut out, &format!("  {name}  {}  → {eps}", cluster_brief(Some(n))));
         }
     }
     if !r.findings.is_empty() {
-        let _ = writeln!(out, "\n{}", p.bold("findings"));
+        super::push_line(&mut out, &format!("\n{}", p.bold("findings")));
         for f in &r.findings {
-            let _ = writeln!(out, "  {}", super::table::finding_line(f, p));
+            super::push_line(&mut out, &format!("  {}", super::table::finding_line(f, p)));
         }
     }
     out
@@ -306,10 +324,10 @@ pub fn mermaid(r: &PathsReport) -> String {
             "route" | "vhost" => ("(\"", "\")"),
             _ => ("[\"", "\"]"),
         };
-        let _ = writeln!(out, "  {id}{open}{text}{close}");
+        super::push_line(&mut out, &format!("  {id}{open}{text}{close}"));
     }
     for (a, b) in &g.edges {
-        let _ = writeln!(out, "  {a} --> {b}");
+        super::push_line(&mut out, &format!("  {a} --> {b}"));
     }
     out
 }
@@ -326,10 +344,10 @@ pub fn dot(r: &PathsReport) -> String {
             _ => "box",
         };
         let text = label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-        let _ = writeln!(out, "  {id} [shape={shape}, label=\"{text}\"];");
+        super::push_line(&mut out, &format!("  {id} [shape={shape}, label=\"{text}\"];"));
     }
     for (a, b) in &g.edges {
-        let _ = writeln!(out, "  {a} -> {b};");
+        super::push_line(&mut out, &format!("  {a} -> {b};"));
     }
     out.push_str("}\n");
     out

@@ -41,6 +41,94 @@ pub fn width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
 }
 
+/// Text for a terminal, made safe: every control, C1 and bidi-override
+/// character that could come from a dump, a log or a file name (ESC
+/// sequences that set the title, clear the screen or draw links; CR that
+/// overwrites a name; BEL; U+202E that reverses text) is shown as a visible
+/// escape (`\x1b`, `\r`, `\u{202e}`). Newlines are kept (renderers end
+/// their lines; table cells escape their own, see `table`), and so are the
+/// exact colour sequences our `Palette` writes when `colour` is on. JSON
+/// does not go through here: it escapes by itself and keeps exact values.
+pub fn terminal_safe(text: &str, colour: bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| (c != '\n' && needs_escape(c)) || c == '\u{1b}') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let ours = if colour { palette_sequences() } else { Vec::new() };
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\u{1b}' {
+            if let Some(seq) = ours.iter().find(|s| rest.starts_with(s.as_str())) {
+                out.push_str(seq);
+                rest = &rest[seq.len()..];
+                continue;
+            }
+        }
+        if c != '\n' && needs_escape(c) {
+            out.push_str(&escape_char(c));
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One cell or label of untrusted text: everything `terminal_safe` escapes,
+/// newlines too (a newline in a name would forge a table row or a line).
+pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| if needs_escape(c) { escape_char(c) } else { c.to_string() })
+            .collect(),
+    )
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() // C0 (ESC, CR, LF, BEL, TAB...), DEL and C1
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_char(c: char) -> String {
+    match c {
+        '\n' => "\\n".into(),
+        '\r' => "\\r".into(),
+        '\t' => "\\t".into(),
+        c if (c as u32) < 0x80 => format!("\\x{:02x}", c as u32),
+        c => format!("\\u{{{:x}}}", c as u32),
+    }
+}
+
+/// The exact SGR sequences `Palette` writes (and nothing else that starts
+/// with ESC is ever ours).
+fn palette_sequences() -> Vec<String> {
+    let p = Palette { enabled: true };
+    let mut seqs: Vec<String> = Vec::new();
+    for painted in [p.bold(""), p.red(""), p.yellow(""), p.dim("")] {
+        for part in painted.split('\u{1b}').filter(|s| !s.is_empty()) {
+            let seq = format!("\u{1b}{part}");
+            if !seqs.contains(&seq) {
+                seqs.push(seq);
+            }
+        }
+    }
+    seqs.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    seqs
+}
+
+/// Appends one line of human-readable output. A newline inside it comes
+/// from data (a name, an error text) and is shown as `\n`, so it cannot
+/// forge a line; leading newlines are the renderer's own spacing.
+pub fn push_line(out: &mut String, line: &str) {
+    let body = line.trim_start_matches('\n');
+    out.push_str(&line[..line.len() - body.len()]);
+    out.push_str(&body.replace('\n', "\\n"));
+    out.push('\n');
+}
+
 /// Styles for terminal output; all empty when colour is off.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Palette {
@@ -48,11 +136,15 @@ pub struct Palette {
 }
 
 impl Palette {
+    /// Painted text is escaped first: what is painted is data too.
     fn paint(&self, style: anstyle::Style, s: &str) -> String {
-        if self.enabled {
+        let s = escape_text(s);
+        if self.enabled && !s.is_empty() {
             format!("{}{s}{}", style.render(), style.render_reset())
+        } else if self.enabled {
+            format!("{}{}", style.render(), style.render_reset())
         } else {
-            s.to_string()
+            s.into_owned()
         }
     }
     pub fn bold(&self, s: &str) -> String {
@@ -66,5 +158,31 @@ impl Palette {
     }
     pub fn dim(&self, s: &str) -> String {
         self.paint(anstyle::Style::new().dimmed(), s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_shown_not_obeyed() {
+        let hostile = "a\u{1b}]0;pwned\u{7}b\rc\u{202e}d\u{9b}2Je\tf";
+        assert_eq!(
+            terminal_safe(hostile, false),
+            "a\\x1b]0;pwned\\x07b\\rc\\u{202e}d\\u{9b}2Je\\tf"
+        );
+        assert_eq!(escape_text("x\ny"), "x\\ny");
+        assert_eq!(terminal_safe("x\ny", false), "x\ny");
+        // Our own colour survives when colour is on; a forged OSC does not.
+        let p = Palette { enabled: true };
+        let ours = format!("{} \u{1b}]8;;http://evil\u{1b}\\", p.red("rejected"));
+        let safe = terminal_safe(&ours, true);
+        assert!(safe.starts_with(&p.red("rejected")), "{safe:?}");
+        assert!(safe.ends_with("\\x1b]8;;http://evil\\x1b\\"), "{safe:?}");
+        assert!(!terminal_safe(&ours, false).contains('\u{1b}'));
+        // Painting escapes what it paints.
+        assert_eq!(Palette { enabled: false }.red("a\u{1b}[2J"), "a\\x1b[2J");
+        assert_eq!(terminal_safe("plain ünïcödé 日本", true), "plain ünïcödé 日本");
     }
 }

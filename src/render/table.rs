@@ -25,7 +25,9 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
     b.push_record(header.iter().map(|s| s.to_string()));
     for r in rows {
-        b.push_record(r);
+        // Cells are data: no control character reaches the terminal and no
+        // newline forges a row; our own colour (painted cells) is kept.
+        b.push_record(r.iter().map(|c| super::terminal_safe(c, true).replace('\n', "\\n")));
     }
     let mut t = b.build();
     t.with(Style::blank()).with(Padding::new(0, 3, 0, 0));
@@ -38,14 +40,17 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 
 pub fn summary(s: &Summary, p: Palette) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", p.bold(&s.source));
+    super::push_line(&mut out, &p.bold(&s.source));
     let mut how = format!("{:?} {}", s.format, s.shape).to_lowercase();
     if s.gzip {
         how.push_str(", gzip");
     }
-    let _ = writeln!(out, "  read as     {how}; sections: {}", s.sections.join(", "));
+    super::push_line(
+        &mut out,
+        &format!("  read as     {how}; sections: {}", s.sections.join(", ")),
+    );
     if let Some(id) = &s.identity {
-        let _ = writeln!(out, "  node        {}", id.node_id);
+        super::push_line(&mut out, &format!("  node        {}", id.node_id));
         let mut who = Vec::new();
         if let Some(t) = &id.proxy_type {
             who.push(format!("type {t}"));
@@ -60,22 +65,29 @@ pub fn summary(s: &Summary, p: Palette) -> String {
             who.push(format!("cluster {}", id.cluster));
         }
         if !who.is_empty() {
-            let _ = writeln!(out, "  identity    {}", who.join(", "));
+            super::push_line(&mut out, &format!("  identity    {}", who.join(", ")));
         }
-        let _ = writeln!(
-            out,
-            "  versions    Envoy {}, Istio {}",
-            id.envoy_version.as_deref().unwrap_or("unknown"),
-            id.istio_version.as_deref().unwrap_or("-")
+        super::push_line(
+            &mut out,
+            &format!(
+                "  versions    Envoy {}, Istio {}",
+                id.envoy_version.as_deref().unwrap_or("unknown"),
+                id.istio_version.as_deref().unwrap_or("-")
+            ),
         );
     } else {
-        let _ = writeln!(out, "  node        {}", p.dim("no bootstrap in this dump"));
+        super::push_line(
+            &mut out,
+            &format!("  node        {}", p.dim("no bootstrap in this dump")),
+        );
     }
     for (section, v) in &s.section_versions {
-        let _ = writeln!(
-            out,
-            "  {:<11} version {v}",
-            section.trim_end_matches("ConfigDump").to_lowercase()
+        super::push_line(
+            &mut out,
+            &format!(
+                "  {:<11} version {v}",
+                section.trim_end_matches("ConfigDump").to_lowercase()
+            ),
         );
     }
     let _ = writeln!(out);
@@ -107,16 +119,16 @@ pub fn summary(s: &Summary, p: Palette) -> String {
     )
     .lines()
     {
-        let _ = writeln!(out, "  {line}");
+        super::push_line(&mut out, &format!("  {line}"));
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "  skipped     {}", s.skipped);
+    super::push_line(&mut out, &format!("  skipped     {}", s.skipped));
     if s.findings.is_empty() {
-        let _ = writeln!(out, "  findings    none");
+        super::push_line(&mut out, "  findings    none");
     } else {
-        let _ = writeln!(out, "  findings");
+        super::push_line(&mut out, "  findings");
         for f in &s.findings {
-            let _ = writeln!(out, "    {}", finding_line(f, p));
+            super::push_line(&mut out, &format!("    {}", finding_line(f, p)));
         }
     }
     out
@@ -371,7 +383,10 @@ pub fn secrets(views: &[SecretView], wide: bool, now_given: bool, p: Palette) ->
         } else {
             "the latest last_updated in the dump; --now to judge at another time"
         };
-        let _ = writeln!(out, "\n{}", p.dim(&format!("VALID CERT judged at {at} ({why})")));
+        super::push_line(
+            &mut out,
+            &format!("\n{}", p.dim(&format!("VALID CERT judged at {at} ({why})"))),
+        );
     }
     out
 }
@@ -583,12 +598,13 @@ fn socket_summary(v: &SocketVerdict) -> String {
 pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
     let mut out = String::new();
     // Lay out first, paint last: the label is padded as plain text.
+    // Names in the text are data: a newline in one must not forge a line.
     let line = |out: &mut String, hop: &str, text: String| {
         let pad = 11usize.saturating_sub(super::width(hop));
-        let _ = writeln!(out, "{}{:pad$}{text}", p.bold(hop), "");
+        super::push_line(out, &format!("{}{:pad$}{text}", p.bold(hop), ""));
     };
     let sub = |out: &mut String, text: String| {
-        let _ = writeln!(out, "{:<11}  {text}", "");
+        super::push_line(out, &format!("{:<11}  {text}", ""));
     };
     let c = &t.connection;
     let mut seen = vec![format!("port {}", c.dst_port), format!("transport {}", c.transport)];
@@ -797,20 +813,22 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
                 } else {
                     format!("SNI {}", c.server_names.join(","))
                 };
-                let _ = writeln!(
-                    out,
-                    "  {}: {} chain, {sni} → {}{}",
-                    l.name,
-                    c.kind,
-                    c.destination,
-                    c.from.as_ref().map(|f| format!("  (from {f})")).unwrap_or_default()
+                super::push_line(
+                    &mut out,
+                    &format!(
+                        "  {}: {} chain, {sni} → {}{}",
+                        l.name,
+                        c.kind,
+                        c.destination,
+                        c.from.as_ref().map(|f| format!("  (from {f})")).unwrap_or_default()
+                    ),
                 );
             }
         }
         out.push('\n');
     }
     if e.findings.is_empty() {
-        let _ = writeln!(out, "findings    none");
+        super::push_line(&mut out, "findings    none");
     }
     for f in &e.findings {
         let sev = match f.severity {
@@ -819,16 +837,16 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
             Severity::Info => p.dim("info"),
         };
         let at = f.listener.as_ref().map(|l| format!(" [{l}]")).unwrap_or_default();
-        let _ = writeln!(out, "{} {sev}{at}: {}", f.code, f.message);
-        let _ = writeln!(out, "        fix: {}", f.fix);
+        super::push_line(&mut out, &format!("{} {sev}{at}: {}", f.code, f.message));
+        super::push_line(&mut out, &format!("        fix: {}", f.fix));
         if wide && !f.objects.is_empty() {
-            let _ = writeln!(out, "        objects: {}", f.objects.join(", "));
+            super::push_line(&mut out, &format!("        objects: {}", f.objects.join(", ")));
         }
     }
     if !e.limits.is_empty() {
-        let _ = writeln!(out, "\n{}", p.dim("limits of this explanation:"));
+        super::push_line(&mut out, &format!("\n{}", p.dim("limits of this explanation:")));
         for l in &e.limits {
-            let _ = writeln!(out, "  {}", p.dim(l));
+            super::push_line(&mut out, &format!("  {}", p.dim(l)));
         }
     }
     out
@@ -839,7 +857,7 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
 pub fn nack(r: &NackReport, wide: bool, p: Palette) -> String {
     let mut out = String::new();
     if r.rejections.is_empty() {
-        let _ = writeln!(out, "no rejections in the evidence given");
+        super::push_line(&mut out, "no rejections in the evidence given");
     }
     for g in &r.groups {
         let when = match (&g.first, &g.last) {
@@ -847,24 +865,26 @@ pub fn nack(r: &NackReport, wide: bool, p: Palette) -> String {
             (Some(a), _) => format!(" at {a}"),
             _ => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "{} {} {} {}: rejected by {} ({}){when}",
-            g.code,
-            p.red(g.class),
-            g.xds_type,
-            p.bold(g.resource.as_deref().unwrap_or("(resource not named)")),
-            g.proxies.len(),
-            g.proxies.join(", ")
+        super::push_line(
+            &mut out,
+            &format!(
+                "{} {} {} {}: rejected by {} ({}){when}",
+                g.code,
+                p.red(g.class),
+                g.xds_type,
+                p.bold(g.resource.as_deref().unwrap_or("(resource not named)")),
+                g.proxies.len(),
+                g.proxies.join(", ")
+            ),
         );
-        let _ = writeln!(out, "        {}", g.message.lines().next().unwrap_or(""));
+        super::push_line(&mut out, &format!("        {}", g.message.lines().next().unwrap_or("")));
         if let Some(o) = &g.origin {
-            let _ = writeln!(out, "        origin: {o}");
+            super::push_line(&mut out, &format!("        origin: {o}"));
         }
         if let Some(b) = &g.blast_radius {
-            let _ = writeln!(out, "        blast radius: {b}");
+            super::push_line(&mut out, &format!("        blast radius: {b}"));
         }
-        let _ = writeln!(out, "        fix: {}", g.fix);
+        super::push_line(&mut out, &format!("        fix: {}", g.fix));
     }
     if !r.rejections.is_empty() {
         out.push('\n');
@@ -893,40 +913,42 @@ pub fn nack(r: &NackReport, wide: bool, p: Palette) -> String {
         out.push_str(&table(&header, rows));
     }
     if wide && !r.timeline.is_empty() {
-        let _ = writeln!(out, "\n{}", p.bold("timeline"));
+        super::push_line(&mut out, &format!("\n{}", p.bold("timeline")));
         for t in &r.timeline {
-            let _ = writeln!(
-                out,
-                "  {}  {}  {}  ({})",
-                t.time.as_deref().unwrap_or("-"),
-                t.proxy,
-                t.what,
-                t.source
+            super::push_line(
+                &mut out,
+                &format!(
+                    "  {}  {}  {}  ({})",
+                    t.time.as_deref().unwrap_or("-"),
+                    t.proxy,
+                    t.what,
+                    t.source
+                ),
             );
         }
     }
     if !r.proxies.is_empty() {
-        let _ = writeln!(out, "\n{}", p.bold("last accepted versions"));
+        super::push_line(&mut out, &format!("\n{}", p.bold("last accepted versions")));
         for pv in &r.proxies {
             let v: Vec<String> = pv
                 .versions
                 .iter()
                 .map(|(k, v)| format!("{} {v}", k.trim_end_matches("ConfigDump")))
                 .collect();
-            let _ = writeln!(out, "  {}: {}", pv.proxy, v.join("; "));
+            super::push_line(&mut out, &format!("  {}: {}", pv.proxy, v.join("; ")));
             if !pv.warming.is_empty() {
-                let _ = writeln!(out, "    warming: {}", pv.warming.join(", "));
+                super::push_line(&mut out, &format!("    warming: {}", pv.warming.join(", ")));
             }
         }
     }
     if !r.related.is_empty() {
-        let _ = writeln!(out, "\n{}", p.bold("related istiod gateway lines"));
+        super::push_line(&mut out, &format!("\n{}", p.bold("related istiod gateway lines")));
         for l in &r.related {
-            let _ = writeln!(out, "  {l}");
+            super::push_line(&mut out, &format!("  {l}"));
         }
     }
     for n in &r.notes {
-        let _ = writeln!(out, "\n{}", p.dim(&format!("note: {n}")));
+        super::push_line(&mut out, &format!("\n{}", p.dim(&format!("note: {n}"))));
     }
     out
 }
@@ -947,19 +969,20 @@ fn short_json(v: &serde_json::Value) -> String {
 /// `egress-xray diff`: versions once, then each change with its fields.
 pub fn diff(r: &DiffReport, stat_only: bool, wide: bool, p: Palette) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "--- {}\n+++ {}", r.a, r.b);
+    super::push_line(&mut out, &format!("--- {}", r.a));
+    super::push_line(&mut out, &format!("+++ {}", r.b));
     for (k, (va, vb)) in &r.versions {
         if va != vb {
-            let _ = writeln!(out, "version {k}: {va} → {vb}");
+            super::push_line(&mut out, &format!("version {k}: {va} → {vb}"));
         }
     }
     if r.changes.is_empty() {
-        let _ = writeln!(out, "no differences");
+        super::push_line(&mut out, "no differences");
         return out;
     }
     if stat_only {
         for (kind, (add, rem, chg)) in &r.stat {
-            let _ = writeln!(out, "{kind:<9} +{add} -{rem} ~{chg}");
+            super::push_line(&mut out, &format!("{kind:<9} +{add} -{rem} ~{chg}"));
         }
         return out;
     }
@@ -973,17 +996,23 @@ pub fn diff(r: &DiffReport, stat_only: bool, wide: bool, p: Palette) -> String {
         if let Some((a, b)) = &c.state {
             line.push_str(&format!("  (state {a} → {b})"));
         }
-        let _ = writeln!(out, "{line}");
+        super::push_line(&mut out, &line);
         let limit = if wide { c.fields.len() } else { c.fields.len().min(12) };
         for f in &c.fields[..limit] {
-            let _ = writeln!(out, "    {}: {} → {}", f.path, short_json(&f.old), short_json(&f.new));
+            super::push_line(
+                &mut out,
+                &format!("    {}: {} → {}", f.path, short_json(&f.old), short_json(&f.new)),
+            );
         }
         if limit < c.fields.len() {
-            let _ = writeln!(out, "    … {} more fields (-o wide)", c.fields.len() - limit);
+            super::push_line(
+                &mut out,
+                &format!("    … {} more fields (-o wide)", c.fields.len() - limit),
+            );
         }
         if let Some(t) = &c.text {
             for l in t.lines() {
-                let _ = writeln!(out, "    {l}");
+                super::push_line(&mut out, &format!("    {l}"));
             }
         }
     }
@@ -992,54 +1021,59 @@ pub fn diff(r: &DiffReport, stat_only: bool, wide: bool, p: Palette) -> String {
         .iter()
         .map(|(k, (a, b, c))| format!("{k} +{a} -{b} ~{c}"))
         .collect();
-    let _ = writeln!(out, "\n{}", stat.join(", "));
+    super::push_line(&mut out, &format!("\n{}", stat.join(", ")));
     out
 }
 
 /// `egress-xray isolation`: hosts per gateway, shared objects, push versions.
 pub fn isolation(r: &IsolationReport, wide: bool, p: Palette) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", p.bold("external hosts per gateway"));
+    super::push_line(&mut out, &p.bold("external hosts per gateway"));
     for g in &r.gateways {
-        let _ = writeln!(out, "  {}", p.bold(&g.name));
+        super::push_line(&mut out, &format!("  {}", p.bold(&g.name)));
         for h in &g.routes {
             let via = match (&h.listener, &h.chain) {
                 (Some(l), Some(c)) => format!("{l} chain {c}"),
                 _ => "a cluster only (no listener selects it)".into(),
             };
-            let _ = writeln!(
-                out,
-                "    {}  via {via}{}",
-                h.host,
-                h.cluster.as_ref().map(|c| format!(" → {c}")).unwrap_or_default()
+            super::push_line(
+                &mut out,
+                &format!(
+                    "    {}  via {via}{}",
+                    h.host,
+                    h.cluster.as_ref().map(|c| format!(" → {c}")).unwrap_or_default()
+                ),
             );
         }
         if g.routes.is_empty() {
-            let _ = writeln!(out, "    (none)");
+            super::push_line(&mut out, "    (none)");
         }
     }
-    let _ = writeln!(out, "\n{}", p.bold("shared Istio objects (blast radius)"));
+    super::push_line(
+        &mut out,
+        &format!("\n{}", p.bold("shared Istio objects (blast radius)")),
+    );
     if r.shared.is_empty() {
-        let _ = writeln!(out, "  none: no Istio object reaches more than one gateway");
+        super::push_line(&mut out, "  none: no Istio object reaches more than one gateway");
     }
     for s in &r.shared {
         let flag = if s.global { p.red("GLOBAL ") } else { String::new() };
-        let _ = writeln!(out, "  {flag}{}", s.blast_radius);
-        let _ = writeln!(out, "    gateways: {}", s.gateways.join(", "));
+        super::push_line(&mut out, &format!("  {flag}{}", s.blast_radius));
+        super::push_line(&mut out, &format!("    gateways: {}", s.gateways.join(", ")));
         if wide {
-            let _ = writeln!(out, "    resources: {}", s.resources.join(", "));
+            super::push_line(&mut out, &format!("    resources: {}", s.resources.join(", ")));
         }
     }
-    let _ = writeln!(out, "\n{}", p.bold("config versions"));
+    super::push_line(&mut out, &format!("\n{}", p.bold("config versions")));
     for v in &r.versions {
         let vs: Vec<String> = v
             .versions
             .iter()
             .map(|(k, x)| format!("{} {x}", k.trim_end_matches("ConfigDump")))
             .collect();
-        let _ = writeln!(out, "  {}: {}", v.name, vs.join("; "));
+        super::push_line(&mut out, &format!("  {}: {}", v.name, vs.join("; ")));
         for b in &v.behind {
-            let _ = writeln!(out, "    {}", p.yellow(&format!("behind: {b}")));
+            super::push_line(&mut out, &format!("    {}", p.yellow(&format!("behind: {b}"))));
         }
     }
     out

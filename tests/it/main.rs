@@ -9,6 +9,7 @@ mod descriptors;
 mod determinism;
 mod diff;
 mod explain;
+mod hostile;
 mod nack;
 mod paths;
 #[cfg(unix)]

@@ -1,0 +1,116 @@
+//! Hostile input (issue 12): names, SNIs, error details and log text with
+//! terminal control sequences, carriage returns, bidi overrides and
+//! newlines are shown escaped by every human-readable output, never obeyed.
+
+use serde_json::Value;
+
+use crate::common;
+
+const EVIL: &str = "evil\u{1b}]0;pwned\u{7}\r\u{202e}\u{9b}2J\nFORGED ROW";
+
+/// The mTLS gateway sample with the evil text in the listener's name, a
+/// chain's SNI and a cluster's name.
+fn hostile_dump() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(common::sample("egw-mtls.config_dump.json")).unwrap();
+    let mut dump: Value = serde_json::from_str(&text).unwrap();
+    for section in dump["configs"].as_array_mut().unwrap() {
+        let ty = section["@type"].as_str().unwrap().to_string();
+        if ty.ends_with("ListenersConfigDump") {
+            let entry = &mut section["dynamic_listeners"][0];
+            entry["name"] = Value::from(EVIL);
+            let l = &mut entry["active_state"]["listener"];
+            l["name"] = Value::from(EVIL);
+            l["filter_chains"][0]["filter_chain_match"]["server_names"] = serde_json::json!([EVIL]);
+        } else if ty.ends_with("ClustersConfigDump") {
+            section["dynamic_active_clusters"][0]["cluster"]["name"] = Value::from(EVIL);
+        }
+    }
+    let path = std::env::temp_dir().join(format!("egress-xray-hostile-{}.json", std::process::id()));
+    std::fs::write(&path, dump.to_string()).unwrap();
+    path
+}
+
+fn assert_inert(what: &[String], text: &str) {
+    for bad in ['\r', '\u{7}', '\u{202e}', '\u{9b}'] {
+        assert!(!text.contains(bad), "{what:?} printed {bad:?} raw:\n{text}");
+    }
+    // The only ESC sequences left are plain SGR colour codes.
+    let mut rest = text;
+    while let Some(i) = rest.find('\u{1b}') {
+        let seq = &rest[i + 1..];
+        let end = seq.find('m').unwrap_or(seq.len());
+        assert!(
+            seq.starts_with('[') && seq[1..end].chars().all(|c| c.is_ascii_digit() || c == ';'),
+            "{what:?} printed an ESC sequence that is not colour: {:?}",
+            &rest[i..(i + 12).min(rest.len())]
+        );
+        rest = &seq[end.min(seq.len())..];
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("FORGED ROW")),
+        "{what:?}: a newline forged a line:\n{text}"
+    );
+}
+
+#[test]
+fn every_text_view_escapes_what_the_dump_names() {
+    let path = hostile_dump();
+    let file = path.to_string_lossy().into_owned();
+    let mut shown = 0;
+    for args in [
+        vec!["summary", &file],
+        vec!["listeners", &file, "-o", "wide"],
+        vec!["clusters", &file, "-o", "wide"],
+        vec!["routes", &file],
+        vec!["tls", &file, "-o", "wide"],
+        vec!["paths", &file, "-o", "wide"],
+        vec!["paths", &file, "-o", "dot"],
+        vec!["trace", &file, "--port", "8443", "--sni", EVIL],
+        vec![
+            "trace",
+            &file,
+            "--port",
+            "8443",
+            "--sni",
+            "www.wikipedia.org",
+            "-o",
+            "wide",
+        ],
+        vec!["diff", &file, "../egw-mtls.config_dump.json"],
+        vec!["isolation", &file, &file],
+        vec!["nack", &file],
+    ] {
+        for colour in ["never", "always"] {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            if a[0] == "diff" {
+                a[2] = common::sample("egw-mtls.config_dump.json");
+            }
+            a.extend(["--color".into(), colour.into()]);
+            let out = egress_xray::cli::run_args(a.clone());
+            assert_inert(&a, &out.stdout);
+            assert_inert(&a, &out.stderr);
+            if out
+                .stdout
+                .contains("evil\\x1b]0;pwned\\x07\\r\\u{202e}\\u{9b}2J\\nFORGED ROW")
+            {
+                shown += 1;
+            }
+        }
+    }
+    // JSON keeps the exact value.
+    let json = egress_xray::cli::run_args(["listeners", file.as_str(), "-o", "json"].map(String::from));
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(v.as_array().unwrap().iter().any(|l| l["name"] == EVIL));
+    std::fs::remove_file(&path).unwrap();
+    assert!(shown >= 10, "the escaped name is shown, not dropped ({shown} outputs)");
+}
+
+#[test]
+fn error_text_on_stderr_is_escaped() {
+    let path = std::env::temp_dir().join(format!("egress-xray-hostile-err-{}.json", std::process::id()));
+    std::fs::write(&path, format!("{{\"configs\": [{{\"@type\": \"{EVIL}\"")).unwrap();
+    let out = egress_xray::cli::run_args(["summary".to_string(), path.to_string_lossy().into_owned()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(out.code, 2);
+    assert_inert(&["summary".into()], &out.stderr);
+}

@@ -312,12 +312,37 @@ fn graph(r: &PathsReport) -> Graph {
     g
 }
 
+/// A label's text for mermaid: everything mermaid interprets inside a
+/// quoted label becomes an entity code (`#` first, as it starts them): `%`
+/// (a `%%{init: ...}%%` directive in a name would reconfigure the diagram),
+/// `<` and `>` (HTML), quotes, backticks (markdown strings), braces and `&`.
+/// Our own line breaks become `<br/>`.
+fn mermaid_text(label: &str) -> String {
+    let mut out = String::with_capacity(label.len());
+    for c in label.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            '%' => out.push_str("#37;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '"' => out.push_str("#quot;"),
+            '&' => out.push_str("#amp;"),
+            '`' => out.push_str("#96;"),
+            '{' => out.push_str("#123;"),
+            '}' => out.push_str("#125;"),
+            '\n' => out.push_str("<br/>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A mermaid flowchart (paste into a runbook).
 pub fn mermaid(r: &PathsReport) -> String {
     let g = graph(r);
     let mut out = String::from("flowchart LR\n");
     for (id, label, kind) in &g.nodes {
-        let text = label.replace('"', "#quot;").replace('\n', "<br/>");
+        let text = mermaid_text(label);
         let (open, close) = match *kind {
             "listener" => ("[/\"", "\"/]"),
             "chain" => ("{{\"", "\"}}"),

@@ -114,3 +114,46 @@ fn error_text_on_stderr_is_escaped() {
     assert_eq!(out.code, 2);
     assert_inert(&["summary".into()], &out.stderr);
 }
+
+/// A name that carries mermaid syntax is shown, not interpreted: no
+/// `%%{init}%%` directive, no HTML, no quote that ends the label; DOT
+/// escapes quotes and backslashes.
+#[test]
+fn diagram_labels_cannot_inject_syntax() {
+    let text = std::fs::read_to_string(common::sample("egw-mtls.config_dump.json")).unwrap();
+    let mut dump: Value = serde_json::from_str(&text).unwrap();
+    let name = "x%%{init: {\"theme\":\"forest\"}}%%<img src=x onerror=alert(1)>\"]-->Z\\`**md**`#quot;";
+    for section in dump["configs"].as_array_mut().unwrap() {
+        if section["@type"].as_str().unwrap().ends_with("ListenersConfigDump") {
+            section["dynamic_listeners"][0]["name"] = Value::from(name);
+            section["dynamic_listeners"][0]["active_state"]["listener"]["name"] = Value::from(name);
+        }
+    }
+    let path = std::env::temp_dir().join(format!("egress-xray-mermaid-{}.json", std::process::id()));
+    std::fs::write(&path, dump.to_string()).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let mermaid = egress_xray::cli::run_args(["paths", file.as_str(), "-o", "mermaid"].map(String::from));
+    let dot = egress_xray::cli::run_args(["paths", file.as_str(), "-o", "dot"].map(String::from));
+    std::fs::remove_file(&path).unwrap();
+    let m = mermaid.stdout;
+    assert!(m.contains("x#37;#37;#123;init: #123;#quot;theme#quot;"), "{m}");
+    for raw in ["%%", "<img", "onerror=alert(1)>", "]-->Z", "`", "**md**`"] {
+        assert!(!m.contains(raw), "{raw} left raw in {m}");
+    }
+    assert!(
+        m.contains("#96;**md**#96;#35;quot;"),
+        "a literal entity in a name stays text: {m}"
+    );
+    let label_line = m.lines().find(|l| l.contains("init")).unwrap();
+    assert_eq!(
+        label_line.matches('"').count(),
+        2,
+        "only the label's own quotes: {label_line}"
+    );
+    let d = dot.stdout;
+    let label_line = d.lines().find(|l| l.contains("init")).unwrap();
+    assert!(
+        label_line.contains(r#"\"theme\""#) && label_line.contains(r"Z\\`"),
+        "{label_line}"
+    );
+}

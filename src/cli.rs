@@ -707,20 +707,20 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 Some(crate::istio::Config::load(&paths)?)
             };
             let mut log = Vec::new();
+            let mut notes = Vec::new();
             for f in &istiod_log {
-                let text = std::fs::read_to_string(f).map_err(|e| InputError::Io {
-                    file: f.clone(),
-                    source: e,
-                })?;
+                let (text, note) = input::read_log(f)?;
+                notes.extend(note);
                 log.extend(crate::istio::log::parse(f, &text));
             }
-            let ex = explain::explain(&explain::ExplainInput {
+            let mut ex = explain::explain(&explain::ExplainInput {
                 dumps: &indexes,
                 config: config.as_ref(),
                 log: &log,
                 gateway,
                 expect_ports: &expect_port,
             });
+            ex.limits.extend(notes);
             emit_each(std::slice::from_ref(&ex), common.output, |e, o| {
                 table::explain(e, o == OutputFormat::Wide, palette)
             })
@@ -740,11 +740,11 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 istiod_log.extend(found.istiod_logs);
             }
             let indexes = indexes(&dumps)?;
-            let read = |f: &str| {
-                std::fs::read_to_string(f).map_err(|e| InputError::Io {
-                    file: f.to_string(),
-                    source: e,
-                })
+            let mut notes = Vec::new();
+            let mut read = |f: &str| -> Result<String, InputError> {
+                let (text, note) = input::read_log(f)?;
+                notes.extend(note);
+                Ok(text)
             };
             let mut envoy = Vec::new();
             for arg in &envoy_log {
@@ -778,7 +778,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             } else {
                 Some(crate::istio::Config::load(&istio)?)
             };
-            let report = nack::postmortem(&nack::NackInput {
+            let mut report = nack::postmortem(&nack::NackInput {
                 dumps: &indexes,
                 envoy: &envoy,
                 istiod: &istiod,
@@ -786,6 +786,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 syncz: &sync,
                 config: config.as_ref(),
             });
+            report.notes.extend(notes);
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::nack(r, o == OutputFormat::Wide, palette)
             })

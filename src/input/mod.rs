@@ -217,3 +217,29 @@ fn describe_binary(bytes: &[u8]) -> String {
         head.join(" ")
     )
 }
+
+/// A log file as text. Logs are read lossily: bytes that are not UTF-8 (a
+/// truncated multi-byte character, a binary blob in a container log) become
+/// U+FFFD and the rest is read; the note says how many and where the first
+/// one is. Only a file that cannot be read at all is an error.
+pub fn read_log(file: &str) -> Result<(String, Option<String>), InputError> {
+    let bytes = std::fs::read(file).map_err(|e| InputError::Io {
+        file: file.to_string(),
+        source: e,
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, None)),
+        Err(e) => {
+            let first = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let bad = text.matches('\u{fffd}').count();
+            Ok((
+                text,
+                Some(format!(
+                    "{file}: {bad} invalid UTF-8 sequence(s), the first at byte offset {first}; read as U+FFFD, the rest of the log was read"
+                )),
+            ))
+        }
+    }
+}

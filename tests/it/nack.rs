@@ -267,3 +267,29 @@ fn validation_error_after_a_multibyte_character() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rejections"].as_array().unwrap().len() >= 2, "{v}");
 }
+
+/// One byte that is not UTF-8 used to refuse the whole log; now the log is
+/// read lossily, the rejection after the bad byte is found, and a note
+/// names the byte offset.
+#[test]
+fn a_log_with_invalid_utf8_is_read_and_the_offset_reported() {
+    let mut log = b"2026-11-20T11:30:00.000Z\tinfo\tsome \xff\xfe binary\n".to_vec();
+    log.extend_from_slice(&std::fs::read(common::sample("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log")).unwrap());
+    let path = std::env::temp_dir().join(format!("egress-xray-bad-utf8-{}.log", std::process::id()));
+    std::fs::write(&path, &log).unwrap();
+    let v = nack_json(&["--envoy-log".into(), path.to_string_lossy().into_owned()]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(!v["rejections"].as_array().unwrap().is_empty(), "{v}");
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("invalid UTF-8") && n.contains("byte offset 35")),
+        "{notes:?}"
+    );
+}

@@ -721,6 +721,9 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 expect_ports: &expect_port,
             });
             ex.limits.extend(notes);
+            if let Some(c) = &config {
+                ex.limits.extend(c.skipped.iter().map(|s| format!("skipped {s}")));
+            }
             emit_each(std::slice::from_ref(&ex), common.output, |e, o| {
                 table::explain(e, o == OutputFormat::Wide, palette)
             })
@@ -733,11 +736,13 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             istio,
             bug_report,
         } => {
+            let mut walk_notes = Vec::new();
             if let Some(dir) = &bug_report {
                 let found = bug_report_files(std::path::Path::new(dir));
                 dumps.extend(found.dumps);
                 envoy_log.extend(found.envoy_logs);
                 istiod_log.extend(found.istiod_logs);
+                walk_notes = found.skipped;
             }
             let indexes = indexes(&dumps)?;
             let mut notes = Vec::new();
@@ -787,6 +792,12 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 config: config.as_ref(),
             });
             report.notes.extend(notes);
+            report
+                .notes
+                .extend(walk_notes.into_iter().map(|s| format!("skipped {s}")));
+            if let Some(c) = &config {
+                report.notes.extend(c.skipped.iter().map(|s| format!("skipped {s}")));
+            }
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::nack(r, o == OutputFormat::Wide, palette)
             })
@@ -939,6 +950,7 @@ struct BugReportFiles {
     dumps: Vec<String>,
     envoy_logs: Vec<String>,
     istiod_logs: Vec<String>,
+    skipped: Vec<String>,
 }
 
 /// Dumps and logs in an `istioctl bug-report` directory: config dumps by
@@ -946,15 +958,16 @@ struct BugReportFiles {
 /// folders holding them.
 fn bug_report_files(dir: &std::path::Path) -> BugReportFiles {
     let mut out = BugReportFiles::default();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
+    let walk = match input::walk_dir(dir) {
+        Ok(w) => w,
+        Err(e) => {
+            out.skipped.push(e.to_string());
+            input::DirWalk::default()
+        }
+    };
+    out.skipped.extend(walk.skipped);
+    {
+        for p in walk.files {
             let path = p.to_string_lossy().into_owned();
             let name = p
                 .file_name()

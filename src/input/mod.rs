@@ -243,3 +243,98 @@ pub fn read_log(file: &str) -> Result<(String, Option<String>), InputError> {
         }
     }
 }
+
+/// The files below a directory, for the inputs that take one (`--istio`,
+/// `--k8s`, `--bug-report`): in name order, each real file once. Directory
+/// links are not followed (two `a -> .` links made the walk endless), a
+/// file link is read only when it resolves inside the root (and to a file
+/// not already read), and the walk stops at a depth and a file count no
+/// real archive reaches. Everything passed over is said in `skipped`.
+#[derive(Debug, Default)]
+pub struct DirWalk {
+    pub files: Vec<std::path::PathBuf>,
+    pub skipped: Vec<String>,
+}
+
+const WALK_MAX_DEPTH: usize = 32;
+const WALK_MAX_FILES: usize = 100_000;
+
+pub fn walk_dir(root: &std::path::Path) -> Result<DirWalk, InputError> {
+    let io = |p: &std::path::Path, e: std::io::Error| InputError::Io {
+        file: p.display().to_string(),
+        source: e,
+    };
+    let canonical_root = std::fs::canonicalize(root).map_err(|e| io(root, e))?;
+    let mut walk = DirWalk::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let mut entries: Vec<std::fs::DirEntry> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(Result::ok).collect(),
+            Err(e) => {
+                walk.skipped.push(format!("{}: cannot be read ({e})", dir.display()));
+                continue;
+            }
+        };
+        entries.sort_by_key(|e| e.file_name());
+        // Depth first, in name order: push subdirectories in reverse.
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let path = e.path();
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                if depth + 1 > WALK_MAX_DEPTH {
+                    walk.skipped.push(format!(
+                        "{}: deeper than {WALK_MAX_DEPTH} folders, not read",
+                        path.display()
+                    ));
+                } else {
+                    subdirs.push((path, depth + 1));
+                }
+                continue;
+            }
+            let real = if kind.is_symlink() {
+                match std::fs::canonicalize(&path) {
+                    Ok(t) if t.is_dir() => {
+                        walk.skipped
+                            .push(format!("{}: a link to a folder, not followed", path.display()));
+                        continue;
+                    }
+                    Ok(t) if !t.starts_with(&canonical_root) => {
+                        walk.skipped.push(format!(
+                            "{}: a link to {} outside {}, not read",
+                            path.display(),
+                            t.display(),
+                            root.display()
+                        ));
+                        continue;
+                    }
+                    Ok(t) => t,
+                    Err(_) => {
+                        walk.skipped.push(format!("{}: a broken link", path.display()));
+                        continue;
+                    }
+                }
+            } else if kind.is_file() {
+                std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone())
+            } else {
+                continue; // sockets, fifos, devices: never dumps
+            };
+            if !seen.insert(real) {
+                walk.skipped
+                    .push(format!("{}: the same file as one already read", path.display()));
+                continue;
+            }
+            if walk.files.len() >= WALK_MAX_FILES {
+                walk.skipped.push(format!(
+                    "{}: more than {WALK_MAX_FILES} files, the rest not read",
+                    root.display()
+                ));
+                return Ok(walk);
+            }
+            walk.files.push(path);
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(walk)
+}

@@ -211,6 +211,9 @@ pub struct Config {
     /// Object kinds read but not used (counted, not errors).
     pub ignored: BTreeMap<String, usize>,
     pub files: Vec<String>,
+    /// What a directory walk passed over (links to folders or outside the
+    /// directory, repeats), said to the user.
+    pub skipped: Vec<String>,
 }
 
 impl Config {
@@ -225,17 +228,11 @@ impl Config {
 
     fn load_path(&mut self, p: &Path) -> Result<(), InputError> {
         if p.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(p)
-                .map_err(|e| InputError::Io {
-                    file: p.display().to_string(),
-                    source: e,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            entries.sort();
-            for e in entries {
+            let walk = crate::input::walk_dir(p)?;
+            self.skipped.extend(walk.skipped);
+            for e in walk.files {
                 let ext = e.extension().and_then(|x| x.to_str()).unwrap_or("");
-                if e.is_dir() || matches!(ext, "yaml" | "yml" | "json") {
+                if matches!(ext, "yaml" | "yml" | "json") {
                     self.load_path(&e)?;
                 }
             }

@@ -157,3 +157,49 @@ fn diagram_labels_cannot_inject_syntax() {
         "{label_line}"
     );
 }
+
+/// Directory inputs with link loops (`a -> .`, `b -> .`), a link up
+/// (`up -> ..`) and links out of the directory: the walk ends, reads each
+/// file once, reads nothing outside, and says what it passed over.
+#[cfg(unix)]
+#[test]
+fn directory_walks_do_not_follow_links_out_or_around() {
+    use std::os::unix::fs::symlink;
+    let root = std::env::temp_dir().join(format!("egress-xray-walk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let istio = root.join("istio");
+    std::fs::create_dir_all(istio.join("sub")).unwrap();
+    std::fs::copy(common::sample("istio/base/egress-mtls.yaml"), istio.join("sub/gw.yaml")).unwrap();
+    std::fs::write(
+        root.join("outside.yaml"),
+        "kind: Gateway\nmetadata: {name: outside, namespace: x}\n",
+    )
+    .unwrap();
+    symlink(".", istio.join("a")).unwrap();
+    symlink(".", istio.join("sub/b")).unwrap();
+    symlink("..", istio.join("up")).unwrap();
+    symlink("../outside.yaml", istio.join("out.yaml")).unwrap();
+    symlink("sub/gw.yaml", istio.join("again.yaml")).unwrap();
+    let dir = istio.to_string_lossy().into_owned();
+    let out = egress_xray::cli::run_args(["explain", "--istio", dir.as_str(), "-o", "json"].map(String::from));
+    let cfg = egress_xray::istio::Config::load(std::slice::from_ref(&dir)).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cfg.files.len(), 1, "one real file, read once: {:?}", cfg.files);
+    assert!(
+        cfg.gateways.keys().all(|(ns, _)| ns != "x"),
+        "a file outside the directory was read"
+    );
+    let skipped = cfg.skipped.join("\\n");
+    for what in [
+        "a: a link to a folder",
+        "b: a link to a folder",
+        "up: a link to a folder",
+        "outside",
+        "the same file",
+    ] {
+        assert!(skipped.contains(what), "{what} not said in:\\n{skipped}");
+    }
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(v["limits"].to_string().contains("not followed"), "{}", v["limits"]);
+}

@@ -156,6 +156,7 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
 }
 
 fn yaml_to_json(file: &str, text: &str) -> Result<String, InputError> {
+    yaml_guard(text).map_err(|msg| InputError::Yaml { file: file.into(), msg })?;
     let value: serde_json::Value = match serde_yaml_ng::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -337,4 +338,83 @@ pub fn walk_dir(root: &std::path::Path) -> Result<DirWalk, InputError> {
         stack.extend(subdirs.into_iter().rev());
     }
     Ok(walk)
+}
+
+/// Aliases a YAML input may use. Envoy, istioctl and kubectl never write
+/// anchors; a hand-written Kubernetes file might use a few. A flat alias
+/// fan-out (`&a [x × K]`, then K × `*a`) expands to K² nodes from a few KB.
+pub const YAML_MAX_ALIASES: usize = 100;
+/// Flow nesting (`[[[...]]]`) a YAML input may have; parsing deep flow
+/// nesting is quadratic in the YAML library, and no real input comes close.
+pub const YAML_MAX_FLOW_DEPTH: usize = 128;
+
+/// Refuses, before parsing, YAML whose aliases or flow nesting would make
+/// the parser's memory or time grow beyond what the text holds. A lexical
+/// scan: quoted scalars and comments are skipped.
+pub fn yaml_guard(text: &str) -> Result<(), String> {
+    let b = text.as_bytes();
+    let (mut i, mut depth, mut max_depth, mut aliases) = (0usize, 0usize, 0usize, 0usize);
+    let mut prev = b'\n'; // last byte that was not a space or tab
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            // A quote opens a quoted scalar only where a scalar starts (a
+            // `"` inside a plain scalar must not hide what follows).
+            b'"' if matches!(prev, b'\n' | b':' | b'-' | b',' | b'[' | b'{' | b'?') => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if matches!(prev, b'\n' | b':' | b'-' | b',' | b'[' | b'{' | b'?') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'#' if matches!(prev, b'\n') || i > 0 && matches!(b[i - 1], b' ' | b'\t') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                prev = b'\n';
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                max_depth = max_depth.max(depth);
+                if max_depth > YAML_MAX_FLOW_DEPTH {
+                    return Err(format!(
+                        "YAML nested more than {YAML_MAX_FLOW_DEPTH} levels deep in [ ] or {{ }}: no dump or Istio object is; refused before parsing (deep nesting makes the parser slow)"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'*' if matches!(prev, b'\n' | b':' | b'-' | b',' | b'[' | b'{' | b'?')
+                && b.get(i + 1)
+                    .is_some_and(|n| n.is_ascii_alphanumeric() || matches!(n, b'_' | b'-')) =>
+            {
+                aliases += 1;
+                if aliases > YAML_MAX_ALIASES {
+                    return Err(format!(
+                        "YAML uses more than {YAML_MAX_ALIASES} aliases (*name); Envoy, istioctl and kubectl never write them, and an alias fan-out expands without bound: refused before parsing"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if c == b'\n' {
+            prev = b'\n';
+        } else if c != b' ' && c != b'\t' && c != b'\r' {
+            prev = c;
+        }
+        i += 1;
+    }
+    Ok(())
 }

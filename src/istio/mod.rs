@@ -250,6 +250,10 @@ impl Config {
 
     /// Loads every object of one YAML/JSON text.
     pub fn load_text(&mut self, file: &str, text: &str) -> Result<(), InputError> {
+        crate::input::yaml_guard(text).map_err(|msg| InputError::Yaml {
+            file: file.to_string(),
+            msg,
+        })?;
         for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let value = serde_json::Value::deserialize(doc).map_err(|e| InputError::Yaml {
                 file: file.to_string(),

@@ -64,6 +64,11 @@ pub struct Common {
     /// When to colour the output (colour is never used with NO_COLOR set).
     #[arg(long, value_enum, default_value = "auto", global = true)]
     pub color: ColorChoice,
+
+    /// The most MiB read from stdin or a pipe, or inflated from gzip, per
+    /// input (regular files are mapped and not limited).
+    #[arg(long, value_name = "MIB", default_value_t = crate::input::DEFAULT_MAX_INPUT >> 20, global = true)]
+    pub max_input_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -436,6 +441,7 @@ pub fn run_args<I: IntoIterator<Item = String>>(args: I) -> Outcome {
 }
 
 fn execute(cli: Cli, palette: Palette) -> Outcome {
+    crate::input::set_max_input(cli.common.max_input_size.saturating_mul(1 << 20));
     let text_output = !matches!(cli.common.output, OutputFormat::Json | OutputFormat::Yaml);
     let mut outcome = match dispatch(cli, palette) {
         Ok(o) => o,

@@ -60,16 +60,102 @@ impl LoadedDump {
     }
 }
 
+/// The most bytes read from a stream (stdin, a pipe, a device) or
+/// decompressed from gzip; `--max-input-size` sets it. Regular files are
+/// mapped, not read, and are not limited.
+pub const DEFAULT_MAX_INPUT: u64 = 4 << 30;
+static MAX_INPUT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_INPUT);
+
+pub fn set_max_input(bytes: u64) {
+    MAX_INPUT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn max_input() -> u64 {
+    MAX_INPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How much of a stream is looked at before the rest is read.
+const SNIFF: usize = 64 * 1024;
+
+/// Reads a stream whole, but first looks at its first bytes: content that
+/// cannot be a dump (NUL bytes, JSON nested deeper than any parser takes) is
+/// refused before the rest is read or inflated, and the whole is bounded by
+/// `--max-input-size` (an endless stdin or a gzip bomb stops there).
+fn read_stream(file: &str, what: &str, mut r: impl Read) -> Result<Vec<u8>, InputError> {
+    let io = |source| InputError::Io {
+        file: file.into(),
+        source,
+    };
+    let mut head = vec![0u8; SNIFF];
+    let mut n = 0;
+    while n < SNIFF {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    head.truncate(n);
+    sniff(file, what, &head)?;
+    let limit = max_input();
+    let mut rest = Vec::new();
+    r.take(limit.saturating_sub(n as u64) + 1)
+        .read_to_end(&mut rest)
+        .map_err(io)?;
+    if (n + rest.len()) as u64 > limit {
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: format!(
+                "{what} larger than {} MiB: refused (raise the limit with --max-input-size)",
+                limit >> 20
+            ),
+        });
+    }
+    head.extend_from_slice(&rest);
+    Ok(head)
+}
+
+/// The first bytes of a stream, judged before the rest is read.
+fn sniff(file: &str, what: &str, head: &[u8]) -> Result<(), InputError> {
+    if head.starts_with(&[0x1f, 0x8b]) || proto::looks_like_config_dump(head) {
+        return Ok(());
+    }
+    let probe = &head[..head.len().min(512)];
+    if probe.iter().any(|&b| b == 0 || (b < 0x20 && !b.is_ascii_whitespace())) {
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: format!("{what}: {}", describe_binary(head)),
+        });
+    }
+    // JSON nesting deeper than the parser's limit (128) fails anyway: say
+    // so now instead of after gigabytes of `[[[[`.
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &b in head {
+        match b {
+            _ if esc => esc = false,
+            b'\\' if in_str => esc = true,
+            b'"' => in_str = !in_str,
+            b'[' | b'{' if !in_str => {
+                depth += 1;
+                if depth > 128 {
+                    return Err(InputError::NotADump {
+                        file: file.into(),
+                        looks_like: format!("{what}: JSON nested more than 128 levels deep in its first bytes"),
+                    });
+                }
+            }
+            b']' | b'}' if !in_str => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Reads `path` (`-` for stdin) and decodes every dump in it.
 pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
     let (file, bytes) = if path == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|source| InputError::Io {
-                file: "<stdin>".into(),
-                source,
-            })?;
+        let buf = read_stream("<stdin>", "standard input", std::io::stdin().lock())?;
         ("<stdin>".to_string(), buf)
     } else {
         let io = |source| InputError::Io {
@@ -89,8 +175,7 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
                 return load_bytes(path, &map);
             }
         }
-        let mut bytes = Vec::new();
-        std::io::BufReader::new(f).read_to_end(&mut bytes).map_err(io)?;
+        let bytes = read_stream(path, "a stream", std::io::BufReader::new(f))?;
         (path.to_string(), bytes)
     };
     load_bytes(&file, &bytes)
@@ -99,13 +184,13 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
 /// Decodes every dump in `bytes`; `file` is used in messages only.
 pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| InputError::Gzip {
+        let out = read_stream(file, "gzip content", flate2::read::MultiGzDecoder::new(bytes)).map_err(|e| match e {
+            InputError::Io { source, .. } => InputError::Gzip {
                 file: file.into(),
-                msg: e.to_string(),
-            })?;
+                msg: source.to_string(),
+            },
+            other => other,
+        })?;
         let mut dumps = load_bytes(file, &out)?;
         for d in &mut dumps {
             d.gzip = true;

@@ -249,3 +249,65 @@ fn yaml_that_expands_or_nests_without_bound_is_refused() {
     // Real inputs pass the check: every sample of Istio config and a YAML dump.
     egress_xray::istio::Config::load(&[common::sample("istio")]).unwrap();
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Gzip bombs, `/dev/zero` and an endless stdin are refused on their first
+/// bytes or at `--max-input-size`, in bounded memory and with the reason.
+#[cfg(unix)]
+#[test]
+fn streams_and_gzip_are_sniffed_and_bounded() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("egress-xray-bombs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zeros = dir.join("zeros.json.gz");
+    std::fs::write(&zeros, gzip(&vec![0u8; 64 << 20])).unwrap();
+    let brackets = dir.join("brackets.json.gz");
+    std::fs::write(&brackets, gzip(&vec![b'['; 64 << 20])).unwrap();
+    let bin = env!("CARGO_BIN_EXE_egress-xray");
+    let run = |args: &[&str], stdin: Option<Vec<u8>>| {
+        let mut child = std::process::Command::new(bin)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            if let Some(data) = stdin {
+                let _ = pipe.write_all(&data); // the reader may stop early
+            }
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["summary", zeros.to_str().unwrap()], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("gzip content") && err.contains("binary data"), "{err}");
+    let (code, err) = run(&["summary", brackets.to_str().unwrap()], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("more than 128 levels"), "{err}");
+    let (code, err) = run(&["summary", "/dev/zero"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("binary data"), "{err}");
+    let mut endless = b"{\"configs\": [".to_vec();
+    endless.extend(std::iter::repeat_n(b' ', 3 << 20));
+    let (code, err) = run(&["summary", "-", "--max-input-size", "1"], Some(endless));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("larger than 1 MiB") && err.contains("--max-input-size"),
+        "{err}"
+    );
+    // A real dump through stdin and gzip still reads.
+    let sample = std::fs::read(common::sample("egw-pt.config_dump.json")).unwrap();
+    assert_eq!(run(&["summary", "-"], Some(gzip(&sample))).0, Some(0));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(children_peak_rss_mb() < 800, "peak RSS {} MB", children_peak_rss_mb());
+}

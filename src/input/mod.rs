@@ -121,6 +121,12 @@ fn sniff(file: &str, what: &str, head: &[u8]) -> Result<(), InputError> {
     if head.starts_with(&[0x1f, 0x8b]) || proto::looks_like_config_dump(head) {
         return Ok(());
     }
+    if let Some(what) = utf16(head) {
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: what,
+        });
+    }
     let probe = &head[..head.len().min(512)];
     if probe.iter().any(|&b| b == 0 || (b < 0x20 && !b.is_ascii_whitespace())) {
         return Err(InputError::NotADump {
@@ -212,6 +218,12 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
             report,
         }]);
     }
+    if let Some(what) = utf16(bytes) {
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: what,
+        });
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(InputError::NotADump {
             file: file.into(),
@@ -219,13 +231,34 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
         });
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(what) = pasted_text(text) {
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: what,
+        });
+    }
+    // `kubectl exec ... -- curl ...` prints this line before the JSON when
+    // the pod has several containers; it is kubectl's, not the dump's.
+    let mut preamble = None;
+    let text = match text.split_once('\n') {
+        Some((line, rest)) if line.starts_with("Defaulted container ") && rest.trim_start().starts_with('{') => {
+            preamble = Some(line.trim_end().to_string());
+            rest
+        }
+        _ => text,
+    };
     let first = text.trim_start().chars().next();
     let (format, json_text) = if matches!(first, Some('{') | Some('[')) {
         (Format::Json, std::borrow::Cow::Borrowed(text))
     } else {
         (Format::Yaml, std::borrow::Cow::Owned(yaml_to_json(file, text)?))
     };
-    let decoded = json::decode_document(file, &json_text).map_err(|e| explain_foreign_text(file, text, e))?;
+    let mut decoded = json::decode_document(file, &json_text).map_err(|e| explain_foreign_text(file, text, e))?;
+    if let Some(line) = preamble {
+        for d in &mut decoded {
+            d.report.preamble = Some(line.clone());
+        }
+    }
     Ok(decoded
         .into_iter()
         .map(|d| LoadedDump {
@@ -280,9 +313,93 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
 }
 
 /// Malformed JSON that is really something else gets a better message.
+/// UTF-16 text (PowerShell's `>` writes it): a BOM, or ASCII interleaved
+/// with NUL bytes.
+fn utf16(bytes: &[u8]) -> Option<String> {
+    let bom = bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]);
+    let head = &bytes[..bytes.len().min(64) & !1];
+    let interleaved = head.len() >= 8
+        && (head.chunks(2).all(|c| c[1] == 0 && c[0].is_ascii() && c[0] != 0)
+            || head.chunks(2).all(|c| c[0] == 0 && c[1].is_ascii() && c[1] != 0));
+    (bom || interleaved).then(|| {
+        "UTF-16 text (as PowerShell's `>` writes it), not UTF-8: convert it with \
+         `iconv -f UTF-16 -t UTF-8 FILE > FILE.json` (or `Out-File -Encoding utf8`) and read that"
+            .to_string()
+    })
+}
+
+/// Text people paste instead of a dump, recognised on its first line.
+fn pasted_text(text: &str) -> Option<String> {
+    let t = text.trim_start();
+    let first = t.lines().next().unwrap_or("").trim_end();
+    let lower: String = first.chars().take(64).collect::<String>().to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.starts_with("<head") {
+        return Some(
+            "an HTML page (an error page from a proxy or load balancer, such as a 502), not a dump: \
+             the request for /config_dump did not reach Envoy's admin endpoint"
+                .into(),
+        );
+    }
+    if first.starts_with("curl: (") {
+        return Some(format!(
+            "curl's own error message ({}), not a dump: the admin endpoint could not be reached",
+            excerpt(first)
+        ));
+    }
+    let header = [
+        "NAME",
+        "ADDRESSES",
+        "SERVICE FQDN",
+        "RESOURCE NAME",
+        "ENDPOINT",
+        "DOMAINS",
+        "VHOST NAME",
+    ];
+    if first.starts_with(|c: char| c.is_ascii_uppercase())
+        && first.contains("  ")
+        && first.split("  ").filter(|w| header.contains(&w.trim())).count() >= 2
+    {
+        return Some(
+            "a text table as `istioctl proxy-config` prints it, not a dump: take it again with `-o json` \
+             (or the whole dump: `istioctl proxy-config all POD -o json`)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// At most 120 characters of input text, for a message.
+fn excerpt(s: &str) -> String {
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
 fn explain_foreign_text(file: &str, text: &str, e: InputError) -> InputError {
     if let InputError::Json { .. } = &e {
         let head: String = text.chars().take(4096).collect();
+        if head.trim_start().starts_with("//") || head.contains("\n//") || head.contains("\n  //") {
+            return InputError::NotADump {
+                file: file.into(),
+                looks_like: format!("JSON with // comments, which JSON does not allow: remove them ({e})"),
+            };
+        }
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(3).collect();
+        if lines.len() >= 2
+            && lines
+                .iter()
+                .all(|l| l.trim_start().starts_with('{') && l.trim_end().ends_with('}'))
+        {
+            return InputError::NotADump {
+                file: file.into(),
+                looks_like: format!(
+                    "several JSON documents, one per line (NDJSON): give each dump as its own file \
+                     (for example `split -l 1 FILE dump-`) ({e})"
+                ),
+            };
+        }
         if head.trim_start().starts_with("{'") || head.contains("': True") || head.contains("': {'") {
             return InputError::NotADump {
                 file: file.into(),

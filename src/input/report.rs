@@ -39,6 +39,10 @@ pub struct DecodeReport {
     /// dump of the corpus and the samples (tests/it/determinism.rs).
     #[serde(skip_serializing_if = "is_zero")]
     pub unordered_maps: usize,
+    /// A line before the dump that is not the dump's (kubectl's
+    /// `Defaulted container "istio-proxy" out of: ...`), skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preamble: Option<String>,
     /// Example locations, at most MAX_EXAMPLES of each kind.
     pub examples: Vec<ReportExample>,
 }
@@ -137,10 +141,13 @@ impl DecodeReport {
 
     /// One line: "2 unknown fields, 14 opaque extensions (3 types: a, b, c)".
     pub fn one_line(&self) -> String {
-        if self.is_clean() {
-            return "nothing skipped".to_string();
-        }
         let mut parts = Vec::new();
+        if self.preamble.is_some() {
+            parts.push("kubectl's preamble line before the JSON".to_string());
+        }
+        if self.is_clean() {
+            return parts.pop().unwrap_or_else(|| "nothing skipped".to_string());
+        }
         if self.unknown_fields > 0 {
             parts.push(format!(
                 "{} unknown field{} ({})",

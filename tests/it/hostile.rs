@@ -311,3 +311,69 @@ fn streams_and_gzip_are_sniffed_and_bounded() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(children_peak_rss_mb() < 800, "peak RSS {} MB", children_peak_rss_mb());
 }
+
+/// What people paste instead of a dump gets a message that names it and
+/// says what to do; kubectl's preamble line is skipped with a note.
+#[test]
+fn pasted_inputs_are_named() {
+    let sample = std::fs::read_to_string(common::sample("egw-pt.config_dump.json")).unwrap();
+    let utf16: Vec<u8> = [0xffu8, 0xfe]
+        .into_iter()
+        .chain(sample.encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
+    let utf16_no_bom: Vec<u8> = sample.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("utf16.json", utf16, "UTF-16 text"),
+        ("utf16-nobom.json", utf16_no_bom, "iconv -f UTF-16"),
+        (
+            "502.html",
+            b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head></html>\n".to_vec(),
+            "an HTML page",
+        ),
+        (
+            "curl.txt",
+            b"curl: (7) Failed to connect to localhost port 15000 after 0 ms: Connection refused\n".to_vec(),
+            "curl's own error message (curl: (7) Failed to connect",
+        ),
+        (
+            "comments.json",
+            b"{\n  // taken from egw-pt\n  \"configs\": []\n}\n".to_vec(),
+            "JSON with // comments",
+        ),
+        (
+            "table.txt",
+            b"NAME     DOMAINS     MATCH     VIRTUAL SERVICE\n80       *           /*        example.default\n"
+                .to_vec(),
+            "a text table as `istioctl proxy-config` prints it",
+        ),
+        (
+            "dumps.ndjson",
+            b"{\"configs\": []}\n{\"configs\": []}\n".to_vec(),
+            "NDJSON",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("egress-xray-pasted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes, want) in &cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = egress_xray::cli::run_args(["summary".to_string(), path.to_string_lossy().into_owned()]);
+        assert_eq!(out.code, 2, "{name}: {}", out.stdout);
+        assert!(out.stderr.contains(want), "{name}: {}", out.stderr);
+    }
+    let kubectl = dir.join("kubectl.txt");
+    std::fs::write(
+        &kubectl,
+        format!("Defaulted container \"istio-proxy\" out of: istio-proxy, istio-init (init)\n{sample}"),
+    )
+    .unwrap();
+    let out = egress_xray::cli::run_args(["summary".to_string(), kubectl.to_string_lossy().into_owned()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("kubectl's preamble line before the JSON"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("namespace egress-pt"), "{}", out.stdout);
+}

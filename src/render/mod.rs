@@ -29,8 +29,109 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     s
 }
 
+/// YAML that every parser reads back as the JSON output's values: strings
+/// that a YAML 1.1 parser (PyYAML and many tools) would take for a boolean,
+/// a number, a null, a date, a merge key (`yes`, `on`, `1_000`, `1:20`,
+/// `2026-11-20`, `<<`, `=`...) — or that look like anything but a plain word
+/// — are double-quoted. Keys keep the order of the data, like the JSON.
 pub fn yaml<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_yaml_ng::to_string(value).expect("analysis data serialises")
+    let v = serde_yaml_ng::to_value(value).expect("analysis data serialises");
+    let mut out = String::new();
+    yaml_node(&v, 0, &mut out);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+fn yaml_node(v: &serde_yaml_ng::Value, indent: usize, out: &mut String) {
+    use serde_yaml_ng::Value as Y;
+    let pad = " ".repeat(indent);
+    match v {
+        Y::Mapping(m) if !m.is_empty() => {
+            for (k, x) in m {
+                out.push_str(&pad);
+                out.push_str(&yaml_scalar(k));
+                out.push(':');
+                yaml_child(x, indent, out);
+            }
+        }
+        Y::Sequence(items) if !items.is_empty() => {
+            for x in items {
+                let nested =
+                    matches!(x, Y::Mapping(m) if !m.is_empty()) || matches!(x, Y::Sequence(s) if !s.is_empty());
+                if nested {
+                    // `- key: value` with the item's other keys below it.
+                    let mut item = String::new();
+                    yaml_node(x, indent + 2, &mut item);
+                    out.push_str(&pad);
+                    out.push_str("- ");
+                    out.push_str(&item[indent + 2..]);
+                } else {
+                    out.push_str(&pad);
+                    out.push('-');
+                    yaml_child(x, indent, out);
+                }
+            }
+        }
+        Y::Tagged(t) => yaml_node(&t.value, indent, out),
+        scalar => {
+            out.push_str(&pad);
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+/// After `key:` or `-`: a scalar on the same line, a collection below.
+fn yaml_child(v: &serde_yaml_ng::Value, indent: usize, out: &mut String) {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Mapping(m) if !m.is_empty() => {
+            out.push('\n');
+            yaml_node(v, indent + 2, out);
+        }
+        Y::Sequence(s) if !s.is_empty() => {
+            out.push('\n');
+            yaml_node(v, indent + 2, out);
+        }
+        Y::Tagged(t) => yaml_child(&t.value, indent, out),
+        scalar => {
+            out.push(' ');
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+fn yaml_scalar(v: &serde_yaml_ng::Value) -> String {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => "null".into(),
+        Y::Bool(b) => b.to_string(),
+        Y::Number(n) => n.to_string(),
+        Y::String(s) if yaml_plain_ok(s) => s.clone(),
+        // JSON's string escapes are YAML's double-quoted escapes.
+        Y::String(s) => serde_json::to_string(s).expect("a string serialises"),
+        Y::Mapping(_) => "{}".into(),
+        Y::Sequence(_) => "[]".into(),
+        Y::Tagged(t) => yaml_scalar(&t.value),
+    }
+}
+
+/// Whether a string can stand unquoted and mean itself to YAML 1.1 and 1.2
+/// parsers alike. Deliberately narrow: a word that starts with a letter,
+/// of letters, digits and `_ . / -` (so no `:`, `#`, `|`, spaces, leading
+/// digits, signs or dots), and not one of the words YAML 1.1 reads as a
+/// boolean or null.
+fn yaml_plain_ok(s: &str) -> bool {
+    const WORDS: [&str; 13] = [
+        "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf", "ok", "none",
+    ];
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && !WORDS.contains(&s.to_ascii_lowercase().as_str())
 }
 
 /// The display width of plain text in terminal columns (wide and combining

@@ -377,3 +377,83 @@ fn pasted_inputs_are_named() {
     );
     assert!(out.stdout.contains("namespace egress-pt"), "{}", out.stdout);
 }
+
+/// `-o yaml` reads back as the JSON output's values with a YAML 1.2 parser
+/// (serde_yaml_ng) and a YAML 1.1 one (PyYAML): names like `yes`, `on`,
+/// `1_000`, `1:20`, `<<`, `=`, dates and `null` stay strings.
+#[test]
+fn yaml_output_round_trips_in_yaml_1_1_and_1_2() {
+    let text = std::fs::read_to_string(common::sample("sleep-sidecar.config_dump.json")).unwrap();
+    let mut dump: Value = serde_json::from_str(&text).unwrap();
+    let tricky = [
+        "yes",
+        "on",
+        "No",
+        "1_000",
+        "1:20",
+        "<<",
+        "=",
+        "2026-11-20",
+        "null",
+        "~",
+        "0x1F",
+        "- a",
+        "#x",
+        "a: b",
+    ];
+    for section in dump["configs"].as_array_mut().unwrap() {
+        if section["@type"].as_str().unwrap().ends_with("ClustersConfigDump") {
+            let clusters = section["dynamic_active_clusters"].as_array_mut().unwrap();
+            for (c, name) in clusters.iter_mut().zip(tricky) {
+                c["cluster"]["name"] = Value::from(name);
+            }
+        }
+    }
+    let path = std::env::temp_dir().join(format!("egress-xray-yaml11-{}.json", std::process::id()));
+    std::fs::write(&path, dump.to_string()).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import yaml, json, sys; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        assert!(
+            std::env::var_os("EGRESS_XRAY_CI").is_none(),
+            "CI must have python3 with PyYAML"
+        );
+        eprintln!("skipping the YAML 1.1 half: python3 with PyYAML is not installed");
+    }
+    for cmd in ["summary", "clusters", "listeners", "routes", "tls", "paths", "trace"] {
+        let mut args = vec![cmd.to_string(), file.clone()];
+        if cmd == "trace" {
+            args.extend(["--port".into(), "80".into(), "--dst-ip".into(), "10.0.0.1".into()]);
+        }
+        let json = egress_xray::cli::run_args(args.iter().cloned().chain(["-o".into(), "json".into()]));
+        let yaml = egress_xray::cli::run_args(args.iter().cloned().chain(["-o".into(), "yaml".into()]));
+        let want: Value = serde_json::from_str(&json.stdout).unwrap();
+        let v12: Value = serde_yaml_ng::from_str(&yaml.stdout).unwrap();
+        assert_eq!(v12, want, "{cmd}: YAML 1.2 reading differs");
+        if python {
+            use std::io::Write;
+            let mut child = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import yaml, json, sys; print(json.dumps(yaml.safe_load(sys.stdin)))",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(yaml.stdout.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{cmd}: PyYAML could not read the output");
+            let v11: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v11, want, "{cmd}: YAML 1.1 (PyYAML) reading differs");
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}

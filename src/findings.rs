@@ -63,7 +63,8 @@ pub const UNKNOWN_ENUM: Rule = Rule {
     severity: Severity::Warning,
     why: "An enum value in the dump is not defined by this build's Envoy API (e.g. the v2 \
           `ORIGINAL_DST_LB`). Decoding it as the enum's default would silently change its \
-          meaning, so it was dropped and is reported instead.",
+          meaning, so it is kept as an unknown value: views show it as `UNKNOWN` (a cluster's \
+          type, a load-balancing policy), never as the default, and it is reported here.",
     fix: "Read the example path in the decode report to see which setting is affected; \
           treat views of that field with care.",
 };

@@ -334,7 +334,7 @@ pub fn discovery_type(t: &Option<ClusterDiscoveryType>) -> String {
     match t {
         Some(ClusterDiscoveryType::Type(n)) => DiscoveryType::try_from(*n)
             .map(|d| d.as_str_name().to_string())
-            .unwrap_or_else(|_| format!("UNKNOWN({n})")),
+            .unwrap_or_else(|_| crate::input::normalize::unknown_enum_label(*n)),
         Some(ClusterDiscoveryType::ClusterType(c)) => c.name.clone(),
         None => "STATIC".into(),
     }

@@ -508,9 +508,11 @@ fn cluster_node(ix: &Index, name: &str) -> ClusterNode {
         found: true,
         state: Some(e.state),
         discovery_type: Some(discovery_type(&c.cluster_discovery_type)),
-        lb_policy: LbPolicy::try_from(c.lb_policy)
-            .ok()
-            .map(|p| p.as_str_name().to_string()),
+        lb_policy: Some(
+            LbPolicy::try_from(c.lb_policy)
+                .map(|p| p.as_str_name().to_string())
+                .unwrap_or_else(|_| crate::input::normalize::unknown_enum_label(c.lb_policy)),
+        ),
         circuit_breakers: breakers,
         origination: Some(t.origination),
         sni: t.sni,

@@ -123,7 +123,7 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
             findings::UNKNOWN_ENUM,
             "dump",
             format!(
-                "{} enum value(s) unknown to this Envoy API were dropped: {}",
+                "{} enum value(s) unknown to this Envoy API, shown as UNKNOWN: {}",
                 r.unknown_enum_values,
                 ex.join("; ")
             ),

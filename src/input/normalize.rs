@@ -15,6 +15,19 @@ use super::report::DecodeReport;
 
 const TYPE_PREFIX: &str = "type.googleapis.com/";
 
+/// The number an enum field holds when the dump named a value this Envoy
+/// API does not define (protobuf enums are open: the number is kept).
+pub const UNKNOWN_ENUM_VALUE: i32 = i32::MAX;
+
+/// How a view shows an enum number its type does not define.
+pub fn unknown_enum_label(n: i32) -> String {
+    if n == UNKNOWN_ENUM_VALUE {
+        "UNKNOWN (a value this Envoy API does not define: see the decode report, XR0004)".to_string()
+    } else {
+        format!("UNKNOWN({n})")
+    }
+}
+
 pub fn normalize_message(desc: &MessageDescriptor, value: &mut Value, path: &mut String, report: &mut DecodeReport) {
     if desc.full_name().starts_with("google.protobuf.") {
         // Well-known types have their own JSON forms; only Any needs care and
@@ -74,25 +87,20 @@ pub fn normalize_message(desc: &MessageDescriptor, value: &mut Value, path: &mut
                     Value::String(s) => e.get_value_by_name(s).is_some(),
                     _ => true,
                 };
+                // An unknown name becomes UNKNOWN_ENUM_VALUE, not the enum's
+                // default: views show it as unknown (e.g. a cluster type),
+                // never as a confident STATIC or ROUND_ROBIN.
+                let mut mark_unknown = |v: &mut Value| {
+                    if !known(v) {
+                        report.unknown_enum(path, e.full_name(), v.as_str().unwrap_or(""));
+                        *v = Value::from(UNKNOWN_ENUM_VALUE);
+                    }
+                };
                 match child {
-                    Value::Array(items) => {
-                        items.retain(|v| {
-                            let ok = known(v);
-                            if !ok {
-                                report.unknown_enum(path, e.full_name(), v.as_str().unwrap_or(""));
-                            }
-                            ok
-                        });
-                        true
-                    }
-                    v => {
-                        let ok = known(v);
-                        if !ok {
-                            report.unknown_enum(path, e.full_name(), v.as_str().unwrap_or(""));
-                        }
-                        ok
-                    }
+                    Value::Array(items) => items.iter_mut().for_each(&mut mark_unknown),
+                    v => mark_unknown(v),
                 }
+                true
             }
             Kind::Bytes => {
                 match child {

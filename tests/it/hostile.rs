@@ -457,3 +457,45 @@ fn yaml_output_round_trips_in_yaml_1_1_and_1_2() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A cluster type this Envoy API does not know used to show as STATIC (the
+/// enum's default) in `clusters`, with a warning only in `summary`.
+#[test]
+fn an_unknown_enum_value_is_shown_as_unknown_where_it_is_used() {
+    let text = std::fs::read_to_string(common::sample("egw-pt.config_dump.json")).unwrap();
+    let mut dump: Value = serde_json::from_str(&text).unwrap();
+    let mut name = String::new();
+    for section in dump["configs"].as_array_mut().unwrap() {
+        if section["@type"].as_str().unwrap().ends_with("ClustersConfigDump") {
+            let c = &mut section["dynamic_active_clusters"][0]["cluster"];
+            c["type"] = Value::from("FANCY_NEW_DISCOVERY");
+            c["lb_policy"] = Value::from("FANCY_NEW_LB");
+            name = c["name"].as_str().unwrap().to_string();
+        }
+    }
+    let path = std::env::temp_dir().join(format!("egress-xray-enum-{}.json", std::process::id()));
+    std::fs::write(&path, dump.to_string()).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let clusters: Value = serde_json::from_str(
+        &egress_xray::cli::run_args(["clusters", file.as_str(), "-o", "json"].map(String::from)).stdout,
+    )
+    .unwrap();
+    let table = egress_xray::cli::run_args(["clusters", file.as_str()].map(String::from)).stdout;
+    let summary = egress_xray::cli::run_args(["summary", file.as_str()].map(String::from)).stdout;
+    std::fs::remove_file(&path).unwrap();
+    let row = clusters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name.as_str())
+        .unwrap();
+    assert!(row["type"].as_str().unwrap().starts_with("UNKNOWN"), "{row}");
+    assert!(
+        table.contains("UNKNOWN (a value this Envoy API does not define"),
+        "{table}"
+    );
+    assert!(
+        summary.contains("XR0004") && summary.contains("FANCY_NEW_DISCOVERY"),
+        "{summary}"
+    );
+}

@@ -421,30 +421,97 @@ fn describe_binary(bytes: &[u8]) -> String {
     )
 }
 
-/// A log file as text. Logs are read lossily: bytes that are not UTF-8 (a
-/// truncated multi-byte character, a binary blob in a container log) become
-/// U+FFFD and the rest is read; the note says how many and where the first
-/// one is. Only a file that cannot be read at all is an error.
+/// The longest log line kept whole; the rest of a longer line is skipped
+/// (and said) rather than read into memory and printed back.
+pub const MAX_LOG_LINE: usize = 64 * 1024;
+
+/// A log file as text, streamed line by line. Logs are read lossily: bytes
+/// that are not UTF-8 (a truncated multi-byte character, a binary blob in a
+/// container log) become U+FFFD and the rest is read; a line longer than
+/// MAX_LOG_LINE keeps its beginning and ends with a `[… N bytes cut]`
+/// marker. The note says what happened and where. Only a file that cannot
+/// be read at all is an error.
 pub fn read_log(file: &str) -> Result<(String, Option<String>), InputError> {
-    let bytes = std::fs::read(file).map_err(|e| InputError::Io {
+    use std::io::BufRead;
+    let io = |e| InputError::Io {
         file: file.to_string(),
         source: e,
-    })?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok((text, None)),
-        Err(e) => {
-            let first = e.utf8_error().valid_up_to();
-            let bytes = e.into_bytes();
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let bad = text.matches('\u{fffd}').count();
-            Ok((
-                text,
-                Some(format!(
-                    "{file}: {bad} invalid UTF-8 sequence(s), the first at byte offset {first}; read as U+FFFD, the rest of the log was read"
-                )),
-            ))
+    };
+    let mut r = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file).map_err(io)?);
+    let mut text = String::new();
+    let (mut offset, mut first_bad, mut bad, mut cut_lines) = (0u64, None, 0usize, 0usize);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let mut skipped = 0u64;
+        // Read one line, keeping at most MAX_LOG_LINE bytes of it.
+        let ended = loop {
+            let buf = r.fill_buf().map_err(io)?;
+            if buf.is_empty() {
+                break false;
+            }
+            let (chunk, found) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..=i], true),
+                None => (buf, false),
+            };
+            let room = (MAX_LOG_LINE + 1).saturating_sub(line.len());
+            let keep = chunk.len().min(room);
+            line.extend_from_slice(&chunk[..keep]);
+            skipped += (chunk.len() - keep) as u64;
+            let n = chunk.len();
+            r.consume(n);
+            if found {
+                break true;
+            }
+        };
+        if line.is_empty() && !ended {
+            break;
+        }
+        let start = offset;
+        offset += line.len() as u64 + skipped;
+        let newline = line.last() == Some(&b'\n');
+        if newline {
+            line.pop();
+        }
+        if line.len() > MAX_LOG_LINE || skipped > 0 {
+            let extra = (line.len().saturating_sub(MAX_LOG_LINE)) as u64 + skipped;
+            line.truncate(MAX_LOG_LINE);
+            cut_lines += 1;
+            let s = String::from_utf8_lossy(&line).into_owned();
+            text.push_str(&s);
+            text.push_str(&format!(" [… {extra} bytes cut]"));
+        } else {
+            match std::str::from_utf8(&line) {
+                Ok(s) => text.push_str(s),
+                Err(e) => {
+                    first_bad.get_or_insert(start + e.valid_up_to() as u64);
+                    let s = String::from_utf8_lossy(&line);
+                    bad += s.matches('\u{fffd}').count();
+                    text.push_str(&s);
+                }
+            }
+        }
+        if newline {
+            text.push('\n');
+        }
+        if !ended {
+            break;
         }
     }
+    let mut notes = Vec::new();
+    if let Some(at) = first_bad {
+        notes.push(format!(
+            "{bad} invalid UTF-8 sequence(s), the first at byte offset {at}; read as U+FFFD, the rest of the log was read"
+        ));
+    }
+    if cut_lines > 0 {
+        notes.push(format!(
+            "{cut_lines} line(s) longer than {} KiB kept only their beginning",
+            MAX_LOG_LINE >> 10
+        ));
+    }
+    let note = (!notes.is_empty()).then(|| format!("{file}: {}", notes.join("; ")));
+    Ok((text, note))
 }
 
 /// The files below a directory, for the inputs that take one (`--istio`,

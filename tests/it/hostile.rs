@@ -499,3 +499,39 @@ fn an_unknown_enum_value_is_shown_as_unknown_where_it_is_used() {
         "{summary}"
     );
 }
+
+/// A log line of 100 MB used to be read whole and printed back: now it
+/// keeps its first 64 KiB (with a marker), the log's other lines are read,
+/// memory stays bounded and the output stays short.
+#[cfg(unix)]
+#[test]
+fn a_huge_log_line_is_cut_not_echoed() {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!("egress-xray-longline-{}.log", std::process::id()));
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all(b"2026-11-20T11:30:00.000Z\twarning\tenvoy config\tgRPC config for type.googleapis.com/envoy.config.cluster.v3.Cluster rejected: ").unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"\n").unwrap();
+        f.write_all(&std::fs::read(common::sample("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log")).unwrap())
+            .unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_egress-xray"))
+        .args(["nack", "--envoy-log", path.to_str().unwrap(), "-o", "wide"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.len() < 2 << 20, "{} bytes printed", text.len());
+    assert!(
+        text.contains("kept only their beginning"),
+        "{}",
+        &text[text.len().saturating_sub(2000)..]
+    );
+    assert!(text.contains("LOGICAL_DNS"), "the log's other lines are read");
+    assert!(children_peak_rss_mb() < 800, "peak RSS {} MB", children_peak_rss_mb());
+}

@@ -12,6 +12,7 @@ pub mod report;
 pub mod section;
 pub mod transcode;
 pub mod wire;
+pub mod yaml;
 
 use std::io::Read;
 
@@ -275,7 +276,12 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputErro
 
 fn yaml_to_json(file: &str, text: &str) -> Result<String, InputError> {
     yaml_guard(text).map_err(|msg| InputError::Yaml { file: file.into(), msg })?;
-    let value: serde_json::Value = match serde_yaml_ng::from_str(text) {
+    let left = std::cell::Cell::new(yaml::budget_for(text.len()));
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        yaml::Budgeted { left: &left },
+        serde_yaml_ng::Deserializer::from_str(text),
+    );
+    let value: serde_json::Value = match parsed {
         Ok(v) => v,
         Err(e) => {
             if text.chars().take(512).any(|c| c.is_control() && !c.is_whitespace()) {

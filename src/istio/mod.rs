@@ -254,8 +254,11 @@ impl Config {
             file: file.to_string(),
             msg,
         })?;
+        // One node budget for all documents of the text (see input::yaml).
+        let left = std::cell::Cell::new(crate::input::yaml::budget_for(text.len()));
         for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-            let value = serde_json::Value::deserialize(doc).map_err(|e| InputError::Yaml {
+            let seed = crate::input::yaml::Budgeted { left: &left };
+            let value = serde::de::DeserializeSeed::deserialize(seed, doc).map_err(|e| InputError::Yaml {
                 file: file.to_string(),
                 msg: format!("document {}: {e}", i + 1),
             })?;

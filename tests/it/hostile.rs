@@ -224,6 +224,11 @@ fn yaml_that_expands_or_nests_without_bound_is_refused() {
     fan.push_str("]\n");
     let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let hidden = format!("p: x\"\nq: [{}]\nr: y\"\n", vec!["*a"; 200].join(", "));
+    // Few aliases of one big anchor: within the alias count, refused by the
+    // node budget (the text could not hold that many nodes).
+    let mut wide = format!("a: &a [{}]\nb: [", vec!["x"; 200_000].join(", "));
+    wide.push_str(&vec!["*a"; 90].join(", "));
+    wide.push_str("]\n");
     let dir = std::env::temp_dir().join(format!("egress-xray-yaml-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bin = env!("CARGO_BIN_EXE_egress-xray");
@@ -231,6 +236,7 @@ fn yaml_that_expands_or_nests_without_bound_is_refused() {
         ("fan.yaml", fan.as_str(), "aliases"),
         ("deep.yaml", deep.as_str(), "levels deep"),
         ("hidden.yaml", hidden.as_str(), "aliases"),
+        ("wide.yaml", wide.as_str(), "more nodes than its text holds"),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();

@@ -541,3 +541,92 @@ fn a_huge_log_line_is_cut_not_echoed() {
     assert!(text.contains("LOGICAL_DNS"), "the log's other lines are read");
     assert!(children_peak_rss_mb() < 800, "peak RSS {} MB", children_peak_rss_mb());
 }
+
+/// One entry of a generated directory tree.
+#[derive(Debug, Clone)]
+enum Entry {
+    Dir(String),
+    File(String, usize),
+    Link(String, String),
+}
+
+#[cfg(unix)]
+fn entry() -> impl proptest::strategy::Strategy<Value = Entry> {
+    use proptest::prelude::*;
+    let name = prop::sample::select(vec!["a", "b", "sub", "x.yaml", "y.json", "z.log", "config_dump.json"]);
+    let target = prop::sample::select(vec![
+        ".",
+        "..",
+        "../..",
+        "a",
+        "sub",
+        "x.yaml",
+        "/",
+        "/etc",
+        "missing",
+        "sub/x.yaml",
+    ]);
+    prop_oneof![
+        name.clone().prop_map(|n| Entry::Dir(n.to_string())),
+        (name.clone(), 0usize..4).prop_map(|(n, k)| Entry::File(n.to_string(), k)),
+        (name, target).prop_map(|(n, t)| Entry::Link(n.to_string(), t.to_string())),
+    ]
+}
+
+#[cfg(unix)]
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Directory inputs as a fuzz target: random trees of folders, files
+    /// (Istio YAML, a dump, a log, garbage) and links (loops, up, out,
+    /// broken). Every walk ends, never panics, and reads only files inside
+    /// the root.
+    #[test]
+    fn random_directory_trees_are_walked_safely(entries in proptest::collection::vec((0usize..3, entry()), 0..24)) {
+        use std::os::unix::fs::symlink;
+        let root = std::env::temp_dir().join(format!(
+            "egress-xray-tree-{}-{:x}",
+            std::process::id(),
+            entries.len() * 7919 + entries.iter().map(|(d, _)| *d).sum::<usize>()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let contents = [
+            std::fs::read_to_string(common::sample("istio/base/egress-mtls.yaml")).unwrap(),
+            std::fs::read_to_string(common::sample("egw-pt.config_dump.json")).unwrap(),
+            std::fs::read_to_string(common::sample("trap2/istiod.log")).unwrap(),
+            "\u{0}\u{1}garbage: [".to_string(),
+        ];
+        let mut dirs = vec![root.clone()];
+        for (at, e) in &entries {
+            let parent = dirs[at % dirs.len()].clone();
+            match e {
+                Entry::Dir(n) => {
+                    let d = parent.join(n);
+                    if std::fs::create_dir(&d).is_ok() {
+                        dirs.push(d);
+                    }
+                }
+                Entry::File(n, k) => {
+                    let _ = std::fs::write(parent.join(n), &contents[*k]);
+                }
+                Entry::Link(n, t) => {
+                    let _ = symlink(t, parent.join(n));
+                }
+            }
+        }
+        let dir = root.to_string_lossy().into_owned();
+        let walk = egress_xray::input::walk_dir(&root);
+        let explain = egress_xray::cli::run_args(["explain", "--istio", dir.as_str(), "-o", "json"].map(String::from));
+        let nack = egress_xray::cli::run_args(["nack", "--bug-report", dir.as_str(), "-o", "json"].map(String::from));
+        let canonical_root = std::fs::canonicalize(&root).unwrap();
+        let outside: Vec<_> = walk
+            .as_ref()
+            .map(|w| w.files.iter().filter(|f| !std::fs::canonicalize(f).unwrap().starts_with(&canonical_root)).cloned().collect())
+            .unwrap_or_default();
+        std::fs::remove_dir_all(&root).unwrap();
+        proptest::prop_assert!(walk.is_ok());
+        proptest::prop_assert!(outside.is_empty(), "read outside the root: {:?}", outside);
+        proptest::prop_assert!(explain.code <= 2 && nack.code <= 2);
+    }
+}

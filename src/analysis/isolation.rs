@@ -59,6 +59,10 @@ pub struct IsolationReport {
     pub gateways: Vec<GatewayHosts>,
     pub shared: Vec<Shared>,
     pub versions: Vec<GatewayVersions>,
+    /// What reading the inputs passed over (e.g. links in an --istio
+    /// directory that were not followed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Hosts outside the cluster: not `*.svc.cluster.local`, not Istio's own.
@@ -250,6 +254,9 @@ pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
         gateways,
         shared,
         versions,
+        notes: config
+            .map(|c| c.skipped.iter().map(|s| format!("skipped {s}")).collect())
+            .unwrap_or_default(),
     }
 }
 

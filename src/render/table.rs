@@ -1076,6 +1076,9 @@ pub fn isolation(r: &IsolationReport, wide: bool, p: Palette) -> String {
             super::push_line(&mut out, &format!("    {}", p.yellow(&format!("behind: {b}"))));
         }
     }
+    for n in &r.notes {
+        super::push_line(&mut out, &format!("\n{}", p.dim(&format!("note: {n}"))));
+    }
     out
 }
 

@@ -183,6 +183,18 @@ fn directory_walks_do_not_follow_links_out_or_around() {
     let dir = istio.to_string_lossy().into_owned();
     let out = egress_xray::cli::run_args(["explain", "--istio", dir.as_str(), "-o", "json"].map(String::from));
     let cfg = egress_xray::istio::Config::load(std::slice::from_ref(&dir)).unwrap();
+    let isolation = egress_xray::cli::run_args(
+        [
+            "isolation",
+            &common::sample("egw-pt.config_dump.json"),
+            &common::sample("egw-mtls.config_dump.json"),
+            "--istio",
+            dir.as_str(),
+            "-o",
+            "json",
+        ]
+        .map(String::from),
+    );
     std::fs::remove_dir_all(&root).unwrap();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(cfg.files.len(), 1, "one real file, read once: {:?}", cfg.files);
@@ -202,6 +214,12 @@ fn directory_walks_do_not_follow_links_out_or_around() {
     }
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(v["limits"].to_string().contains("not followed"), "{}", v["limits"]);
+    let iso: Value = serde_json::from_str(&isolation.stdout).unwrap();
+    assert!(
+        iso["notes"].to_string().contains("not followed"),
+        "{}",
+        isolation.stdout
+    );
 }
 
 /// Peak RSS of the biggest child this test process has waited for (an

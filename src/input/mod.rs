@@ -318,7 +318,6 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Malformed JSON that is really something else gets a better message.
 /// UTF-16 text (PowerShell's `>` writes it): a BOM, or ASCII interleaved
 /// with NUL bytes.
 fn utf16(bytes: &[u8]) -> Option<String> {
@@ -383,6 +382,7 @@ fn excerpt(s: &str) -> String {
     }
 }
 
+/// Malformed JSON that is really something else gets a better message.
 fn explain_foreign_text(file: &str, text: &str, e: InputError) -> InputError {
     if let InputError::Json { .. } = &e {
         let head: String = text.chars().take(4096).collect();
@@ -475,9 +475,12 @@ pub fn read_log(file: &str) -> Result<(String, Option<String>), InputError> {
         }
         let start = offset;
         offset += line.len() as u64 + skipped;
-        let newline = line.last() == Some(&b'\n');
-        if newline {
+        // `ended`: the line had its newline (possibly in the part cut off,
+        // which then counts it: it is not text that was cut).
+        if line.last() == Some(&b'\n') {
             line.pop();
+        } else if ended {
+            skipped -= 1;
         }
         if line.len() > MAX_LOG_LINE || skipped > 0 {
             let extra = (line.len().saturating_sub(MAX_LOG_LINE)) as u64 + skipped;
@@ -497,12 +500,10 @@ pub fn read_log(file: &str) -> Result<(String, Option<String>), InputError> {
                 }
             }
         }
-        if newline {
-            text.push('\n');
-        }
         if !ended {
             break;
         }
+        text.push('\n');
     }
     let mut notes = Vec::new();
     if let Some(at) = first_bad {

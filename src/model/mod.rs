@@ -348,11 +348,10 @@ impl Index {
                 items.push((State::Active, RouteOrigin::Rds, stamp, r.route_config));
             }
             let bad = AtomicUsize::new(0);
-            let verify = self.verify().then_some(&bad);
             let decoded: Vec<RouteConfigEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, origin, stamp, any)| {
-                    let lazy = kept::<RouteConfiguration>(any?, verify)?;
+                    let lazy = kept::<RouteConfiguration>(any?, &bad)?;
                     Some(RouteConfigEntry {
                         name: wire_str(lazy.raw(), FIELDS.route_name),
                         state,
@@ -398,11 +397,10 @@ impl Index {
                 items.push((State::Active, stamp, e.endpoint_config));
             }
             let bad = AtomicUsize::new(0);
-            let verify = self.verify().then_some(&bad);
             let decoded: Vec<EndpointEntry> = items
                 .into_par_iter()
                 .filter_map(|(state, stamp, any)| {
-                    let lazy = kept::<ClusterLoadAssignment>(any?, verify)?;
+                    let lazy = kept::<ClusterLoadAssignment>(any?, &bad)?;
                     Some(EndpointEntry {
                         cluster_name: wire_str(lazy.raw(), FIELDS.cla_cluster_name),
                         state,
@@ -429,16 +427,6 @@ impl Index {
                 });
             }
         }
-    }
-
-    /// Whether resources must be checked by decoding them: bytes read from a
-    /// protobuf file may be anything, while the JSON decoder's own encoding
-    /// of a resource always decodes.
-    fn verify(&self) -> bool {
-        // JSON is checked too: our transcoder writes whatever nesting the
-        // JSON has, and prost refuses more than 100 levels; such a resource
-        // must be counted as undecodable, never read later as an empty one.
-        true
     }
 
     fn version(&mut self, section: &str, version: &str) {
@@ -486,11 +474,10 @@ impl Index {
             }
         }
         let bad = AtomicUsize::new(0);
-        let verify = self.verify().then_some(&bad);
         let decoded: Vec<(Option<ListenerEntry>, Vec<InlineRoute>)> = items
             .into_par_iter()
             .map(|(name, state, stamp, any, rejection)| {
-                let Some(lazy) = any.and_then(|a| kept::<Listener>(a, verify)) else {
+                let Some(lazy) = any.and_then(|a| kept::<Listener>(a, &bad)) else {
                     // A static listener that does not decode as a Listener is
                     // dropped; dynamic entries are kept (a rejection without
                     // its configuration).
@@ -554,11 +541,10 @@ impl Index {
             }
         }
         let bad = AtomicUsize::new(0);
-        let verify = self.verify().then_some(&bad);
         let decoded: Vec<(ClusterEntry, Option<ClusterLoadAssignment>)> = items
             .into_par_iter()
             .filter_map(|(state, stamp, any)| {
-                let lazy = kept::<Cluster>(any?, verify)?;
+                let lazy = kept::<Cluster>(any?, &bad)?;
                 // Only the fields the index needs, read from the wire.
                 let raw = lazy.raw();
                 let metadata = wire_field(raw, FIELDS.cluster_metadata).and_then(|b| Metadata::decode(b).ok());
@@ -790,20 +776,19 @@ struct Pending {
     load_assignments: Vec<EndpointEntry>,
 }
 
-/// Keeps an Any holding `T` as bytes. With `verify` (a counter), only if
-/// they decode; those that do not are counted there.
-fn kept<T: prost::Message + Name + Default + Clone + PartialEq>(
-    any: Any,
-    verify: Option<&AtomicUsize>,
-) -> Option<Lazy<T>> {
+/// Keeps an Any holding `T` as bytes, only if they decode (checked on the
+/// wire, allocation-free); those that do not are counted in `bad`. Every
+/// input is checked: protobuf bytes may be anything, and our transcoder
+/// writes whatever nesting the JSON has while prost refuses more than 100
+/// levels; such a resource is counted as undecodable, never read later as
+/// an empty one.
+fn kept<T: prost::Message + Name + Default + Clone + PartialEq>(any: Any, bad: &AtomicUsize) -> Option<Lazy<T>> {
     if crate::input::pool::type_url_name(&any.type_url) != T::full_name() {
         return None;
     }
-    if let Some(bad) = verify {
-        if !crate::input::plan::message(&T::full_name()).is_some_and(|p| p.check(&any.value)) {
-            bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return None;
-        }
+    if !crate::input::plan::message(&T::full_name()).is_some_and(|p| p.check(&any.value)) {
+        bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return None;
     }
     Some(Lazy::from_bytes(any.value))
 }

@@ -648,3 +648,26 @@ proptest::proptest! {
         proptest::prop_assert!(explain.code <= 2 && nack.code <= 2);
     }
 }
+
+/// A cut line keeps its end of line, also when the newline fell in the part
+/// cut off: the next line still starts a line of its own.
+#[test]
+fn the_line_after_a_cut_line_stands_alone() {
+    use egress_xray::input::{read_log, MAX_LOG_LINE};
+    let path = std::env::temp_dir().join(format!("egress-xray-cutline-{}.log", std::process::id()));
+    let mut text = "x".repeat(MAX_LOG_LINE + 100);
+    text.push_str("\nnext line\nlast");
+    std::fs::write(&path, &text).unwrap();
+    let (log, note) = read_log(path.to_str().unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{:?}", &lines[1..]);
+    assert!(
+        lines[0].ends_with("[… 100 bytes cut]"),
+        "{}",
+        &lines[0][MAX_LOG_LINE - 10..]
+    );
+    assert_eq!(&lines[1..], ["next line", "last"]);
+    assert!(!log.ends_with('\n'), "no newline is invented after the last line");
+    assert!(note.unwrap().contains("1 line(s) longer than 64 KiB"));
+}

@@ -390,6 +390,14 @@ pub const RESOURCE_UNDECODABLE: Rule = Rule {
     fix: "Take the dump again, ideally as JSON (`/config_dump`); if it passed through a tool that rewrites protobuf, use the original capture. For nesting beyond the limit, find the deep metadata or Struct in the resource the decode report names (it is not configuration Envoy needs that deep).",
 };
 
+pub const CHAIN_ZERO_PREFIX_TIE: Rule = Rule {
+    code: "XR0042",
+    name: "chain-zero-prefix-tie",
+    severity: Severity::Warning,
+    why: "A listener has filter chains that list an explicit 0.0.0.0/0 or ::/0 range (destination or source) and other chains that list no range at all. Envoy files a chain without ranges under 0.0.0.0/0 and ::/0 as well, so the two groups share one prefix; which group a connection reaches is decided by the order of an internal table and differs from one Envoy process to the next (seen on Envoy 1.40: the same listener picked either group across restarts). Traffic that works on one replica can be refused by another. `trace` answers `undetermined` where the two groups lead to different chains.",
+    fix: "Remove the explicit /0 range (a chain without ranges already means every address), or give the other chains explicit ranges so that no two groups share a prefix.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -433,6 +441,7 @@ pub const CATALOGUE: &[Rule] = &[
     NACK_FILTER_ORDER,
     NACK_UNCLASSIFIED,
     RESOURCE_UNDECODABLE,
+    CHAIN_ZERO_PREFIX_TIE,
 ];
 
 /// A finding about one resource.

@@ -64,32 +64,118 @@ pub struct ChainSelection {
     /// Set when more than one chain survived (Envoy would have rejected
     /// such a listener; we take the first).
     pub ambiguous: bool,
+    /// Set when Envoy's own choice is not fixed by the configuration: the
+    /// chains it may pick (None: no chain), and why.
+    pub undetermined: Option<Undetermined>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Undetermined {
+    pub reason: String,
+    /// Each chain index Envoy may choose; None means no chain (the default
+    /// chain, or the connection closed).
+    pub possible: Vec<Option<usize>>,
 }
 
 /// Selects a filter chain by `filter_chain_match`, as Envoy's filter chain
 /// manager does.
 pub fn select_by_match(matches: &[FilterChainMatch], conn: &Connection) -> ChainSelection {
+    let mut first = narrow_all(matches, conn, [ZeroTie::Unresolved; 3]);
+    if first.ties.iter().all(|t| !t) {
+        return first.selection;
+    }
+    // An explicit /0 range and "no ranges" tied at some IP step: Envoy
+    // files chains without ranges under 0.0.0.0/0 and ::/0 as well, and
+    // which of the two groups wins depends on the process (seen on Envoy
+    // 1.40: the same listener picks either across restarts). Follow both
+    // groups at every such step; the answer stands only if they agree.
+    let tied: Vec<usize> = (0..3).filter(|&k| first.ties[k]).collect();
+    let mut outcomes: Vec<Option<usize>> = Vec::new();
+    let mut explicit_run = None;
+    for combo in 0..(1u32 << tied.len()) {
+        let mut policy = [ZeroTie::Unresolved; 3];
+        for (bit, &k) in tied.iter().enumerate() {
+            policy[k] = if combo & (1 << bit) == 0 {
+                ZeroTie::Explicit
+            } else {
+                ZeroTie::Empty
+            };
+        }
+        let run = narrow_all(matches, conn, policy);
+        if !outcomes.contains(&run.selection.chosen) {
+            outcomes.push(run.selection.chosen);
+        }
+        explicit_run.get_or_insert(run);
+    }
+    let mut sel = explicit_run.map_or(first.selection.clone(), |r| r.selection);
+    if outcomes.len() > 1 {
+        // Both groups were kept in this run: that is the tie, not a
+        // listener Envoy would reject.
+        first.selection.ambiguous = false;
+        first.selection.undetermined = Some(Undetermined {
+            reason: "an explicit 0.0.0.0/0 or ::/0 range ties with chains that list no ranges: Envoy files \
+                     both under the same prefix and which group wins differs from one Envoy process to the next"
+                .into(),
+            possible: outcomes,
+        });
+        return first.selection;
+    }
+    sel.steps.push(Step {
+        step: "tie",
+        decision: "an explicit /0 range tied with chains without ranges (Envoy picks either group per process); \
+                   both lead here"
+            .into(),
+        remaining: sel.chosen.into_iter().collect(),
+    });
+    sel
+}
+
+/// How an IP step resolves a tie between an explicit /0 range and chains
+/// without ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ZeroTie {
+    /// Keep both groups (and record the tie).
+    Unresolved,
+    /// Keep the chains whose listed /0 range holds the address.
+    Explicit,
+    /// Keep the chains without ranges.
+    Empty,
+}
+
+struct Narrowed {
+    selection: ChainSelection,
+    /// Per IP step (destination, direct source, source): whether it tied.
+    ties: [bool; 3],
+}
+
+fn narrow_all(matches: &[FilterChainMatch], conn: &Connection, zero: [ZeroTie; 3]) -> Narrowed {
     let mut sel = Selector {
         matches,
         candidates: (0..matches.len()).collect(),
         steps: Vec::new(),
         near_misses: Vec::new(),
+        zero,
+        ties: [false; 3],
     };
     sel.destination_port(conn.dst_port);
-    sel.ip_step("destination IP", conn.dst_ip, |m| &m.prefix_ranges);
+    sel.ip_step(0, "destination IP", conn.dst_ip, |m| &m.prefix_ranges);
     sel.server_names(conn.sni.as_deref());
     sel.transport(&conn.transport);
     sel.alpn(&conn.alpn);
-    sel.ip_step("direct source IP", conn.src_ip, |m| &m.direct_source_prefix_ranges);
+    sel.ip_step(1, "direct source IP", conn.src_ip, |m| &m.direct_source_prefix_ranges);
     sel.source_type(conn);
-    sel.ip_step("source IP", conn.src_ip, |m| &m.source_prefix_ranges);
+    sel.ip_step(2, "source IP", conn.src_ip, |m| &m.source_prefix_ranges);
     sel.source_port(conn.src_port);
     let ambiguous = sel.candidates.len() > 1;
-    ChainSelection {
-        chosen: sel.candidates.first().copied(),
-        steps: sel.steps,
-        near_misses: sel.near_misses,
-        ambiguous,
+    Narrowed {
+        selection: ChainSelection {
+            chosen: sel.candidates.first().copied(),
+            steps: sel.steps,
+            near_misses: sel.near_misses,
+            ambiguous,
+            undetermined: None,
+        },
+        ties: sel.ties,
     }
 }
 
@@ -98,6 +184,8 @@ struct Selector<'a> {
     candidates: Vec<usize>,
     steps: Vec<Step>,
     near_misses: Vec<Elimination>,
+    zero: [ZeroTie; 3],
+    ties: [bool; 3],
 }
 
 impl Selector<'_> {
@@ -157,13 +245,15 @@ impl Selector<'_> {
     /// Longest-prefix match over one list of ranges (empty = any address).
     fn ip_step(
         &mut self,
+        k: usize,
         step: &'static str,
         ip: Option<IpAddr>,
         ranges: impl Fn(&FilterChainMatch) -> &Vec<CidrRange>,
     ) {
         let matches = self.matches;
         // Best prefix length per candidate: Some(len) when it matches, the
-        // empty list counting as /0 of both families.
+        // empty list counting as /0 of both families (Envoy files it under
+        // 0.0.0.0/0 and ::/0).
         let best = |i: usize| -> Option<i64> {
             let r = ranges(&matches[i]);
             if r.is_empty() {
@@ -186,16 +276,35 @@ impl Selector<'_> {
             Some(len) => format!("{step} {ip_text}: longest matching prefix is /{len}"),
             None => format!("{step} {ip_text}: no chain's ranges contain it"),
         };
+        let empty = |i: usize| ranges(&matches[i]).is_empty();
+        let tie = top == Some(0)
+            && self.candidates.iter().any(|&i| empty(i))
+            && self.candidates.iter().any(|&i| !empty(i) && best(i) == Some(0));
+        self.ties[k] |= tie;
+        let zero = self.zero[k];
         self.narrow(
             step,
             decision,
-            |i| top.is_some() && best(i) == top,
+            |i| {
+                top.is_some()
+                    && best(i) == top
+                    && match zero {
+                        _ if !tie => true,
+                        ZeroTie::Unresolved => true,
+                        ZeroTie::Explicit => !empty(i),
+                        ZeroTie::Empty => empty(i),
+                    }
+            },
             |i| {
                 let r = ranges(&matches[i]);
                 let list = r.iter().map(cidr_text).collect::<Vec<_>>().join(",");
                 match best(i) {
                     None if ip.is_none() => format!("{step} ranges {list}, and the address is unknown"),
                     None => format!("{step} {ip_text} is not in {list}"),
+                    Some(0) if tie && r.is_empty() => {
+                        format!("no {step} ranges; in this branch Envoy takes the chains listing a /0 range")
+                    }
+                    Some(0) if tie => format!("{step} /0 range; in this branch Envoy takes the chains without ranges"),
                     Some(0) if r.is_empty() => format!("no {step} ranges, and a more specific range matched"),
                     Some(len) => format!("{step} matched only /{len}; a longer prefix won"),
                 }
@@ -348,10 +457,7 @@ impl Selector<'_> {
         if !uses {
             return;
         }
-        let local = match (conn.src_ip, conn.dst_ip) {
-            (Some(s), d) => s.is_loopback() || Some(s) == d,
-            _ => false,
-        };
+        let local = is_same_ip_or_loopback(conn);
         let mine = if local {
             ConnectionSourceType::SameIpOrLoopback
         } else {
@@ -364,7 +470,7 @@ impl Selector<'_> {
             format!(
                 "source is {}",
                 if local {
-                    "local (same IP or loopback)"
+                    "local (127.0.0.1, ::1 or the destination address itself)"
                 } else {
                     "external"
                 }
@@ -698,6 +804,15 @@ fn eval_predicate(p: &Predicate, conn: &Connection, steps: &mut Vec<String>) -> 
     }
 }
 
+/// Envoy's `SAME_IP_OR_LOOPBACK`: the source is the loopback address itself
+/// (127.0.0.1 or ::1 — not the rest of 127.0.0.0/8) or equals the
+/// destination address. Checked against Envoy 1.40 (tests/it/envoy).
+pub fn is_same_ip_or_loopback(conn: &Connection) -> bool {
+    conn.src_ip.is_some_and(|s| {
+        s == IpAddr::from([127, 0, 0, 1]) || s == IpAddr::from(std::net::Ipv6Addr::LOCALHOST) || Some(s) == conn.dst_ip
+    })
+}
+
 /// What a network matching input yields for this connection.
 fn input_value(input: Option<&TypedExtensionConfig>, conn: &Connection) -> (String, Option<String>) {
     let url = input
@@ -713,10 +828,7 @@ fn input_value(input: Option<&TypedExtensionConfig>, conn: &Connection) -> (Stri
         "ServerNameInput" => conn.sni.as_ref().map(|s| s.to_ascii_lowercase()),
         "TransportProtocolInput" => Some(conn.transport.clone()),
         "ApplicationProtocolInput" => Some(conn.alpn.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",")),
-        "SourceTypeInput" => {
-            let local = conn.src_ip.is_some_and(|s| s.is_loopback() || Some(s) == conn.dst_ip);
-            local.then(|| "local".to_string())
-        }
+        "SourceTypeInput" => is_same_ip_or_loopback(conn).then(|| "local".to_string()),
         _ => None,
     };
     let name = match short.as_str() {
@@ -952,11 +1064,50 @@ mod tests {
         let mut c = conn(80, None);
         c.src_ip = Some("127.0.0.1".parse().unwrap());
         assert_eq!(select_by_match(&m, &c).chosen, Some(0));
+        // Only 127.0.0.1 is "loopback" to Envoy, not the rest of 127/8...
+        c.src_ip = Some("127.0.0.9".parse().unwrap());
+        assert_eq!(select_by_match(&m, &c).chosen, Some(2));
+        // ...and a source equal to the destination is local.
+        c.dst_ip = c.src_ip;
+        assert_eq!(select_by_match(&m, &c).chosen, Some(0));
+        c.dst_ip = None;
         c.src_ip = Some("10.0.0.9".parse().unwrap());
         c.src_port = Some(1234);
         assert_eq!(select_by_match(&m, &c).chosen, Some(1));
         c.src_port = Some(999);
         assert_eq!(select_by_match(&m, &c).chosen, Some(2));
+    }
+
+    #[test]
+    fn an_explicit_zero_prefix_beside_no_ranges_is_undetermined() {
+        // Envoy files "no ranges" under /0 too; which group wins varies per
+        // process. Here the two groups lead to different chains.
+        let m = vec![
+            chain(|m| {
+                m.prefix_ranges = vec![cidr("0.0.0.0", 0)];
+                m.server_names = names(&["a.example.com"]);
+            }),
+            chain(|m| m.server_names = names(&["*.example.com"])),
+        ];
+        let mut c = conn(80, Some("a.example.com"));
+        c.dst_ip = Some("10.1.2.3".parse().unwrap());
+        let sel = select_by_match(&m, &c);
+        let u = sel.undetermined.expect("undetermined");
+        assert_eq!(u.possible, vec![Some(0), Some(1)]);
+        assert!(!sel.ambiguous);
+        // Where both groups lead to the same chain, the answer stands.
+        let mut c2 = conn(80, Some("other.org"));
+        c2.dst_ip = Some("10.1.2.3".parse().unwrap());
+        let sel = select_by_match(&m, &c2);
+        assert!(sel.undetermined.is_none());
+        assert_eq!(sel.chosen, None);
+        assert!(sel.steps.iter().any(|s| s.step == "tie"));
+        // A v6 address is not in 0.0.0.0/0: no tie.
+        let mut c3 = conn(80, Some("a.example.com"));
+        c3.dst_ip = Some("::1".parse().unwrap());
+        let sel = select_by_match(&m, &c3);
+        assert!(sel.undetermined.is_none());
+        assert_eq!(sel.chosen, Some(1));
     }
 
     #[test]

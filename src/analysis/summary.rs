@@ -199,6 +199,9 @@ fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Findin
         ));
     }
     if matches!(l.state, State::Active | State::Static) {
+        if let Some(listener) = l.peek() {
+            out.extend(zero_prefix_ties(&listener, shown));
+        }
         for (chain, t) in l.filter_configs::<TcpProxy>() {
             let by = format!("listener {} chain {chain}", l.name);
             match t.cluster_specifier {
@@ -211,6 +214,57 @@ fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Findin
         }
     }
     (out, targets)
+}
+
+/// XR0042: chains listing an explicit /0 beside chains listing no range,
+/// for the destination, direct source and source ranges.
+fn zero_prefix_ties(l: &envoy_types::pb::envoy::config::listener::v3::Listener, shown: &str) -> Vec<Finding> {
+    use envoy_types::pb::envoy::config::core::v3::CidrRange;
+    use envoy_types::pb::envoy::config::listener::v3::FilterChainMatch;
+    type Ranges = fn(&FilterChainMatch) -> &Vec<CidrRange>;
+    let kinds: [(&str, Ranges); 3] = [
+        ("destination", |m| &m.prefix_ranges),
+        ("direct source", |m| &m.direct_source_prefix_ranges),
+        ("source", |m| &m.source_prefix_ranges),
+    ];
+    let name = |i: usize| {
+        let n = &l.filter_chains[i].name;
+        if n.is_empty() {
+            format!("#{i}")
+        } else {
+            n.clone()
+        }
+    };
+    let mut out = Vec::new();
+    let default = FilterChainMatch::default();
+    for (kind, ranges) in kinds {
+        let m = |i: usize| l.filter_chains[i].filter_chain_match.as_ref().unwrap_or(&default);
+        let zero: Vec<usize> = (0..l.filter_chains.len())
+            .filter(|&i| ranges(m(i)).iter().any(|c| c.prefix_len.is_none_or(|p| p.value == 0)))
+            .collect();
+        if zero.is_empty() {
+            continue;
+        }
+        // Only chains that can meet at this step (same destination port).
+        let port = |i: usize| m(i).destination_port.map(|p| p.value);
+        let empty: Vec<usize> = (0..l.filter_chains.len())
+            .filter(|&i| ranges(m(i)).is_empty() && zero.iter().any(|&z| port(z) == port(i)))
+            .collect();
+        if empty.is_empty() {
+            continue;
+        }
+        let list = |v: &[usize]| v.iter().map(|&i| name(i)).collect::<Vec<_>>().join(", ");
+        out.push(Finding::new(
+            findings::CHAIN_ZERO_PREFIX_TIE,
+            format!("listener {shown}"),
+            format!(
+                "chains {} list a /0 {kind} range and chains {} list none: which group Envoy uses differs per process",
+                list(&zero),
+                list(&empty)
+            ),
+        ));
+    }
+    out
 }
 
 /// Clusters that routes and tcp_proxy filters send to but the dump lacks

@@ -53,6 +53,9 @@ pub enum TraceResult {
     NoRoute,
     DirectResponse,
     Redirect,
+    /// The configuration does not fix Envoy's choice, or the tool cannot
+    /// evaluate a rule on the way: `summary` says which and why.
+    Undetermined,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +195,26 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
         if sel.ambiguous {
             t.notes
                 .push("more than one chain matched (Envoy would have rejected this listener)".into());
+        }
+        if let Some(u) = &sel.undetermined {
+            let default =
+                l.default_filter_chain
+                    .as_ref()
+                    .map_or("no chain (Envoy closes the connection)".to_string(), |d| {
+                        format!(
+                            "the default chain {:?}",
+                            if d.name.is_empty() { "default" } else { &d.name }
+                        )
+                    });
+            let options: Vec<String> = u
+                .possible
+                .iter()
+                .map(|p| p.map_or(default.clone(), |i| format!("chain {:?}", chains[i].0)))
+                .collect();
+            t.result = TraceResult::Undetermined;
+            t.summary = format!("undetermined: Envoy may pick {} — {}", options.join(" or "), u.reason);
+            t.chain_selection = Some(sel);
+            return t;
         }
         let hit = sel.chosen.map(|i| (Some(i), chains[i].0.clone(), &l.filter_chains[i]));
         t.chain_selection = Some(sel);
@@ -544,10 +567,23 @@ fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionM
                 chosen = Some((i, r));
                 break;
             }
-            Err(why) => hop.skipped_routes.push(format!(
+            Err(Miss::No(why)) => hop.skipped_routes.push(format!(
                 "#{i} {}: {why}",
                 super::inventory::describe_route_match(r.r#match.as_ref())
             )),
+            Err(Miss::Unknown(why)) => {
+                // Whether this route matches decides everything after it.
+                t.result = TraceResult::Undetermined;
+                t.summary = format!(
+                    "undetermined: route #{i} of virtual host {:?} cannot be evaluated offline ({why}); \
+                     the request goes there if it matches, else on to the routes after it",
+                    vh.name
+                );
+                hop.route_index = Some(i);
+                hop.route_name = Some(r.name.clone()).filter(|n| !n.is_empty());
+                t.route = Some(hop);
+                return;
+            }
         }
     }
     let Some((i, r)) = chosen else {
@@ -680,14 +716,111 @@ pub fn select_vhost<'a>(vhosts: &'a [VirtualHost], host: &str) -> Option<(&'a Vi
     any.map(|vh| (vh, "catch-all domain *".to_string()))
 }
 
-/// Whether a route matches; Err says why not.
+/// Why a route does not match, or why the tool cannot tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    No(String),
+    Unknown(String),
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::No(s) => write!(f, "{s}"),
+            Miss::Unknown(s) => write!(f, "cannot tell: {s}"),
+        }
+    }
+}
+
+impl From<String> for Miss {
+    fn from(s: String) -> Self {
+        Miss::No(s)
+    }
+}
+
+/// Envoy's URI template (`envoy.path.match.uri_template`) as a regex over
+/// the path without its query, the way Envoy rewrites it for RE2: `*` is one
+/// path segment, `**` any number of segments (possibly none), `{name}` and
+/// `{name=pattern}` capture what they match. Err for a template outside this
+/// grammar.
+pub fn uri_template_regex(template: &str) -> Result<String, String> {
+    const SEGMENT: &str = "[a-zA-Z0-9-._~%!$&'()+,;:@=]+";
+    const SEGMENTS: &str = "[a-zA-Z0-9-._~%!$&'()+,;:@=/]*";
+    let literal = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()+,;:@=".contains(c);
+    if !template.starts_with('/') {
+        return Err(format!("template {template:?} does not start with /"));
+    }
+    let mut out = String::from("^");
+    let mut chars = template.chars().peekable();
+    let mut in_var = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '/' => out.push('/'),
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push_str(SEGMENTS);
+            }
+            '*' => out.push_str(SEGMENT),
+            '{' if !in_var => {
+                let mut name = String::new();
+                let mut has_pattern = false;
+                for n in chars.by_ref() {
+                    match n {
+                        '=' => {
+                            has_pattern = true;
+                            break;
+                        }
+                        '}' => break,
+                        n => name.push(n),
+                    }
+                }
+                if name.is_empty() || !name.chars().all(|n| n.is_ascii_alphanumeric() || n == '_') {
+                    return Err(format!("variable {name:?} in {template:?}"));
+                }
+                if has_pattern {
+                    in_var = true;
+                } else {
+                    out.push_str(SEGMENT);
+                }
+            }
+            '}' if in_var => in_var = false,
+            c if literal(c) => out.push_str(&regex::escape(&c.to_string())),
+            c => return Err(format!("character {c:?} in template {template:?}")),
+        }
+    }
+    if in_var {
+        return Err(format!("unclosed variable in {template:?}"));
+    }
+    out.push('$');
+    Ok(out)
+}
+
+fn path_match_policy(
+    p: &envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig,
+    path: &str,
+) -> Result<bool, String> {
+    use envoy_types::pb::envoy::extensions::path::r#match::uri_template::v3::UriTemplateMatchConfig;
+    let any = p.typed_config.as_ref().ok_or("path match policy without a config")?;
+    if !any.type_url.ends_with("UriTemplateMatchConfig") {
+        return Err(format!("path match policy {} is not known", any.type_url));
+    }
+    let cfg: UriTemplateMatchConfig =
+        crate::model::util::decode_any(any).ok_or("the URI template config does not decode")?;
+    let re = uri_template_regex(&cfg.path_template)?;
+    let re = regex::Regex::new(&re).map_err(|e| e.to_string())?;
+    Ok(re.is_match(path))
+}
+
+/// Whether a route matches; Err says why not (or that it cannot tell).
 pub fn route_matches(
     m: Option<&RouteMatch>,
     path_and_query: &str,
     method: &str,
     headers: &[(String, String)],
-) -> Result<(), String> {
-    let Some(m) = m else { return Err("no match".into()) };
+) -> Result<(), Miss> {
+    let Some(m) = m else {
+        return Err(Miss::No("no match".into()));
+    };
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let sensitive = m.case_sensitive.is_none_or(|c| c.value);
     let eq = |a: &str, b: &str| if sensitive { a == b } else { a.eq_ignore_ascii_case(b) };
@@ -707,16 +840,16 @@ pub fn route_matches(
         }
         Some(route_match::PathSpecifier::ConnectMatcher(_)) => method.eq_ignore_ascii_case("CONNECT"),
         Some(route_match::PathSpecifier::PathMatchPolicy(p)) => {
-            return Err(format!("path match policy {} is not evaluated offline", p.name))
+            path_match_policy(p, path).map_err(|why| Miss::Unknown(format!("path match policy {}: {why}", p.name)))?
         }
         None => true,
     };
     if !ok {
-        return Err(format!("path {path} does not match"));
+        return Err(Miss::No(format!("path {path} does not match")));
     }
     for h in &m.headers {
         if !header_matches(h, headers) {
-            return Err(format!("header {} does not match", h.name));
+            return Err(Miss::No(format!("header {} does not match", h.name)));
         }
     }
     for q in &m.query_parameters {
@@ -734,7 +867,7 @@ pub fn route_matches(
             _ => false,
         };
         if !hit {
-            return Err(format!("query parameter {} does not match", q.name));
+            return Err(Miss::No(format!("query parameter {} does not match", q.name)));
         }
     }
     if m.grpc.is_some()
@@ -742,7 +875,7 @@ pub fn route_matches(
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("application/grpc"))
     {
-        return Err("not a gRPC request".into());
+        return Err(Miss::No("not a gRPC request".into()));
     }
     Ok(())
 }

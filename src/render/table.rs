@@ -633,6 +633,7 @@ pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
                 Some(i) => format!("#{i} {}", fc.name),
                 None => format!("default chain {}", fc.name),
             },
+            None if sel.undetermined.is_some() => p.yellow("undetermined (see result)"),
             None => p.red("none (no default chain: connection closed)"),
         };
         line(&mut out, "chain", chosen);

@@ -8,6 +8,8 @@ mod corpus;
 mod descriptors;
 mod determinism;
 mod diff;
+#[cfg(unix)]
+mod envoy;
 mod explain;
 mod hostile;
 mod nack;

@@ -56,6 +56,21 @@ pub enum TraceResult {
     /// The configuration does not fix Envoy's choice, or the tool cannot
     /// evaluate a rule on the way: `summary` says which and why.
     Undetermined,
+    /// An HTTP filter before the router answers the request itself (e.g.
+    /// `health_check` on its path).
+    FilterResponse,
+}
+
+/// One HTTP filter of the connection manager, in order, and whether it can
+/// answer (stop) a request before it reaches the router.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpFilterHop {
+    pub name: String,
+    /// Why this filter may answer before routing (None: it passes requests
+    /// on, as far as the tool knows).
+    pub may_stop: Option<String>,
+    /// Set when the tool evaluated the filter and it answers this request.
+    pub answers: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +116,9 @@ pub struct Trace {
     pub chain_tls: Option<ChainTls>,
     /// The network filter that decides (`tcp_proxy`, `http_connection_manager`).
     pub network_filter: Option<String>,
+    /// The HTTP filters the request passes, in order, up to the one that
+    /// answers or the router.
+    pub http_filters: Vec<HttpFilterHop>,
     pub route: Option<RouteHop>,
     pub cluster: Option<String>,
     /// Weighted clusters as (name, weight), when the action splits.
@@ -148,6 +166,7 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
         chain_matcher: None,
         chain_tls: None,
         network_filter: None,
+        http_filters: Vec::new(),
         route: None,
         cluster: None,
         weighted_clusters: Vec::new(),
@@ -296,7 +315,10 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
             names.join(", ")
         ));
     }
-    if matches!(t.result, TraceResult::DirectResponse | TraceResult::Redirect) {
+    if matches!(
+        t.result,
+        TraceResult::DirectResponse | TraceResult::Redirect | TraceResult::FilterResponse | TraceResult::Undetermined
+    ) {
         return t;
     }
     let Some(cluster) = t.cluster.clone() else {
@@ -308,6 +330,22 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
     };
     t.result = TraceResult::Routed;
     cluster_hop(ix, &cluster, &mut t);
+    if t.weighted_clusters.len() > 1 {
+        let total: u64 = t.weighted_clusters.iter().map(|(_, w)| u64::from(*w)).sum();
+        let set: Vec<String> = t
+            .weighted_clusters
+            .iter()
+            .map(|(n, w)| match total {
+                0 => format!("{n} (weight {w})"),
+                _ => format!("{n} ({}%)", u64::from(*w) * 100 / total),
+            })
+            .collect();
+        t.summary = format!(
+            "routed to one of {} — Envoy picks one at random by weight for each {}; the cluster details below are {cluster}'s, the heaviest",
+            set.join(", "),
+            if t.network_filter.as_deref() == Some("tcp_proxy") { "connection" } else { "request" }
+        );
+    }
     t
 }
 
@@ -539,6 +577,18 @@ fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionM
         t.notes
             .push("no --host (or SNI) given: virtual hosts are matched against an empty Host".into());
     }
+    {
+        let path = req.path.clone().unwrap_or_else(|| "/".into());
+        let mut headers = req.headers.clone();
+        headers.push((":authority".into(), host_in.clone()));
+        headers.push((":path".into(), path));
+        headers.push((":method".into(), req.method.clone().unwrap_or_else(|| "GET".into())));
+        if let Some(stop) = walk_http_filters(hcm, &headers, t) {
+            t.result = TraceResult::FilterResponse;
+            t.summary = stop;
+            return;
+        }
+    }
     // Port handling of the Host header.
     let strip = hcm.strip_matching_host_port
         || matches!(hcm.strip_port_mode, Some(StripPortMode::StripAnyHostPort(true)))
@@ -600,6 +650,115 @@ fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionM
     hop.match_summary = Some(super::inventory::describe_route_match(r.r#match.as_ref()));
     apply_action(r, &headers, &mut hop, t);
     t.route = Some(hop);
+}
+
+/// HTTP filters that can answer a request themselves before the router, and
+/// how (Envoy's filter names and type names).
+const STOPPING_FILTERS: &[(&str, &str)] = &[
+    (
+        "health_check",
+        "answers health checks on its path itself (200, or 503 when failing or draining)",
+    ),
+    (
+        "jwt_authn",
+        "answers 401/403 when the JWT its rules require is missing or invalid",
+    ),
+    ("rbac", "answers 403 when its policies deny the request"),
+    (
+        "ext_authz",
+        "answers with the authorization service's verdict (403 by default) when it denies",
+    ),
+    ("fault", "can abort the request with its configured status or delay it"),
+    ("lua", "its script can answer the request itself (respond())"),
+    ("cors", "answers CORS preflight (OPTIONS) requests itself"),
+    ("local_ratelimit", "answers 429 when its token bucket is empty"),
+    ("ratelimit", "answers 429 when the rate limit service says over limit"),
+    ("csrf", "answers 403 to unsafe cross-origin requests"),
+    ("basic_auth", "answers 401 without valid credentials"),
+    ("oauth2", "redirects to the sign-in page without a session"),
+    ("ext_proc", "its processor can answer the request immediately"),
+    ("wasm", "its module can answer the request itself"),
+    ("buffer", "answers 413 when the body exceeds its limit"),
+    (
+        "admission_control",
+        "rejects a share of requests when the success rate drops (503)",
+    ),
+    (
+        "composite",
+        "delegates to a filter chosen at run time, which may answer",
+    ),
+];
+
+/// Walks the connection manager's HTTP filters in order up to the router:
+/// records each (and whether it can stop a request); Some(summary) when one
+/// answers this request itself (evaluated for `health_check`).
+fn walk_http_filters(hcm: &HttpConnectionManager, headers: &[(String, String)], t: &mut Trace) -> Option<String> {
+    use envoy_types::pb::envoy::extensions::filters::http::health_check::v3::HealthCheck;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_filter::ConfigType;
+    for f in &hcm.http_filters {
+        let type_name = match &f.config_type {
+            Some(ConfigType::TypedConfig(a)) => crate::input::pool::type_url_name(&a.type_url).to_string(),
+            _ => String::new(),
+        };
+        let key = |k: &str| {
+            let n = f.name.to_ascii_lowercase();
+            n.ends_with(&format!(".{k}"))
+                || n == k
+                || type_name.contains(&format!(".{k}.v3."))
+                || type_name.contains(&format!(".{k}.v2."))
+        };
+        if key("router") {
+            t.http_filters.push(HttpFilterHop {
+                name: f.name.clone(),
+                may_stop: None,
+                answers: false,
+            });
+            let stops: Vec<String> = t
+                .http_filters
+                .iter()
+                .filter_map(|h| h.may_stop.as_ref().map(|w| format!("{} ({w})", h.name)))
+                .collect();
+            if !stops.is_empty() {
+                t.notes.push(format!(
+                    "HTTP filters before the router can answer the request themselves: {}; the route below applies only if they let it through",
+                    stops.join("; ")
+                ));
+            }
+            return None;
+        }
+        let stop = STOPPING_FILTERS
+            .iter()
+            .find(|(k, _)| key(k))
+            .map(|(_, why)| why.to_string());
+        let mut hop = HttpFilterHop {
+            name: f.name.clone(),
+            may_stop: stop,
+            answers: false,
+        };
+        if key("health_check") {
+            if let Some(Some(hc)) = match &f.config_type {
+                Some(ConfigType::TypedConfig(a)) => Some(crate::model::util::decode_any::<HealthCheck>(a)),
+                _ => None,
+            } {
+                let pass_through = hc.pass_through_mode.is_some_and(|b| b.value);
+                let hit = !hc.headers.is_empty() && hc.headers.iter().all(|h| header_matches(h, headers));
+                if hit && !pass_through {
+                    hop.answers = true;
+                    let name = hop.name.clone();
+                    t.http_filters.push(hop);
+                    return Some(format!(
+                        "the HTTP filter {name} (health_check) answers this request itself, before routing: \
+                         200 while Envoy is healthy, 503 when it fails or drains"
+                    ));
+                }
+                // Evaluated: it does not answer this request (no match, or
+                // pass-through mode forwards health checks upstream).
+                hop.may_stop = None;
+            }
+        }
+        t.http_filters.push(hop);
+    }
+    None
 }
 
 fn apply_action(r: &Route, headers: &[(String, String)], hop: &mut RouteHop, t: &mut Trace) {
@@ -764,15 +923,22 @@ pub fn uri_template_regex(template: &str) -> Result<String, String> {
             '{' if !in_var => {
                 let mut name = String::new();
                 let mut has_pattern = false;
+                let mut closed = false;
                 for n in chars.by_ref() {
                     match n {
                         '=' => {
                             has_pattern = true;
                             break;
                         }
-                        '}' => break,
+                        '}' => {
+                            closed = true;
+                            break;
+                        }
                         n => name.push(n),
                     }
+                }
+                if !has_pattern && !closed {
+                    return Err(format!("unclosed variable in {template:?}"));
                 }
                 if name.is_empty() || !name.chars().all(|n| n.is_ascii_alphanumeric() || n == '_') {
                     return Err(format!("variable {name:?} in {template:?}"));
@@ -1025,6 +1191,24 @@ mod tests {
         assert_eq!(strip_port("fd00::1"), "fd00::1");
         let v = vec![vh("plain", &["a.example.com"])];
         assert!(select_vhost(&v, "a.example.com:8080").is_none());
+    }
+
+    #[test]
+    fn uri_templates_as_envoy_matches_them() {
+        let m = |t: &str, p: &str| regex::Regex::new(&uri_template_regex(t).unwrap()).unwrap().is_match(p);
+        assert!(m("/api/{version}/items", "/api/v2/items"));
+        assert!(!m("/api/{version}/items", "/api/v2/x/items"));
+        assert!(!m("/api/{version}/items", "/api//items"));
+        assert!(m("/api/**", "/api/"));
+        assert!(m("/api/**", "/api/a/b"));
+        assert!(!m("/api/**", "/api"));
+        assert!(m("/{a}/v1/{rest=**}", "/x/v1/a/b"));
+        assert!(m("/videos/{file=**}.m3u8", "/videos/a/b.m3u8"));
+        assert!(!m("/videos/{file=**}.m3u8", "/videos/a/b.mpd"));
+        assert!(m("/a/*", "/a/b"));
+        assert!(!m("/a/*", "/a/b/c"));
+        assert!(uri_template_regex("api/{x}").is_err());
+        assert!(uri_template_regex("/api/{x").is_err());
     }
 
     #[test]

@@ -684,6 +684,22 @@ pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
     if let Some(f) = &t.network_filter {
         line(&mut out, "filter", f.clone());
     }
+    if !t.http_filters.is_empty() {
+        let chain: Vec<String> = t
+            .http_filters
+            .iter()
+            .map(|h| {
+                if h.answers {
+                    format!("{} (answers)", h.name)
+                } else if h.may_stop.is_some() {
+                    format!("{} (may answer)", h.name)
+                } else {
+                    h.name.clone()
+                }
+            })
+            .collect();
+        line(&mut out, "http", chain.join(" → "));
+    }
     if let Some(r) = &t.route {
         line(
             &mut out,

@@ -13,6 +13,8 @@
 mod chains;
 mod probe;
 mod routes;
+mod scenario;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -131,6 +133,7 @@ pub fn access_log(path: &Path, what: &str) -> Value {
         fields["cluster"] = json!("%UPSTREAM_CLUSTER%");
         fields["code"] = json!("%RESPONSE_CODE%");
         fields["path"] = json!("%REQ(:PATH)%");
+        fields["details"] = json!("%RESPONSE_CODE_DETAILS%");
     }
     if what == "tcp" {
         fields["cluster"] = json!("%UPSTREAM_CLUSTER%");
@@ -163,6 +166,12 @@ impl Envoy {
     /// Starts Envoy with file-based LDS and CDS (empty at first) and waits
     /// for its admin endpoint.
     pub fn start(bin: &Path, tag: &str) -> Envoy {
+        Self::start_with(bin, tag, Value::Null)
+    }
+
+    /// Starts Envoy with these `static_resources` (secrets, clusters...) in
+    /// its bootstrap as well.
+    pub fn start_with(bin: &Path, tag: &str, static_resources: Value) -> Envoy {
         let dir = TempDir::new(tag);
         let d = &dir.0;
         std::fs::write(d.join("lds.json"), r#"{"resources":[]}"#).expect("lds");
@@ -175,6 +184,10 @@ impl Envoy {
                 "cds_config": {"path_config_source": {"path": d.join("cds.json").to_string_lossy()}, "resource_api_version": "V3"}
             }
         });
+        let mut boot = boot;
+        if !static_resources.is_null() {
+            boot["static_resources"] = static_resources;
+        }
         std::fs::write(d.join("bootstrap.json"), boot.to_string()).expect("bootstrap");
         let log = std::fs::File::create(d.join("envoy.log")).expect("envoy log");
         let child = Command::new(bin)

@@ -85,7 +85,12 @@ pub struct RouteSpec {
 #[derive(Debug, Clone)]
 pub struct TableSpec {
     vhosts: Vec<(BTreeSet<usize>, Vec<RouteSpec>)>,
+    /// A health_check filter before the router, answering on this path
+    /// (index into HEALTH_PATHS), as Envoy Gateway's ready listener has.
+    health: Option<usize>,
 }
+
+const HEALTH_PATHS: [&str; 2] = ["/api", "/api/v1"];
 
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
@@ -116,25 +121,28 @@ fn route() -> impl Strategy<Value = RouteSpec> {
 }
 
 fn table() -> impl Strategy<Value = TableSpec> {
-    proptest::collection::vec(
-        (
-            proptest::collection::btree_set(0..DOMAINS.len(), 1..=3),
-            proptest::collection::vec(route(), 1..6),
+    (
+        proptest::collection::vec(
+            (
+                proptest::collection::btree_set(0..DOMAINS.len(), 1..=3),
+                proptest::collection::vec(route(), 1..6),
+            ),
+            1..5,
         ),
-        1..5,
+        prop::option::weighted(0.2, 0..HEALTH_PATHS.len()),
     )
-    .prop_map(|vhosts| {
-        // Envoy refuses a domain that two virtual hosts share.
-        let mut seen = BTreeSet::new();
-        let vhosts = vhosts
-            .into_iter()
-            .filter_map(|(domains, routes)| {
-                let mine: BTreeSet<usize> = domains.into_iter().filter(|d| seen.insert(*d)).collect();
-                (!mine.is_empty()).then_some((mine, routes))
-            })
-            .collect();
-        TableSpec { vhosts }
-    })
+        .prop_map(|(vhosts, health)| {
+            // Envoy refuses a domain that two virtual hosts share.
+            let mut seen = BTreeSet::new();
+            let vhosts = vhosts
+                .into_iter()
+                .filter_map(|(domains, routes)| {
+                    let mine: BTreeSet<usize> = domains.into_iter().filter(|d| seen.insert(*d)).collect();
+                    (!mine.is_empty()).then_some((mine, routes))
+                })
+                .collect();
+            TableSpec { vhosts, health }
+        })
 }
 
 fn request() -> impl Strategy<Value = RequestSpec> {
@@ -226,14 +234,30 @@ fn listener_json(t: &TableSpec, name: &str, port: u16, log: &std::path::Path) ->
                     "stat_prefix": name,
                     "access_log": access_log(log, "http"),
                     "route_config": {"name": format!("rc-{name}"), "virtual_hosts": vhosts},
-                    "http_filters": [{
-                        "name": "envoy.filters.http.router",
-                        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
-                    }]
+                    "http_filters": http_filters(t)
                 }
             }]
         }]
     })
+}
+
+fn http_filters(t: &TableSpec) -> Value {
+    let mut v = Vec::new();
+    if let Some(h) = t.health {
+        v.push(json!({
+            "name": "envoy.filters.http.health_check",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+                "pass_through_mode": false,
+                "headers": [{"name": ":path", "string_match": {"exact": HEALTH_PATHS[h]}}]
+            }
+        }));
+    }
+    v.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+    }));
+    Value::Array(v)
 }
 
 fn hello(r: &RequestSpec) -> Hello {
@@ -258,6 +282,10 @@ fn hello(r: &RequestSpec) -> Hello {
 #[derive(Debug)]
 pub struct Verdict {
     envoy: (Option<String>, Option<String>),
+    /// Envoy's %RESPONSE_CODE_DETAILS% (`health_check_ok` when the filter
+    /// answered) and trace's result.
+    envoy_details: Option<String>,
+    tool_result: TraceResult,
     tool: (Option<String>, Option<String>),
     /// Clusters a weighted route may pick.
     weighted: Vec<String>,
@@ -360,6 +388,8 @@ fn run_batch(envoy: &mut Envoy, batch: &[(TableSpec, Vec<RequestSpec>)], round: 
             let (result, route, cluster, weighted) = tool_route(&ix, *port, h);
             verdicts.push(Verdict {
                 envoy: (text("route"), text("cluster")),
+                envoy_details: text("details"),
+                tool_result: result,
                 tool: (route, cluster),
                 weighted,
                 undetermined: result == TraceResult::Undetermined,
@@ -373,6 +403,13 @@ fn run_batch(envoy: &mut Envoy, batch: &[(TableSpec, Vec<RequestSpec>)], round: 
 fn agrees(v: &Verdict) -> bool {
     if v.undetermined {
         return true;
+    }
+    let filter_answered = v
+        .envoy_details
+        .as_deref()
+        .is_some_and(|d| d.starts_with("health_check"));
+    if filter_answered || v.tool_result == TraceResult::FilterResponse {
+        return filter_answered && v.tool_result == TraceResult::FilterResponse;
     }
     if v.envoy.0 != v.tool.0 {
         return false;
@@ -409,6 +446,7 @@ fn trace_picks_the_route_envoy_picks_on_generated_route_tables() {
     envoy.push("cds", &clusters).expect("CDS accepted");
     let (mut total, mut undetermined, mut routed, mut no_route, mut weighted) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut by_filter = 0usize;
     for round in 0..rounds {
         let mut trees = Vec::new();
         let mut batch = Vec::new();
@@ -427,6 +465,7 @@ fn trace_picks_the_route_envoy_picks_on_generated_route_tables() {
                 total += 1;
                 undetermined += v.undetermined as usize;
                 weighted += (!v.weighted.is_empty()) as usize;
+                by_filter += (v.tool_result == TraceResult::FilterResponse) as usize;
                 match &v.envoy.0 {
                     None => no_route += 1,
                     Some(_) => routed += 1,
@@ -464,7 +503,7 @@ fn trace_picks_the_route_envoy_picks_on_generated_route_tables() {
     }
     eprintln!(
         "generated routes: trace agreed with Envoy on {} of {total} requests, {undetermined} undetermined \
-         (Envoy routed {routed}, of which weighted {weighted}; no route {no_route})",
+         (Envoy routed {routed}, of which weighted {weighted}; no route {no_route}; answered by health_check {by_filter})",
         total - undetermined
     );
     assert!(total >= rounds * PER_PUSH * REQUESTS);

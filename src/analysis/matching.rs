@@ -743,15 +743,22 @@ fn eval_tree(tree: &MatcherTree, conn: &Connection, steps: &mut Vec<String>, dep
                     };
                     hits.sort_by_key(|r| std::cmp::Reverse(best(r)));
                     steps.push(format!("{input_name} = {ip}: {} IP range(s) contain it", hits.len()));
-                    for r in hits {
+                    // Longest prefix first (ties in configuration order).
+                    // Only the first range tried may be exclusive: an
+                    // exclusive range is skipped when Envoy falls back to it
+                    // after a more specific one did not match (checked
+                    // against Envoy 1.40).
+                    for (pos, r) in hits.into_iter().enumerate() {
                         let text = r.0.iter().map(cidr_text).collect::<Vec<_>>().join(",");
+                        if pos > 0 && r.2 {
+                            steps.push(format!(
+                                "range {text} is exclusive: it applies only as the first match, skipped"
+                            ));
+                            continue;
+                        }
                         steps.push(format!("range {text}"));
                         if let Some(found) = r.1.as_ref().and_then(|o| eval_on_match(o, conn, steps, depth)) {
                             return Some(found);
-                        }
-                        if r.2 {
-                            steps.push("exclusive range did not match: no fallback to wider ranges".into());
-                            return None;
                         }
                     }
                     None

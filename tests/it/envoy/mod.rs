@@ -13,6 +13,7 @@
 mod chains;
 mod probe;
 mod routes;
+mod samples;
 mod scenario;
 mod tls;
 

@@ -55,6 +55,109 @@ fn route_config(name: &str, host: &str, cluster: &str) -> Value {
         "routes": [{"name": format!("to-{cluster}"), "match": {"prefix": "/"}, "route": {"cluster": cluster}}]}]})
 }
 
+const WIKI: &str = "outbound|443||www.wikipedia.org";
+const HTTPBIN: &str = "outbound|80||httpbin.org";
+const API: &str = "outbound|443||api.example.com";
+
+/// Loads the scenario's clusters (one by file-based EDS), route
+/// configuration (file-based RDS) and five listeners into `envoy`, on
+/// `ports`: passthrough gateway, mTLS gateway, HTTP with RDS, two inline
+/// twins.
+pub fn load_gateways(envoy: &mut Envoy, ports: &[u16]) {
+    let log = envoy.access_log.clone();
+    let (wiki, httpbin, api) = (WIKI, HTTPBIN, API);
+    // EDS by file, written before the cluster that waits for it.
+    let eds = envoy.dir.0.join("eds.json");
+    std::fs::write(
+        &eds,
+        json!({"resources": [{"@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+        "cluster_name": api, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}}},
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 10}}}}
+        ]}]}]})
+        .to_string(),
+    )
+    .expect("eds file");
+    let eds_cluster = json!({
+        "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "name": api,
+        "type": "EDS",
+        "connect_timeout": "0.25s",
+        "eds_cluster_config": {"eds_config": {"path_config_source": {"path": eds.to_string_lossy()}, "resource_api_version": "V3"}}
+    });
+    envoy
+        .push(
+            "cds",
+            &[
+                dead_cluster(wiki),
+                dead_cluster(httpbin),
+                dead_cluster("twin-a"),
+                dead_cluster("twin-b"),
+                eds_cluster,
+            ],
+        )
+        .expect("CDS accepted");
+    // RDS by file, written before the listener that waits for it.
+    let rds = envoy.dir.0.join("rds.json");
+    let rc = route_config("http.8080", "httpbin.org", httpbin);
+    std::fs::write(
+        &rds,
+        json!({"resources": [{"@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+            "name": "http.8080", "virtual_hosts": rc["virtual_hosts"]}]})
+        .to_string(),
+    )
+    .expect("rds file");
+    let mtls_chain = json!([{
+        "name": "https.443.tls-wiki.egress-mtls",
+        "filter_chain_match": {"server_names": ["www.wikipedia.org"]},
+        "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": true,
+            "common_tls_context": {
+                "tls_certificate_sds_secret_configs": [{"name": "default"}],
+                "validation_context_sds_secret_config": {"name": "ROOTCA"}
+            }}},
+        "filters": hcm("mtls", json!({"route_config": route_config("https.443.tls-wiki", "www.wikipedia.org", wiki)}), &log)
+    }]);
+    let listeners = vec![
+        // The passthrough gateway: one SNI chain, no default chain.
+        listener(
+            "0.0.0.0_8443",
+            ports[0],
+            json!([{"name": "0.0.0.0_8443_wiki", "filter_chain_match": {"server_names": ["www.wikipedia.org"]},
+                "filters": tcp_proxy(wiki)},
+                {"name": "0.0.0.0_8443_api", "filter_chain_match": {"server_names": ["api.example.com"]},
+                "filters": tcp_proxy(api)}]),
+            &log,
+        ),
+        // The mTLS gateway: terminates TLS, requires a client certificate.
+        listener("0.0.0.0_9443", ports[1], mtls_chain, &log),
+        // HTTP with RDS from a file.
+        listener(
+            "0.0.0.0_8080",
+            ports[2],
+            json!([{"name": "http", "filters": hcm("http", json!({"rds": {
+                "config_source": {"path_config_source": {"path": rds.to_string_lossy()}, "resource_api_version": "V3"},
+                "route_config_name": "http.8080"}}), &log)}]),
+            &log,
+        ),
+        // Two listeners whose inline route configurations share a name.
+        listener(
+            "twin-a",
+            ports[3],
+            json!([{"name": "a", "filters": hcm("a", json!({"route_config": route_config("same", "*", "twin-a")}), &log)}]),
+            &log,
+        ),
+        listener(
+            "twin-b",
+            ports[4],
+            json!([{"name": "b", "filters": hcm("b", json!({"route_config": route_config("same", "*", "twin-b")}), &log)}]),
+            &log,
+        ),
+    ];
+    envoy.push("lds", &listeners).expect("LDS accepted");
+}
+
 /// One hand-chosen connection and what Envoy must do with it.
 struct Case {
     what: &'static str,
@@ -89,78 +192,9 @@ fn the_dual_egress_gateway_configurations_trace_as_envoy_runs_them() {
     let dir = super::TempDir::new("scenario-certs");
     let Some(c) = certs(&dir.0) else { return };
     let mut envoy = Envoy::start_with(&bin, "scenario", json!({"secrets": istio_secrets(&c)}));
-    let log = envoy.access_log.clone();
-    let wiki = "outbound|443||www.wikipedia.org";
-    let httpbin = "outbound|80||httpbin.org";
-    envoy
-        .push(
-            "cds",
-            &[
-                dead_cluster(wiki),
-                dead_cluster(httpbin),
-                dead_cluster("twin-a"),
-                dead_cluster("twin-b"),
-            ],
-        )
-        .expect("CDS accepted");
-    // RDS by file, written before the listener that waits for it.
-    let rds = envoy.dir.0.join("rds.json");
-    let rc = route_config("http.8080", "httpbin.org", httpbin);
-    std::fs::write(
-        &rds,
-        json!({"resources": [{"@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-            "name": "http.8080", "virtual_hosts": rc["virtual_hosts"]}]})
-        .to_string(),
-    )
-    .expect("rds file");
     let ports = free_ports(5);
-    let mtls_chain = json!([{
-        "name": "https.443.tls-wiki.egress-mtls",
-        "filter_chain_match": {"server_names": ["www.wikipedia.org"]},
-        "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-            "require_client_certificate": true,
-            "common_tls_context": {
-                "tls_certificate_sds_secret_configs": [{"name": "default"}],
-                "validation_context_sds_secret_config": {"name": "ROOTCA"}
-            }}},
-        "filters": hcm("mtls", json!({"route_config": route_config("https.443.tls-wiki", "www.wikipedia.org", wiki)}), &log)
-    }]);
-    let listeners = vec![
-        // The passthrough gateway: one SNI chain, no default chain.
-        listener(
-            "0.0.0.0_8443",
-            ports[0],
-            json!([{"name": "0.0.0.0_8443_wiki", "filter_chain_match": {"server_names": ["www.wikipedia.org"]},
-                "filters": tcp_proxy(wiki)}]),
-            &log,
-        ),
-        // The mTLS gateway: terminates TLS, requires a client certificate.
-        listener("0.0.0.0_9443", ports[1], mtls_chain, &log),
-        // HTTP with RDS from a file.
-        listener(
-            "0.0.0.0_8080",
-            ports[2],
-            json!([{"name": "http", "filters": hcm("http", json!({"rds": {
-                "config_source": {"path_config_source": {"path": rds.to_string_lossy()}, "resource_api_version": "V3"},
-                "route_config_name": "http.8080"}}), &log)}]),
-            &log,
-        ),
-        // Two listeners whose inline route configurations share a name.
-        listener(
-            "twin-a",
-            ports[3],
-            json!([{"name": "a", "filters": hcm("a", json!({"route_config": route_config("same", "*", "twin-a")}), &log)}]),
-            &log,
-        ),
-        listener(
-            "twin-b",
-            ports[4],
-            json!([{"name": "b", "filters": hcm("b", json!({"route_config": route_config("same", "*", "twin-b")}), &log)}]),
-            &log,
-        ),
-    ];
-    envoy.push("lds", &listeners).expect("LDS accepted");
+    let (wiki, httpbin, api) = (WIKI, HTTPBIN, API);
+    load_gateways(&mut envoy, &ports);
     let cases = [
         Case {
             what: "passthrough, the gateway's SNI",
@@ -169,6 +203,14 @@ fn the_dual_egress_gateway_configurations_trace_as_envoy_runs_them() {
             chain: Some("0.0.0.0_8443_wiki"),
             route: None,
             cluster: Some(wiki),
+        },
+        Case {
+            what: "passthrough to an EDS cluster (endpoints by file)",
+            listener: 0,
+            hello: tls("api.example.com"),
+            chain: Some("0.0.0.0_8443_api"),
+            route: None,
+            cluster: Some(api),
         },
         Case {
             what: "passthrough, upper-case SNI",
@@ -181,7 +223,7 @@ fn the_dual_egress_gateway_configurations_trace_as_envoy_runs_them() {
         Case {
             what: "passthrough, another SNI: no default chain",
             listener: 0,
-            hello: tls("api.example.com"),
+            hello: tls("en.wikipedia.org"),
             chain: None,
             route: None,
             cluster: None,
@@ -354,6 +396,20 @@ fn the_dual_egress_gateway_configurations_trace_as_envoy_runs_them() {
         }
         if k.cluster.is_some() {
             assert_eq!(t["cluster"].as_str(), k.cluster, "{}: trace's cluster: {t:#}", k.what);
+        }
+        if k.cluster == Some(api) {
+            // Joined with the ClusterLoadAssignment Envoy received by EDS.
+            assert_eq!(t["endpoints_known"], true, "{t:#}");
+            let eps: Vec<&str> = t["endpoints"]
+                .as_array()
+                .expect("endpoints")
+                .iter()
+                .filter_map(|e| e.as_str())
+                .collect();
+            assert!(
+                eps.iter().any(|e| e.starts_with("127.0.0.1:9")) && eps.iter().any(|e| e.starts_with("127.0.0.1:10")),
+                "{eps:?}"
+            );
         }
     }
     // Envoy's own counters agree with the connections it closed.

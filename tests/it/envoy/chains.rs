@@ -559,6 +559,7 @@ pub fn listener_json(spec: &ListenerSpec, name: &str, port: u16, port_base: u16,
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}
         }],
         "access_log": access_log(log, "listener"),
+        "stat_prefix": name,
         "filter_chains": chains,
     });
     if spec.default_chain {
@@ -711,6 +712,27 @@ pub fn run_batch(envoy: &mut Envoy, batch: &[(ListenerSpec, Vec<ProbeSpec>)], ro
         keys.iter()
             .all(|k| by.get(k).is_some_and(|v| v.iter().any(|l| l["w"] == "listener")))
     });
+    // Envoy's own counters agree with the connections its log says it
+    // closed for want of a chain.
+    let stats = envoy.get("/stats?filter=no_filter_chain_match");
+    for (pl, (_, probes)) in placed.iter().zip(batch) {
+        let stat = format!("listener.{}.no_filter_chain_match: ", pl.name);
+        let counted: u64 = stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&stat))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let logged = (0..probes.len())
+            .filter(|i| {
+                let (src, dst, _) = pl.connection(*i, &probes[*i]);
+                lines
+                    .get(&format!("{src}>{dst}"))
+                    .and_then(|v| v.iter().find(|l| l["w"] == "listener"))
+                    .is_some_and(|l| l["chain"].is_null())
+            })
+            .count() as u64;
+        assert_eq!(counted, logged, "{}: no_filter_chain_match", pl.name);
+    }
     let (_, ix) = envoy.dump();
     let mut out = Vec::new();
     let mut w = work.iter().zip(&keys);

@@ -412,6 +412,23 @@ fn the_dual_egress_gateway_configurations_trace_as_envoy_runs_them() {
             );
         }
     }
+    // The plain /config_dump (no ?include_eds): the EDS cluster's endpoints
+    // are not in it, and trace says so rather than "no endpoints".
+    let plain = envoy.dir.0.join("envoy-config_dump-plain.json");
+    std::fs::write(&plain, envoy.get("/config_dump")).expect("dump file");
+    let out = Command::cargo_bin("egress-xray")
+        .expect("binary")
+        .args(["trace", &plain.to_string_lossy(), "--port", &ports[0].to_string()])
+        .args(["--dst-ip", "127.0.0.1", "--sni", "api.example.com", "-o", "json"])
+        .output()
+        .expect("runs");
+    let t: Value = serde_json::from_slice(&out.stdout).expect("trace JSON");
+    assert_eq!(t["cluster"], api, "{t:#}");
+    assert_eq!(t["endpoints_known"], false, "{t:#}");
+    assert!(
+        t["endpoints_note"].as_str().is_some_and(|n| n.contains("include_eds")),
+        "{t:#}"
+    );
     // Envoy's own counters agree with the connections it closed.
     for (i, port) in ports.iter().enumerate() {
         let stat = format!("listener.127.0.0.1_{port}.no_filter_chain_match");

@@ -758,13 +758,17 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 Ok(text)
             };
             let mut envoy = Vec::new();
+            let mut identity_notes = Vec::new();
+            let mut logs_read = Vec::new();
+            let dump_proxies: Vec<String> = indexes.iter().map(|ix| ix.proxy_name()).collect();
             for arg in &envoy_log {
                 let (proxy, file) = match arg.split_once('=') {
                     Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
                     _ => (None, arg.clone()),
                 };
-                let proxy = proxy.or_else(|| log_proxy_name(&file));
                 let text = read(&file)?;
+                logs_read.push((file.clone(), text.lines().count()));
+                let proxy = proxy.or_else(|| log_identity(&file, &text, &dump_proxies, &mut identity_notes));
                 for (r, src) in crate::istio::nacklog::parse_log(&file, &text) {
                     envoy.push((proxy.clone(), r, src));
                 }
@@ -773,6 +777,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             let mut gateway_lines = Vec::new();
             for f in &istiod_log {
                 let text = read(f)?;
+                logs_read.push((f.clone(), text.lines().count()));
                 istiod.extend(crate::istio::nacklog::parse_log(f, &text));
                 gateway_lines.extend(crate::istio::log::parse(f, &text));
             }
@@ -796,8 +801,10 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 gateway_lines: &gateway_lines,
                 syncz: &sync,
                 config: config.as_ref(),
+                logs: &logs_read,
             });
             report.notes.extend(notes);
+            report.notes.extend(identity_notes);
             report
                 .notes
                 .extend(walk_notes.into_iter().map(|s| format!("skipped {s}")));
@@ -941,6 +948,40 @@ fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
 }
 
 /// A proxy name from a log file name: `egw-pt-7f9c.egress-pt.log` → `egw-pt-7f9c.egress-pt`.
+/// Which proxy an Envoy log without `PROXY=` belongs to: the dump whose
+/// proxy its file is named after, else the identity the log states itself
+/// (pilot-agent's `Proxy role … id=POD.NS` line), else the only dump given
+/// (said in a note), else its file name.
+fn log_identity(file: &str, text: &str, dump_proxies: &[String], notes: &mut Vec<String>) -> Option<String> {
+    let by_name = log_proxy_name(file);
+    if let Some(n) = by_name.as_ref().filter(|n| dump_proxies.contains(n)) {
+        return Some(n.clone());
+    }
+    let stated = text
+        .lines()
+        .take(5000)
+        .filter(|l| l.contains("Proxy role"))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("id="))
+                .map(|id| crate::istio::nacklog::proxy_of_connection(id.trim_end_matches(',')))
+        });
+    if stated.is_some() {
+        return stated;
+    }
+    let distinct: std::collections::BTreeSet<&String> = dump_proxies.iter().collect();
+    if distinct.len() == 1 {
+        let only = distinct.into_iter().next().cloned();
+        if let Some(p) = &only {
+            notes.push(format!(
+                "{file} does not name its proxy: taken as {p}'s, the only proxy of the dumps given (name it with PROXY=FILE otherwise)"
+            ));
+        }
+        return only;
+    }
+    by_name
+}
+
 fn log_proxy_name(file: &str) -> Option<String> {
     let name = std::path::Path::new(file).file_name()?.to_string_lossy().into_owned();
     let stem = name

@@ -267,7 +267,7 @@ pub const NACK_LOGICAL_DNS: Rule = Rule {
     name: "nack-logical-dns-endpoints",
     severity: Severity::Error,
     why: "Envoy rejected a LOGICAL_DNS cluster that has more than one endpoint (`LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint`). Istio makes a LOGICAL_DNS cluster from a ServiceEntry with DNS resolution; when its endpoints list (or what the host resolves to, for some versions) grows past one, every proxy that receives the ServiceEntry rejects the whole cluster.",
-    fix: "Give the ServiceEntry a single endpoint, or use `resolution: DNS_ROUND_ROBIN`/STRICT_DNS semantics that accept several; and scope it with `exportTo` so a mistake does not reach every proxy.",
+    fix: "Use `resolution: DNS` on the ServiceEntry: Istio then builds a STRICT_DNS cluster, which takes several endpoints. `DNS_ROUND_ROBIN` is exactly what Istio turns into the LOGICAL_DNS cluster Envoy rejects, so it is not a fix. Or give the ServiceEntry a single endpoint; and scope it with `exportTo` so a mistake does not reach every proxy.",
 };
 
 pub const NACK_DUPLICATE_LISTENER_NAME: Rule = Rule {
@@ -338,7 +338,7 @@ pub const NACK_EXTENSION_MISSING: Rule = Rule {
     code: "XR0035",
     name: "nack-extension-missing",
     severity: Severity::Error,
-    why: "Envoy rejected a resource that names an extension this Envoy build does not have (`Didn't find a registered implementation for name: ...`), or uses a filter's name with another filter's config type.",
+    why: "Envoy rejected a resource that names an extension this Envoy build does not have (`Didn't find a registered implementation for name: ...`), a config type it does not know (`could not find @type '...'`, `Unable to parse JSON as proto`: the whole update is refused, over file-based xDS the whole file), or uses a filter's name with another filter's config type.",
     fix: "Use an extension the proxy's Envoy version ships, or correct the EnvoyFilter's name/type URL pair.",
 };
 
@@ -354,7 +354,7 @@ pub const NACK_INVALID_REGEX: Rule = Rule {
     code: "XR0037",
     name: "nack-invalid-regex",
     severity: Severity::Error,
-    why: "Envoy rejected a regular expression: RE2 syntax error or a program larger than the configured limit (`RE2 program size ... > max program size`).",
+    why: "Envoy rejected a regular expression: an RE2 syntax error, which Envoy prints as RE2's own message and the pattern (`missing ): /api/(v1`, `invalid escape sequence: ...`, `bad repetition operator: ...`), or a program larger than the configured limit (`RE2 program size ... > max program size`). In a route configuration from RDS Envoy does not name the configuration.",
     fix: "Simplify the regex in the VirtualService/HTTPRoute match, or raise the RE2 program size limit deliberately.",
 };
 
@@ -396,6 +396,22 @@ pub const CHAIN_ZERO_PREFIX_TIE: Rule = Rule {
     severity: Severity::Warning,
     why: "A listener has filter chains that list an explicit 0.0.0.0/0 or ::/0 range (destination or source) and other chains that list no range at all. Envoy files a chain without ranges under 0.0.0.0/0 and ::/0 as well, so the two groups share one prefix; which group a connection reaches is decided by the order of an internal table and differs from one Envoy process to the next (seen on Envoy 1.40: the same listener picked either group across restarts). Traffic that works on one replica can be refused by another. `trace` answers `undetermined` where the two groups lead to different chains.",
     fix: "Remove the explicit /0 range (a chain without ranges already means every address), or give the other chains explicit ranges so that no two groups share a prefix.",
+};
+
+pub const NACK_MISSING_SECRET: Rule = Rule {
+    code: "XR0043",
+    name: "nack-missing-secret",
+    severity: Severity::Error,
+    why: "Envoy rejected a resource that names a TLS secret it does not have: a static secret that the bootstrap does not define (`Unknown static secret: NAME`), typically an SDS secret config without an `sds_config` (so Envoy looks for a static one) or a credentialName whose Kubernetes Secret istiod could not serve.",
+    fix: "Check the secret name (for Istio: the Gateway's `credentialName` and that its Secret exists in the gateway's namespace, with `tls.crt`/`tls.key`); for hand-written configuration, add `sds_config` or define the secret in the bootstrap.",
+};
+
+pub const NACK_TLS_PARAMETERS: Rule = Rule {
+    code: "XR0044",
+    name: "nack-tls-parameters",
+    severity: Severity::Error,
+    why: "Envoy rejected TLS parameters its TLS library does not accept: a cipher suite name it does not know (`Failed to initialize cipher suites X. The following ciphers were rejected when tried individually: X`), an unknown ECDH curve or signature algorithm. The whole cluster or listener that carries the TLS context is rejected.",
+    fix: "Use OpenSSL/BoringSSL cipher names that Envoy's BoringSSL build supports (for example ECDHE-RSA-AES128-GCM-SHA256); fix the DestinationRule/Gateway `cipherSuites` or the EnvoyFilter that set them.",
 };
 
 /// Every rule, in code order.
@@ -442,6 +458,8 @@ pub const CATALOGUE: &[Rule] = &[
     NACK_UNCLASSIFIED,
     RESOURCE_UNDECODABLE,
     CHAIN_ZERO_PREFIX_TIE,
+    NACK_MISSING_SECRET,
+    NACK_TLS_PARAMETERS,
 ];
 
 /// A finding about one resource.

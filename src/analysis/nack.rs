@@ -34,6 +34,15 @@ pub struct RejectionRecord {
     pub sources: Vec<String>,
     /// Who reported it: `dump`, `envoy`, `agent`, `control_plane`, `syncz`.
     pub reporters: Vec<String>,
+    /// Set when later evidence shows the resource accepted after the
+    /// rejection: when (RFC 3339) and by what.
+    pub resolved: Option<Resolution>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    pub at: Option<String>,
+    pub by: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +60,9 @@ pub struct Group {
     pub blast_radius: Option<String>,
     pub message: String,
     pub fix: &'static str,
+    /// Set when every proxy's rejection of it was resolved by a later
+    /// accepted version: the latest such time and what showed it.
+    pub resolved: Option<Resolution>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +112,8 @@ pub struct NackInput<'a> {
     pub gateway_lines: &'a [LogLine],
     pub syncz: &'a [SyncRejection],
     pub config: Option<&'a Config>,
+    /// Every log read: (file, lines), whether or not it held a rejection.
+    pub logs: &'a [(String, usize)],
 }
 
 /// The error class of a rejection message.
@@ -126,11 +140,26 @@ pub fn classify(msg: &str) -> Rule {
         findings::NACK_UNKNOWN_CLUSTER
     } else if has("only unique values for domains") || has("duplicate entry of domain") {
         findings::NACK_DUPLICATE_DOMAIN
-    } else if has("didn't find a registered implementation") {
+    } else if has("didn't find a registered implementation")
+        || has("could not find @type")
+        || has("unable to parse json as proto")
+        || has("unable to unpack as")
+    {
         findings::NACK_EXTENSION_MISSING
+    } else if has("unknown static secret") || has("secret is not supplied by sds") {
+        findings::NACK_MISSING_SECRET
+    } else if has("failed to initialize cipher suites")
+        || has("failed to initialize ecdh curves")
+        || has("failed to initialize tls signature algorithms")
+    {
+        findings::NACK_TLS_PARAMETERS
     } else if has("wasm") || has("lua") {
         findings::NACK_FILTER_INIT
-    } else if has("re2 program size") || has("repetition operator") || has("regex") {
+    } else if has("re2 program size")
+        || has("repetition operator")
+        || has("regex")
+        || crate::istio::nacklog::re2_error(&m)
+    {
         findings::NACK_INVALID_REGEX
     } else if has("invalid path") || has("no such file") {
         findings::NACK_FILE_NOT_FOUND
@@ -231,13 +260,36 @@ pub fn postmortem(input: &NackInput) -> NackReport {
             version,
             sources: vec![source],
             reporters: vec![reporter.to_string()],
+            resolved: None,
         });
     };
     let mut proxies = Vec::new();
+    let mut twins: Vec<(String, String, String)> = Vec::new();
     for ix in input.dumps {
         let proxy = ix.proxy_name();
         for (i, l) in ix.listeners.iter().enumerate() {
             if let Some(r) = &l.rejection {
+                // Envoy lists each rejected listener twice in error_state
+                // (once under its name, once without): one rejection.
+                let repeats_named = l.unnamed_entry
+                    && ix.listeners.iter().any(|o| {
+                        !o.unnamed_entry
+                            && o.name == l.name
+                            && o.rejection
+                                .as_ref()
+                                .is_some_and(|x| x.details.trim() == r.details.trim())
+                    });
+                if repeats_named {
+                    twins.push((
+                        proxy.clone(),
+                        l.name.clone(),
+                        format!(
+                            "{} dynamic_listeners entry {i} error_state (the same rejection listed again without a name)",
+                            ix.source
+                        ),
+                    ));
+                    continue;
+                }
                 let name = if l.name.is_empty() { None } else { Some(l.name.clone()) };
                 let details = if l.unnamed_entry {
                     format!(
@@ -319,16 +371,35 @@ pub fn postmortem(input: &NackInput) -> NackReport {
             "syncz",
         );
     }
+    for (proxy, name, source) in twins {
+        if let Some(r) = records
+            .iter_mut()
+            .find(|r| r.proxy == proxy && r.xds_type == "LDS" && r.resource.as_deref() == Some(name.as_str()))
+        {
+            r.sources.push(source);
+        }
+    }
     // Records that do not name a resource (agent counts, syncz) are kept only
     // when no named record covers the same proxy and type.
+    // A record without a resource is another rejection when it has a class
+    // of its own (an unnamed RDS rejection, a refused file); counts and
+    // unclassified summaries are absorbed.
     let named: BTreeSet<(String, String)> = records
         .iter()
         .filter(|r| r.resource.is_some())
         .map(|r| (r.proxy.clone(), r.xds_type.clone()))
         .collect();
+    let named_class: BTreeSet<(String, String, &str)> = records
+        .iter()
+        .filter(|r| r.resource.is_some())
+        .map(|r| (r.proxy.clone(), r.xds_type.clone(), r.code))
+        .collect();
     let mut absorbed: Vec<(String, String, Vec<String>)> = Vec::new();
     records.retain(|r| {
-        if r.resource.is_none() && named.contains(&(r.proxy.clone(), r.xds_type.clone())) {
+        let counts_only = r.reporters.iter().all(|x| x == "agent" || x == "syncz")
+            || r.code == findings::NACK_UNCLASSIFIED.code
+            || named_class.contains(&(r.proxy.clone(), r.xds_type.clone(), r.code));
+        if r.resource.is_none() && counts_only && named.contains(&(r.proxy.clone(), r.xds_type.clone())) {
             absorbed.push((r.proxy.clone(), r.xds_type.clone(), r.sources.clone()));
             return false;
         }
@@ -338,6 +409,10 @@ pub fn postmortem(input: &NackInput) -> NackReport {
         if let Some(r) = records.iter_mut().find(|r| r.proxy == proxy && r.xds_type == ty) {
             r.sources.extend(sources);
         }
+    }
+    for r in records.iter_mut() {
+        attribute_unnamed_route(input.dumps, r);
+        r.resolved = resolution(input.dumps, r);
     }
     records.sort_by(|a, b| (&a.time, &a.proxy, &a.resource).cmp(&(&b.time, &b.proxy, &b.resource)));
     timeline.sort_by(|a, b| (&a.time, &a.proxy).cmp(&(&b.time, &b.proxy)));
@@ -378,8 +453,23 @@ pub fn postmortem(input: &NackInput) -> NackReport {
                     blast_radius: blast,
                     message: r.message.clone(),
                     fix: rule.fix,
+                    resolved: None,
                 });
             }
+        }
+    }
+    for g in &mut groups {
+        let mine: Vec<&RejectionRecord> = records
+            .iter()
+            .filter(|r| {
+                r.resource == g.resource && r.code == g.code && r.xds_type == g.xds_type && g.proxies.contains(&r.proxy)
+            })
+            .collect();
+        if !mine.is_empty() && mine.iter().all(|r| r.resolved.is_some()) {
+            g.resolved = mine
+                .iter()
+                .filter_map(|r| r.resolved.clone())
+                .max_by(|a, b| a.at.cmp(&b.at));
         }
     }
     let all_proxies: BTreeSet<&String> = records.iter().map(|r| &r.proxy).collect();
@@ -409,8 +499,26 @@ pub fn postmortem(input: &NackInput) -> NackReport {
     {
         notes.push("only listeners record their rejection in the dump; other types need logs or sync status".into());
     }
-    if input.envoy.is_empty() && input.istiod.is_empty() && input.syncz.is_empty() {
+    if input.logs.is_empty() && input.syncz.is_empty() {
         notes.push("no logs or sync status given: cluster, route, endpoint and secret rejections leave no trace in a dump (give --envoy-log, --istiod-log or --syncz)".into());
+    }
+    for (file, lines) in input.logs {
+        let found = input
+            .envoy
+            .iter()
+            .any(|(_, _, src)| src.starts_with(&format!("{file}:")))
+            || input.istiod.iter().any(|(_, src)| src.starts_with(&format!("{file}:")));
+        if !found {
+            let read = if *lines == 1 {
+                "1 line read".to_string()
+            } else {
+                format!("{lines} lines read")
+            };
+            notes.push(format!("{file}: {read}, none recognised as a rejection"));
+        }
+    }
+    if records.iter().any(|r| r.xds_type == "RDS" && r.resource.is_none()) {
+        notes.push("Envoy does not name the route configuration it rejects (RDS): where the dumps show which one a listener still waits for, the record says so".into());
     }
     NackReport {
         rejections: records,
@@ -420,6 +528,122 @@ pub fn postmortem(input: &NackInput) -> NackReport {
         related,
         notes,
     }
+}
+
+/// Parses an RFC 3339 time.
+fn at(t: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// An RDS rejection names no route configuration. The proxy's dumps can
+/// tell which one it was when exactly one configuration that a serving or
+/// warming listener asks RDS for is missing from the dump.
+fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) {
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        http_connection_manager::RouteSpecifier, HttpConnectionManager,
+    };
+    if r.xds_type != "RDS" || r.resource.is_some() {
+        return;
+    }
+    let mut waiting: BTreeSet<(String, String)> = BTreeSet::new();
+    for ix in dumps.iter().filter(|ix| ix.proxy_name() == r.proxy) {
+        let have: BTreeSet<&str> = ix
+            .route_configs
+            .iter()
+            .filter(|c| matches!(c.state, State::Active | State::Static))
+            .map(|c| c.name.as_str())
+            .collect();
+        for l in &ix.listeners {
+            if l.rejection.is_some() {
+                continue;
+            }
+            for (_, hcm) in l.filter_configs::<HttpConnectionManager>() {
+                if let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier {
+                    if !have.contains(rds.route_config_name.as_str()) {
+                        waiting.insert((rds.route_config_name.clone(), l.name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let names: BTreeSet<&String> = waiting.iter().map(|(n, _)| n).collect();
+    r.message = match names.len() {
+        1 => {
+            let listeners: Vec<&str> = waiting.iter().map(|(_, l)| l.as_str()).collect();
+            format!(
+                "{} [route configuration not named by Envoy; most likely {} — listener {} asks RDS for it and the dump does not hold it]",
+                r.message,
+                names.iter().next().map_or("", |n| n.as_str()),
+                listeners.join(", ")
+            )
+        }
+        0 => format!("{} [route configuration not named by Envoy]", r.message),
+        _ => format!(
+            "{} [route configuration not named by Envoy; one of {} (listeners ask RDS for them and the dump does not hold them)]",
+            r.message,
+            names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+}
+
+/// A later accepted version of the rejected resource: the listener,
+/// cluster or route configuration active in a dump of the same proxy and
+/// updated after the rejection, with no error state of its own.
+fn resolution(dumps: &[Index], r: &RejectionRecord) -> Option<Resolution> {
+    let when = at(r.time.as_deref()?)?;
+    let later = |stamp: &crate::model::Stamp| {
+        stamp
+            .last_updated
+            .as_deref()
+            .and_then(at)
+            .filter(|t| *t > when)
+            .map(|_| stamp.last_updated.clone())
+    };
+    for ix in dumps.iter().filter(|ix| ix.proxy_name() == r.proxy) {
+        let found = match (r.xds_type.as_str(), r.resource.as_deref()) {
+            ("LDS", Some(name)) => {
+                let rejected_now = ix.listeners.iter().any(|l| l.name == name && l.rejection.is_some());
+                ix.listeners
+                    .iter()
+                    .filter(|l| l.name == name && matches!(l.state, State::Active) && !rejected_now)
+                    .find_map(|l| later(&l.stamp))
+                    .map(|t| (t, format!("listener {name} active in {}", ix.source)))
+            }
+            ("LDS", None) => ix
+                .listeners
+                .iter()
+                .filter(|l| matches!(l.state, State::Active) && l.rejection.is_none())
+                .find_map(|l| later(&l.stamp))
+                .map(|t| (t, format!("a later listener update was accepted ({})", ix.source))),
+            ("CDS", Some(name)) => ix
+                .clusters
+                .iter()
+                .filter(|c| c.name == name && matches!(c.state, State::Active))
+                .find_map(|c| later(&c.stamp))
+                .map(|t| (t, format!("cluster {name} active in {}", ix.source))),
+            ("RDS", name) => {
+                let wanted = name.map(str::to_string).or_else(|| {
+                    r.message
+                        .split("most likely ")
+                        .nth(1)
+                        .and_then(|m| m.split(" — ").next())
+                        .map(str::to_string)
+                });
+                wanted.and_then(|n| {
+                    ix.route_configs
+                        .iter()
+                        .filter(|c| c.name == n && matches!(c.state, State::Active))
+                        .find_map(|c| later(&c.stamp))
+                        .map(|t| (t, format!("route configuration {n} active in {}", ix.source)))
+                })
+            }
+            _ => None,
+        };
+        if let Some((t, by)) = found {
+            return Some(Resolution { at: t, by });
+        }
+    }
+    None
 }
 
 /// The Istio object behind a rejected resource, and its visibility.

@@ -38,6 +38,10 @@ pub struct LogRejection {
     pub protocol: Option<String>,
     /// For readiness lines: how many updates of this type were rejected.
     pub count: Option<u32>,
+    /// Envoy's own per-resource line (`lds: listener 'x' config rejected:`),
+    /// which the transport's summary line repeats.
+    #[serde(skip)]
+    pub per_resource: bool,
 }
 
 /// Per-type readiness counts do not name resources; the rest do.
@@ -59,8 +63,51 @@ pub fn parse_line(line: &str) -> Vec<LogRejection> {
                 proxy: proxy.clone(),
                 protocol: Some(protocol.into()),
                 count: None,
+                per_resource: false,
             })
             .collect();
+    }
+    // Envoy's per-resource lines, printed whatever the transport:
+    // `lds: listener 'NAME' config rejected: MSG`, `cds: cluster 'NAME' ...`.
+    for (head, ty) in [("lds: listener '", "LDS"), ("cds: cluster '", "CDS")] {
+        if let Some(rest) = after(l, head) {
+            if let Some((name, msg)) = rest.split_once("' config rejected: ") {
+                return vec![LogRejection {
+                    reporter: Reporter::Envoy,
+                    xds_type: ty.into(),
+                    type_inferred: false,
+                    resource: Some(name.to_string()),
+                    message: msg.to_string(),
+                    time,
+                    proxy,
+                    protocol: None,
+                    count: None,
+                    per_resource: true,
+                }];
+            }
+        }
+    }
+    // File-based xDS: the update as a whole.
+    if let Some(msg) = after(l, "Filesystem config update rejected: ") {
+        let ty = infer_type(msg);
+        return split_resources(&ty, true, msg)
+            .into_iter()
+            .map(|(resource, message)| LogRejection {
+                reporter: Reporter::Envoy,
+                xds_type: ty.clone(),
+                type_inferred: true,
+                resource,
+                message,
+                time: time.clone(),
+                proxy: proxy.clone(),
+                protocol: Some("file".into()),
+                count: None,
+                per_resource: false,
+            })
+            .collect();
+    }
+    if let Some(rest) = after(l, "Filesystem config update failure: ") {
+        return vec![file_failure(rest, time, proxy)];
     }
     if let Some(rest) = after(l, "error initializing configuration '") {
         let msg = rest.split_once("': ").map_or(rest, |(_, m)| m);
@@ -74,6 +121,7 @@ pub fn parse_line(line: &str) -> Vec<LogRejection> {
             proxy,
             protocol: None,
             count: None,
+            per_resource: false,
         }];
     }
     if let Some(rest) = after(l, "but was rejected: ") {
@@ -99,6 +147,7 @@ pub fn parse_line(line: &str) -> Vec<LogRejection> {
                 proxy: node.clone(),
                 protocol: None,
                 count: None,
+                per_resource: false,
             })
             .collect();
     }
@@ -115,6 +164,7 @@ pub fn parse_line(line: &str) -> Vec<LogRejection> {
             proxy: node,
             protocol: None,
             count: None,
+            per_resource: false,
         }];
     }
     // A fragment quoted without its head: `rejected: <reason>`.
@@ -129,9 +179,53 @@ pub fn parse_line(line: &str) -> Vec<LogRejection> {
             proxy,
             protocol: None,
             count: None,
+            per_resource: false,
         }];
     }
     Vec::new()
+}
+
+/// `in FILE, Unable to parse JSON as proto (REASON): <the whole file>`: the
+/// file was refused as a whole; its type comes from the resources' `@type`
+/// in the file text or from the file's name.
+fn file_failure(rest: &str, time: Option<String>, proxy: Option<String>) -> LogRejection {
+    let (file, msg) = rest
+        .strip_prefix("in ")
+        .and_then(|r| r.split_once(", "))
+        .unwrap_or(("", rest));
+    // The reason ends where the file text starts.
+    let (reason, body) = match msg.find("): ") {
+        Some(i) => (&msg[..=i], &msg[i + 3..]),
+        None => (msg, ""),
+    };
+    let by_body = [
+        ("envoy.config.listener.v3.Listener", "LDS"),
+        ("envoy.config.cluster.v3.Cluster", "CDS"),
+        ("envoy.config.route.v3.RouteConfiguration", "RDS"),
+        ("envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS"),
+        ("envoy.extensions.transport_sockets.tls.v3.Secret", "SDS"),
+    ]
+    .iter()
+    .find(|(t, _)| body.contains(&format!("type.googleapis.com/{t}\"")) || body.contains(&format!("/{t}\"")))
+    .map(|(_, ty)| ty.to_string());
+    let base = file.rsplit('/').next().unwrap_or(file).to_ascii_lowercase();
+    let by_name = ["lds", "cds", "rds", "eds", "sds"]
+        .iter()
+        .find(|k| base.contains(*k))
+        .map(|k| k.to_ascii_uppercase());
+    let ty = by_body.or(by_name).unwrap_or_else(|| infer_type(reason));
+    LogRejection {
+        reporter: Reporter::Envoy,
+        xds_type: ty,
+        type_inferred: true,
+        resource: None,
+        message: format!("{reason} (the whole file {file} was refused: nothing in it was applied)"),
+        time,
+        proxy,
+        protocol: Some("file".into()),
+        count: None,
+        per_resource: false,
+    }
 }
 
 /// A line that continues a multi-resource rejection (`name: reason`, no
@@ -177,6 +271,26 @@ pub fn type_of(type_url: &str) -> String {
     .to_string()
 }
 
+/// RE2's own error messages, which Envoy prints as `<message>: <pattern>`.
+pub fn re2_error(m: &str) -> bool {
+    const RE2: &[&str] = &[
+        "missing ):",
+        "unexpected ):",
+        "missing ]:",
+        "invalid escape sequence:",
+        "invalid character class range:",
+        "invalid character class:",
+        "missing argument to repetition operator:",
+        "invalid repetition size:",
+        "invalid perl operator:",
+        "invalid utf-8:",
+        "invalid named capture group:",
+        "trailing \\:",
+        "bad repetition operator:",
+    ];
+    RE2.iter().any(|e| m.starts_with(e) || m.contains(&format!(": {e}")))
+}
+
 /// The type a message is about, when no type URL says it.
 fn infer_type(msg: &str) -> String {
     let m = msg.to_ascii_lowercase();
@@ -185,6 +299,7 @@ fn infer_type(msg: &str) -> String {
     } else if m.contains("cluster") && !m.contains("unknown cluster") {
         "CDS"
     } else if m.contains("regex")
+        || re2_error(&m)
         || m.contains("route")
         || m.contains("virtual host")
         || m.contains("repetition operator")
@@ -279,6 +394,7 @@ fn readiness(rest: &str, time: Option<String>) -> Vec<LogRejection> {
                 proxy: None,
                 protocol: None,
                 count: Some(rejected),
+                per_resource: false,
             })
         })
         .collect()
@@ -310,6 +426,7 @@ fn istiod_ack_error(ty: &str, rest: &str, time: Option<String>) -> Vec<LogReject
             proxy: Some(proxy.clone()),
             protocol: None,
             count: None,
+            per_resource: false,
         })
         .collect()
 }
@@ -451,6 +568,48 @@ pub fn parse_log(file: &str, text: &str) -> Vec<(LogRejection, String)> {
         if !raw.trim().is_empty() {
             last = None;
         }
+    }
+    merge_summaries(out)
+}
+
+/// Envoy prints each rejected listener or cluster on its own line and then
+/// the transport's summary line (`gRPC config for … rejected`, `Filesystem
+/// config update rejected`) repeating it: one rejection, not two. A summary
+/// record that repeats a per-resource record of the last seconds is
+/// dropped; its transport is kept on the per-resource record.
+fn merge_summaries(records: Vec<(LogRejection, String)>) -> Vec<(LogRejection, String)> {
+    let secs = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .map(|t| t.unix_timestamp_nanos() as f64 / 1e9)
+    };
+    let same_text = |a: &str, b: &str| {
+        let (a, b) = (a.trim(), b.trim());
+        a == b || a.starts_with(b) || b.starts_with(a)
+    };
+    let mut out: Vec<(LogRejection, String)> = Vec::with_capacity(records.len());
+    for (r, src) in records {
+        let is_summary = r.reporter == Reporter::Envoy && !r.per_resource && r.protocol.is_some();
+        if is_summary {
+            let t = secs(&r.time);
+            let twin = out.iter_mut().rev().take(64).find(|(p, _)| {
+                p.per_resource
+                    && p.xds_type == r.xds_type
+                    && p.resource == r.resource
+                    && same_text(&p.message, &r.message)
+                    && match (secs(&p.time), t) {
+                        (Some(a), Some(b)) => (b - a).abs() <= 2.0,
+                        _ => true,
+                    }
+            });
+            if let Some((p, _)) = twin {
+                if p.protocol.is_none() {
+                    p.protocol = r.protocol.clone();
+                }
+                continue;
+            }
+        }
+        out.push((r, src));
     }
     out
 }

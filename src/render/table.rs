@@ -902,6 +902,17 @@ pub fn nack(r: &NackReport, wide: bool, p: Palette) -> String {
             super::push_line(&mut out, &format!("        blast radius: {b}"));
         }
         super::push_line(&mut out, &format!("        fix: {}", g.fix));
+        if let Some(r) = &g.resolved {
+            super::push_line(
+                &mut out,
+                &format!(
+                    "        {} at {} ({})",
+                    p.bold("resolved"),
+                    r.at.as_deref().unwrap_or("an unknown time"),
+                    r.by
+                ),
+            );
+        }
     }
     if !r.rejections.is_empty() {
         out.push('\n');

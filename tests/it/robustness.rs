@@ -228,6 +228,7 @@ proptest! {
             gateway_lines: &egress_xray::istio::log::parse("istiod.log", &log),
             syncz: &[],
             config: None,
+            logs: &[("envoy.log".to_string(), log.lines().count())],
         });
     }
 

@@ -11,6 +11,7 @@
 //! and pass; in CI (`EGRESS_XRAY_CI=1`) a missing Envoy fails them.
 
 mod chains;
+mod nack;
 mod probe;
 mod routes;
 mod samples;
@@ -173,12 +174,24 @@ impl Envoy {
     /// Starts Envoy with these `static_resources` (secrets, clusters...) in
     /// its bootstrap as well.
     pub fn start_with(bin: &Path, tag: &str, static_resources: Value) -> Envoy {
+        Self::start_full(
+            bin,
+            tag,
+            static_resources,
+            json!({"id": format!("xray-{tag}"), "cluster": "xray"}),
+            &[],
+        )
+    }
+
+    /// Starts Envoy with this `node`, these static resources and extra
+    /// command-line arguments (e.g. istio-proxy's `--log-format`).
+    pub fn start_full(bin: &Path, tag: &str, static_resources: Value, node: Value, args: &[&str]) -> Envoy {
         let dir = TempDir::new(tag);
         let d = &dir.0;
         std::fs::write(d.join("lds.json"), r#"{"resources":[]}"#).expect("lds");
         std::fs::write(d.join("cds.json"), r#"{"resources":[]}"#).expect("cds");
         let boot = json!({
-            "node": {"id": format!("xray-{tag}"), "cluster": "xray"},
+            "node": node,
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
             "dynamic_resources": {
                 "lds_config": {"path_config_source": {"path": d.join("lds.json").to_string_lossy()}, "resource_api_version": "V3"},
@@ -208,6 +221,7 @@ impl Envoy {
             .arg("--base-id-path")
             .arg(d.join("base-id"))
             .arg("--use-dynamic-base-id")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -307,7 +321,7 @@ impl Envoy {
         };
         let before = (
             self.counter(&format!("{prefix}.update_success")),
-            self.counter(&format!("{prefix}.update_rejected")),
+            self.counter(&format!("{prefix}.update_rejected")) + self.counter(&format!("{prefix}.update_failure")),
         );
         let tmp = self.dir.0.join(format!("{file}.tmp"));
         let doc = json!({"version_info": version.to_string(), "resources": resources});
@@ -317,7 +331,7 @@ impl Envoy {
         loop {
             let now = (
                 self.counter(&format!("{prefix}.update_success")),
-                self.counter(&format!("{prefix}.update_rejected")),
+                self.counter(&format!("{prefix}.update_rejected")) + self.counter(&format!("{prefix}.update_failure")),
             );
             if now.1 > before.1 {
                 return Err(self.log_tail());

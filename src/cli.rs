@@ -750,7 +750,21 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 istiod_log.extend(found.istiod_logs);
                 walk_notes = found.skipped;
             }
-            let indexes = indexes(&dumps)?;
+            // One unreadable dump does not stop the others: it is reported
+            // (and the exit status is 2); Envoy's own "cannot print its
+            // dump" answer is evidence of a rejection.
+            let mut indexes = Vec::new();
+            let mut unreadable: Vec<String> = Vec::new();
+            let mut dump_evidence = Vec::new();
+            for f in &dumps {
+                match load(f) {
+                    Ok(ds) => indexes.extend(ds.into_iter().map(Index::build)),
+                    Err(e) => match envoy_dump_failure(f) {
+                        Some(r) => dump_evidence.push(r),
+                        None => unreadable.push(e.to_string()),
+                    },
+                }
+            }
             let mut notes = Vec::new();
             let mut read = |f: &str| -> Result<String, InputError> {
                 let (text, note) = input::read_log(f)?;
@@ -761,6 +775,10 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             let mut identity_notes = Vec::new();
             let mut logs_read = Vec::new();
             let dump_proxies: Vec<String> = indexes.iter().map(|ix| ix.proxy_name()).collect();
+            for (file, r, src) in dump_evidence {
+                let proxy = log_identity(&file, "", &dump_proxies, &mut identity_notes);
+                envoy.push((proxy, r, src));
+            }
             for arg in &envoy_log {
                 let (proxy, file) = match arg.split_once('=') {
                     Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
@@ -811,9 +829,20 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             if let Some(c) = &config {
                 report.notes.extend(c.skipped.iter().map(|s| format!("skipped {s}")));
             }
-            emit_each(std::slice::from_ref(&report), common.output, |r, o| {
+            for u in &unreadable {
+                report.notes.push(format!("not read: {u}"));
+            }
+            let out = emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::nack(r, o == OutputFormat::Wide, palette)
-            })
+            });
+            if !unreadable.is_empty() {
+                return Ok(Outcome {
+                    stdout: out,
+                    stderr: unreadable.iter().map(|u| format!("error: {u}\n")).collect(),
+                    code: 2,
+                });
+            }
+            out
         }
         Command::Diff {
             a,
@@ -948,6 +977,35 @@ fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
 }
 
 /// A proxy name from a log file name: `egw-pt-7f9c.egress-pt.log` → `egw-pt-7f9c.egress-pt`.
+/// A file holding Envoy's answer when it cannot print its config dump
+/// (`Failed to convert protobuf message to JSON string: … could not find
+/// @type '…'`): a rejection in evidence, of a type this Envoy does not know.
+fn envoy_dump_failure(file: &str) -> Option<(String, crate::istio::nacklog::LogRejection, String)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let first = text.lines().next()?.trim();
+    let reason = first
+        .strip_prefix("Failed to convert protobuf message to JSON string:")?
+        .trim();
+    Some((
+        file.to_string(),
+        crate::istio::nacklog::LogRejection {
+            reporter: crate::istio::nacklog::Reporter::Envoy,
+            xds_type: "unknown".into(),
+            type_inferred: true,
+            resource: None,
+            message: format!(
+                "Envoy could not print its /config_dump: {reason} — it holds a resource of a type it does not know (a rejected update kept in error_state)"
+            ),
+            time: None,
+            proxy: None,
+            protocol: None,
+            count: None,
+            per_resource: false,
+        },
+        format!("{file} (Envoy's /config_dump answer)"),
+    ))
+}
+
 /// Which proxy an Envoy log without `PROXY=` belongs to: the dump whose
 /// proxy its file is named after, else the identity the log states itself
 /// (pilot-agent's `Proxy role … id=POD.NS` line), else the only dump given

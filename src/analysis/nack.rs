@@ -394,19 +394,31 @@ pub fn postmortem(input: &NackInput) -> NackReport {
         .filter(|r| r.resource.is_some())
         .map(|r| (r.proxy.clone(), r.xds_type.clone(), r.code))
         .collect();
-    let mut absorbed: Vec<(String, String, Vec<String>)> = Vec::new();
+    // (proxy, type, class when it must match, sources)
+    let mut absorbed: Vec<(String, String, Option<&'static str>, Vec<String>)> = Vec::new();
     records.retain(|r| {
+        // Evidence of unknown type (Envoy's failed /config_dump) joins the
+        // rejection of the same class that names its resource.
+        if r.resource.is_none() && r.xds_type == "unknown" {
+            if let Some((_, ty, _)) = named_class.iter().find(|(p, _, c)| p == &r.proxy && *c == r.code) {
+                absorbed.push((r.proxy.clone(), ty.clone(), Some(r.code), r.sources.clone()));
+                return false;
+            }
+        }
         let counts_only = r.reporters.iter().all(|x| x == "agent" || x == "syncz")
             || r.code == findings::NACK_UNCLASSIFIED.code
             || named_class.contains(&(r.proxy.clone(), r.xds_type.clone(), r.code));
         if r.resource.is_none() && counts_only && named.contains(&(r.proxy.clone(), r.xds_type.clone())) {
-            absorbed.push((r.proxy.clone(), r.xds_type.clone(), r.sources.clone()));
+            absorbed.push((r.proxy.clone(), r.xds_type.clone(), None, r.sources.clone()));
             return false;
         }
         true
     });
-    for (proxy, ty, sources) in absorbed {
-        if let Some(r) = records.iter_mut().find(|r| r.proxy == proxy && r.xds_type == ty) {
+    for (proxy, ty, code, sources) in absorbed {
+        if let Some(r) = records
+            .iter_mut()
+            .find(|r| r.proxy == proxy && r.xds_type == ty && code.is_none_or(|c| c == r.code))
+        {
             r.sources.extend(sources);
         }
     }
@@ -539,32 +551,12 @@ fn at(t: &str) -> Option<time::OffsetDateTime> {
 /// tell which one it was when exactly one configuration that a serving or
 /// warming listener asks RDS for is missing from the dump.
 fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) {
-    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-        http_connection_manager::RouteSpecifier, HttpConnectionManager,
-    };
     if r.xds_type != "RDS" || r.resource.is_some() {
         return;
     }
     let mut waiting: BTreeSet<(String, String)> = BTreeSet::new();
     for ix in dumps.iter().filter(|ix| ix.proxy_name() == r.proxy) {
-        let have: BTreeSet<&str> = ix
-            .route_configs
-            .iter()
-            .filter(|c| matches!(c.state, State::Active | State::Static))
-            .map(|c| c.name.as_str())
-            .collect();
-        for l in &ix.listeners {
-            if l.rejection.is_some() {
-                continue;
-            }
-            for (_, hcm) in l.filter_configs::<HttpConnectionManager>() {
-                if let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier {
-                    if !have.contains(rds.route_config_name.as_str()) {
-                        waiting.insert((rds.route_config_name.clone(), l.name.clone()));
-                    }
-                }
-            }
-        }
+        waiting.extend(rds_wanted_missing(ix));
     }
     let names: BTreeSet<&String> = waiting.iter().map(|(n, _)| n).collect();
     r.message = match names.len() {
@@ -584,6 +576,31 @@ fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) {
             names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
+}
+
+/// (route configuration, listener) pairs: a listener asks RDS for a
+/// configuration the dump does not hold (active or static).
+fn rds_wanted_missing(ix: &Index) -> BTreeSet<(String, String)> {
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        http_connection_manager::RouteSpecifier, HttpConnectionManager,
+    };
+    let have: BTreeSet<&str> = ix
+        .route_configs
+        .iter()
+        .filter(|c| matches!(c.state, State::Active | State::Static))
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut out = BTreeSet::new();
+    for l in ix.listeners.iter().filter(|l| l.rejection.is_none()) {
+        for (_, hcm) in l.filter_configs::<HttpConnectionManager>() {
+            if let Some(RouteSpecifier::Rds(rds)) = hcm.route_specifier {
+                if !have.contains(rds.route_config_name.as_str()) {
+                    out.insert((rds.route_config_name.clone(), l.name.clone()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A later accepted version of the rejected resource: the listener,
@@ -629,13 +646,33 @@ fn resolution(dumps: &[Index], r: &RejectionRecord) -> Option<Resolution> {
                         .and_then(|m| m.split(" — ").next())
                         .map(str::to_string)
                 });
-                wanted.and_then(|n| {
-                    ix.route_configs
+                match wanted {
+                    Some(n) => ix
+                        .route_configs
                         .iter()
                         .filter(|c| c.name == n && matches!(c.state, State::Active))
                         .find_map(|c| later(&c.stamp))
-                        .map(|t| (t, format!("route configuration {n} active in {}", ix.source)))
-                })
+                        .map(|t| (t, format!("route configuration {n} active in {}", ix.source))),
+                    // Unnamed: resolved when every configuration the
+                    // listeners ask RDS for is there, one updated after it.
+                    None if rds_wanted_missing(ix).is_empty() => ix
+                        .route_configs
+                        .iter()
+                        .filter(|c| {
+                            matches!(c.state, State::Active) && matches!(c.origin, crate::model::RouteOrigin::Rds)
+                        })
+                        .find_map(|c| later(&c.stamp).map(|t| (t, c.name.clone())))
+                        .map(|(t, n)| {
+                            (
+                                t,
+                                format!(
+                                    "every route configuration the listeners ask RDS for is active in {} ({n} updated after the rejection)",
+                                    ix.source
+                                ),
+                            )
+                        }),
+                    None => None,
+                }
             }
             _ => None,
         };

@@ -345,6 +345,15 @@ fn pasted_text(text: &str) -> Option<String> {
                 .into(),
         );
     }
+    if let Some(reason) = first.strip_prefix("Failed to convert protobuf message to JSON string:") {
+        return Some(format!(
+            "Envoy's own answer when it cannot print its config dump ({}): it holds a resource of a type \
+             it does not know, usually a rejected update kept in a listener's error_state. The sections \
+             can still be fetched one by one (/config_dump?resource=dynamic_active_listeners, \
+             ?resource=dynamic_active_clusters, ...); `egress-xray nack` reads this file as evidence",
+            excerpt(reason.trim())
+        ));
+    }
     if first.starts_with("curl: (") {
         return Some(format!(
             "curl's own error message ({}), not a dump: the admin endpoint could not be reached",

@@ -301,3 +301,77 @@ fn a_log_with_invalid_utf8_is_read_and_the_offset_reported() {
         "{notes:?}"
     );
 }
+
+/// A temporary file with `text`, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str, text: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("egress-xray-nack-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        Scratch(p)
+    }
+    fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_log_states_its_own_proxy_and_one_proxy_is_counted_once() {
+    // istio-proxy's log: pilot-agent names the proxy, then Envoy rejects.
+    let log = Scratch::new(
+        "istio-proxy.log",
+        "2026-11-20T11:29:58.000000Z\tinfo\tProxy role\tips=[10.0.0.7] type=router id=egw-pt-7d9f8c6b4-q8mzl.egress-pt domain=egress-pt.svc.cluster.local\n\
+         2026-11-20T11:30:02.412877Z\twarning\tenvoy upstream source/common/upstream/cds_api_helper.cc:58\tcds: cluster 'outbound|80||example.com' config rejected: LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint\tthread=14\n\
+         2026-11-20T11:30:02.413000Z\twarning\tenvoy config source/extensions/config_subscription/grpc/grpc_subscription_impl.cc:138\tgRPC config for type.googleapis.com/envoy.config.cluster.v3.Cluster rejected: Error adding/updating cluster(s) outbound|80||example.com: LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint\tthread=14\n",
+    );
+    let v = nack_json(&[format!("--envoy-log={}", log.path())]);
+    let r = v["rejections"].as_array().unwrap();
+    assert_eq!(
+        r.len(),
+        1,
+        "the per-resource line and the gRPC summary are one rejection: {r:#?}"
+    );
+    assert_eq!(r[0]["proxy"], "egw-pt-7d9f8c6b4-q8mzl.egress-pt");
+    assert_eq!(r[0]["class"], "nack-logical-dns-endpoints");
+    assert_eq!(v["groups"][0]["proxies"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn one_unreadable_dump_is_reported_and_the_others_still_analysed() {
+    let broken = Scratch::new("broken.json", "{\"configs\": [ {\"@type\": ");
+    let good = common::sample("egw-mtls.config_dump.json");
+    let out = assert_cmd::Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["nack", &broken.path(), &good, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unreadable input ends in exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.json"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report is still printed");
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("not read:") && n.as_str().unwrap().contains("broken.json")),
+        "{:#}",
+        v["notes"]
+    );
+    assert!(
+        v["proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["proxy"] == "egw-mtls-6c8f9d7b5-x2k4p.egress-mtls"),
+        "the good dump was analysed: {:#}",
+        v["proxies"]
+    );
+}

@@ -10,6 +10,7 @@
 //! On a user's machine without the binary these tests print one skip line
 //! and pass; in CI (`EGRESS_XRAY_CI=1`) a missing Envoy fails them.
 
+mod ads;
 mod chains;
 mod nack;
 mod probe;
@@ -174,24 +175,24 @@ impl Envoy {
     /// Starts Envoy with these `static_resources` (secrets, clusters...) in
     /// its bootstrap as well.
     pub fn start_with(bin: &Path, tag: &str, static_resources: Value) -> Envoy {
-        Self::start_full(
-            bin,
-            tag,
-            static_resources,
-            json!({"id": format!("xray-{tag}"), "cluster": "xray"}),
-            &[],
-        )
+        let overrides = if static_resources.is_null() {
+            json!({})
+        } else {
+            json!({"static_resources": static_resources})
+        };
+        Self::start_full(bin, tag, overrides, &[])
     }
 
-    /// Starts Envoy with this `node`, these static resources and extra
+    /// Starts Envoy with parts of its bootstrap replaced (`node`,
+    /// `static_resources`, `dynamic_resources` for ADS...) and extra
     /// command-line arguments (e.g. istio-proxy's `--log-format`).
-    pub fn start_full(bin: &Path, tag: &str, static_resources: Value, node: Value, args: &[&str]) -> Envoy {
+    pub fn start_full(bin: &Path, tag: &str, overrides: Value, args: &[&str]) -> Envoy {
         let dir = TempDir::new(tag);
         let d = &dir.0;
         std::fs::write(d.join("lds.json"), r#"{"resources":[]}"#).expect("lds");
         std::fs::write(d.join("cds.json"), r#"{"resources":[]}"#).expect("cds");
         let boot = json!({
-            "node": node,
+            "node": {"id": format!("xray-{tag}"), "cluster": "xray"},
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
             "dynamic_resources": {
                 "lds_config": {"path_config_source": {"path": d.join("lds.json").to_string_lossy()}, "resource_api_version": "V3"},
@@ -199,8 +200,8 @@ impl Envoy {
             }
         });
         let mut boot = boot;
-        if !static_resources.is_null() {
-            boot["static_resources"] = static_resources;
+        for (k, v) in overrides.as_object().into_iter().flatten() {
+            boot[k] = v.clone();
         }
         std::fs::write(d.join("bootstrap.json"), boot.to_string()).expect("bootstrap");
         let log = std::fs::File::create(d.join("envoy.log")).expect("envoy log");
@@ -242,7 +243,7 @@ impl Envoy {
                 .and_then(|s| s.trim().parse::<SocketAddr>().ok())
             {
                 envoy.admin = a;
-                if envoy.try_get("/ready").is_some() {
+                if envoy.try_get("/server_info").is_some() {
                     break;
                 }
             }
@@ -285,6 +286,27 @@ impl Envoy {
             body.to_vec()
         };
         String::from_utf8(body).ok()
+    }
+
+    /// GET on the admin endpoint whatever the status: (status line, body).
+    pub fn get_raw(&self, path: &str) -> (String, String) {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2)).expect("admin");
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").expect("request");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+        let head = String::from_utf8_lossy(&buf[..split]).to_string();
+        let body = buf.get(split + 4..).unwrap_or_default();
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body).unwrap_or_default()
+        } else {
+            body.to_vec()
+        };
+        (
+            head.lines().next().unwrap_or_default().to_string(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     }
 
     /// GET on the admin endpoint; panics with Envoy's log when it fails.

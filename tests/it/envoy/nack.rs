@@ -71,6 +71,69 @@ fn http(routes: Value) -> Value {
     json!([{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": h}]}])
 }
 
+/// Every listener of the bad pushes again, valid (the RDS one apart): the
+/// fix that resolves each rejection.
+fn fixed_listeners(ports: &[u16]) -> Vec<Value> {
+    vec![
+        listener("0.0.0.0_9443", ports[0], sni_chains(false)),
+        listener("0.0.0.0_9444", ports[1], sni_chains(false)),
+        listener(
+            "0.0.0.0_8080",
+            ports[2],
+            http(json!({"route_config": regex_routes("inline", "/api/v1")})),
+        ),
+        listener("0.0.0.0_8443", ports[3], json!([{"filters": tcp("good")}])),
+        listener("0.0.0.0_15000", ports[6], json!([{"filters": tcp("good")}])),
+        listener("0.0.0.0_8444", ports[5], json!([{"filters": tcp("good")}])),
+    ]
+}
+
+/// Every rejection the bad pushes cause, as `nack` must report it once
+/// the fix is in: `TYPE RESOURCE CLASS resolved`.
+const EXPECTED: [&str; 9] = [
+    "CDS outbound|443||tls.example.com nack-tls-parameters resolved",
+    "CDS outbound|80||example.com nack-logical-dns-endpoints resolved",
+    "LDS 0.0.0.0_15000 nack-bind-failed resolved",
+    "LDS 0.0.0.0_8080 nack-invalid-regex resolved",
+    "LDS 0.0.0.0_8443 nack-missing-secret resolved",
+    "LDS 0.0.0.0_9443 nack-filter-chain-conflict resolved",
+    "LDS 0.0.0.0_9444 nack-filter-chain-conflict resolved",
+    "RDS - nack-invalid-regex resolved",
+    "UNKNOWN_TYPE resolved",
+];
+
+/// `nack`'s rejections as sorted `PROXY TYPE RESOURCE CLASS [resolved]`.
+fn rows(report: &Value) -> Vec<String> {
+    let mut rows: Vec<String> = report["rejections"]
+        .as_array()
+        .expect("rejections")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}{}",
+                r["proxy"].as_str().unwrap_or("?"),
+                r["xds_type"].as_str().unwrap_or("?"),
+                r["resource"].as_str().unwrap_or("-"),
+                r["class"].as_str().unwrap_or("?"),
+                if r["resolved"].is_null() { "" } else { " resolved" }
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The expected rows; the unknown @type is named by gRPC (the listener) and
+/// unnamed by file-based xDS (the whole file was refused).
+fn expected(unknown_type_row: &str) -> Vec<String> {
+    let mut v: Vec<String> = EXPECTED
+        .iter()
+        .map(|w| format!("{PROXY} {}", w.replace("UNKNOWN_TYPE", unknown_type_row)))
+        .collect();
+    v.sort();
+    v
+}
+
 fn regex_routes(name: &str, regex: &str) -> Value {
     json!({"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"],
         "routes": [{"match": {"safe_regex": {"regex": regex}}, "route": {"cluster": "good"}}]}]})
@@ -102,11 +165,10 @@ fn file_based(bin: &std::path::Path, istio_format: bool) -> Evidence {
     let mut envoy = Envoy::start_full(
         bin,
         tag,
-        Value::Null,
-        json!({"id": NODE, "cluster": "egw-mtls.egress-mtls"}),
+        json!({"node": {"id": NODE, "cluster": "egw-mtls.egress-mtls"}}),
         &args,
     );
-    let ports = free_ports(6);
+    let ports = free_ports(7);
     let rds = envoy.dir.0.join("rds.json");
     let write_rds = |regex: &str| {
         let mut rc = regex_routes("http.8081", regex);
@@ -165,23 +227,13 @@ fn file_based(bin: &std::path::Path, istio_format: bool) -> Evidence {
         cipher_cluster("outbound|443||tls.example.com", "ECDHE-RSA-AES128-GCM-SHA256"),
     ];
     envoy.push("cds", &fixed_cds).expect("fixed CDS");
-    let fixed_lds = [
-        listener("0.0.0.0_9443", ports[0], sni_chains(false)),
-        listener("0.0.0.0_9444", ports[1], sni_chains(false)),
-        listener(
-            "0.0.0.0_8080",
-            ports[2],
-            http(json!({"route_config": regex_routes("inline", "/api/v1")})),
-        ),
-        listener(
-            "0.0.0.0_8081",
-            ports[4],
-            http(
-                json!({"rds": {"config_source": {"path_config_source": {"path": rds.to_string_lossy()}, "resource_api_version": "V3"},
-                "route_config_name": "http.8081"}}),
-            ),
-        ),
-    ];
+    let mut fixed_lds = fixed_listeners(&ports);
+    fixed_lds.push(listener(
+        "0.0.0.0_8081",
+        ports[4],
+        http(json!({"rds": {"config_source": {"path_config_source": {"path": rds.to_string_lossy()}, "resource_api_version": "V3"},
+                "route_config_name": "http.8081"}})),
+    ));
     envoy.push("lds", &fixed_lds).expect("fixed LDS");
     let dump_fixed = envoy.dir.0.join("dump-fixed.json");
     std::fs::write(&dump_fixed, envoy.get("/config_dump")).expect("dump");
@@ -237,36 +289,12 @@ fn file_based_rejections_are_found_named_classed_and_resolved() {
         // The log and both dumps: every rejection once, one proxy, the fixed
         // ones resolved.
         let report = nack(&[&log_arg, &ev.dump_rejected, &ev.dump_fixed]);
-        let rows: Vec<String> = report["rejections"]
-            .as_array()
-            .expect("rejections")
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {} {} {}{}",
-                    r["proxy"].as_str().unwrap_or("?"),
-                    r["xds_type"].as_str().unwrap_or("?"),
-                    r["resource"].as_str().unwrap_or("-"),
-                    r["class"].as_str().unwrap_or("?"),
-                    if r["resolved"].is_null() { "" } else { " resolved" }
-                )
-            })
-            .collect();
-        let mut rows = rows;
-        rows.sort();
-        let want = [
-            "CDS outbound|443||tls.example.com nack-tls-parameters resolved",
-            "CDS outbound|80||example.com nack-logical-dns-endpoints resolved",
-            "LDS - nack-extension-missing resolved",
-            "LDS 0.0.0.0_15000 nack-bind-failed",
-            "LDS 0.0.0.0_8080 nack-invalid-regex resolved",
-            "LDS 0.0.0.0_8443 nack-missing-secret",
-            "LDS 0.0.0.0_9443 nack-filter-chain-conflict resolved",
-            "LDS 0.0.0.0_9444 nack-filter-chain-conflict resolved",
-            "RDS - nack-invalid-regex resolved",
-        ]
-        .map(|w| format!("{PROXY} {w}"));
-        assert_eq!(rows, want, "{what}: {:#}", report["rejections"]);
+        assert_eq!(
+            rows(&report),
+            expected("LDS - nack-extension-missing"),
+            "{what}: {:#}",
+            report["rejections"]
+        );
         let rds = report["rejections"]
             .as_array()
             .expect("rejections")
@@ -310,5 +338,258 @@ fn file_based_rejections_are_found_named_classed_and_resolved() {
             "{:#}",
             none["notes"]
         );
+    }
+}
+
+/// Listeners and clusters as (name, Any) for the ADS server.
+fn packed(type_name: &str, resources: &[Value]) -> Vec<(String, envoy_types::pb::google::protobuf::Any)> {
+    resources
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().expect("name").to_string();
+            (name, super::ads::any(type_name, r))
+        })
+        .collect()
+}
+
+/// A listener whose one filter has a config type no Envoy knows: built as
+/// protobuf (its JSON could not be encoded without the type).
+fn unknown_type_listener(port: u16) -> (String, envoy_types::pb::google::protobuf::Any) {
+    use envoy_types::pb::envoy::config::listener::v3::{filter::ConfigType, Listener};
+    use prost::Message;
+    let (name, any) = packed(
+        "envoy.config.listener.v3.Listener",
+        &[listener("0.0.0.0_8444", port, json!([{"filters": tcp("good")}]))],
+    )
+    .remove(0);
+    let mut l = Listener::decode(any.value.as_slice()).expect("listener");
+    l.filter_chains[0].filters[0] = envoy_types::pb::envoy::config::listener::v3::Filter {
+        name: "istio.future".into(),
+        config_type: Some(ConfigType::TypedConfig(envoy_types::pb::google::protobuf::Any {
+            type_url: "type.googleapis.com/istio.future.v9.Filter".into(),
+            value: vec![8, 1],
+        })),
+    };
+    (
+        name,
+        envoy_types::pb::google::protobuf::Any {
+            type_url: any.type_url,
+            value: l.encode_to_vec(),
+        },
+    )
+}
+
+/// The same bad updates and fix, through a real ADS server (state of the
+/// world or delta). Also keeps the server's view: each NACK's error_detail.
+fn grpc_based(bin: &std::path::Path, istio_format: bool, delta: bool) -> (Evidence, Vec<String>) {
+    use super::ads::{Ads, CLUSTER, LISTENER, ROUTE};
+    let args: Vec<&str> = if istio_format {
+        vec!["--log-format", ISTIO_LOG_FORMAT]
+    } else {
+        vec![]
+    };
+    let tag = format!(
+        "nack-{}{}",
+        if delta { "delta" } else { "sotw" },
+        if istio_format { "-istio" } else { "" }
+    );
+    let mut ads = Ads::start(delta);
+    let ads_config = json!({
+        "api_type": if delta { "DELTA_GRPC" } else { "GRPC" },
+        "transport_api_version": "V3",
+        "grpc_services": [{"envoy_grpc": {"cluster_name": "xds"}}]
+    });
+    let xds_cluster = json!({
+        "name": "xds", "type": "STATIC", "connect_timeout": "1s",
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": "xds", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": "127.0.0.1", "port_value": ads.addr.port()}}}}]}]}
+    });
+    let overrides = json!({
+        "node": {"id": NODE, "cluster": "egw-mtls.egress-mtls"},
+        "dynamic_resources": {
+            "ads_config": ads_config,
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+            "cds_config": {"ads": {}, "resource_api_version": "V3"}
+        },
+        "static_resources": {"clusters": [xds_cluster]}
+    });
+    let envoy = Envoy::start_full(bin, &tag, overrides, &args);
+    let ports = free_ports(7);
+    let cl = |v: &[Value]| packed("envoy.config.cluster.v3.Cluster", v);
+    let ls = |v: &[Value]| packed("envoy.config.listener.v3.Listener", v);
+    ads.wait_for_request(CLUSTER);
+    ads.push(CLUSTER, &cl(&[cluster("good")]), "1").expect("good CDS");
+    ads.wait_for_request(LISTENER);
+    ads.push(LISTENER, &[], "1").expect("empty LDS");
+    let bad_cds = [
+        cluster("good"),
+        logical_dns("outbound|80||example.com", &["a.example.com", "b.example.com"]),
+        cipher_cluster("outbound|443||tls.example.com", "ECDHE-RSA-AES999-GCM"),
+    ];
+    assert!(
+        ads.push(CLUSTER, &cl(&bad_cds), "2").is_err(),
+        "Envoy took the bad clusters"
+    );
+    let rds_listener = listener(
+        "0.0.0.0_8081",
+        ports[4],
+        http(
+            json!({"rds": {"config_source": {"ads": {}, "resource_api_version": "V3"}, "route_config_name": "http.8081"}}),
+        ),
+    );
+    let bad_lds = vec![
+        listener("0.0.0.0_9443", ports[0], sni_chains(true)),
+        listener("0.0.0.0_9444", ports[1], sni_chains(true)),
+        listener(
+            "0.0.0.0_8080",
+            ports[2],
+            http(json!({"route_config": regex_routes("inline", "/api/(v1")})),
+        ),
+        listener("0.0.0.0_8443", ports[3], tls_secret_chain("kubernetes://missing-cred")),
+        listener("0.0.0.0_15000", envoy.admin.port(), json!([{"filters": tcp("good")}])),
+        rds_listener.clone(),
+    ];
+    assert!(
+        ads.push(LISTENER, &ls(&bad_lds), "2").is_err(),
+        "Envoy took the bad listeners"
+    );
+    ads.wait_for_request(ROUTE);
+    // Envoy subscribes to the route configuration by name: the server knows
+    // which one it NACKs even though Envoy's log does not say.
+    assert!(
+        ads.seen()
+            .iter()
+            .any(|s| s.type_url == ROUTE && s.names.iter().any(|n| n == "http.8081")),
+        "{:?}",
+        ads.seen()
+    );
+    let route = |regex: &str| {
+        packed(
+            "envoy.config.route.v3.RouteConfiguration",
+            &[regex_routes("http.8081", regex)],
+        )
+    };
+    assert!(
+        ads.push(ROUTE, &route("/api/(v1"), "2").is_err(),
+        "Envoy took the bad route"
+    );
+    let mut with_unknown = ls(&bad_lds);
+    with_unknown.push(unknown_type_listener(ports[5]));
+    assert!(
+        ads.push(LISTENER, &with_unknown, "3").is_err(),
+        "Envoy took an unknown type"
+    );
+    let (status, body) = envoy.get_raw("/config_dump");
+    let dump_rejected = envoy.dir.0.join("dump-rejected.json");
+    std::fs::write(&dump_rejected, &body).expect("dump");
+    let _ = status;
+    // The fix.
+    let fixed_cds = [
+        cluster("good"),
+        logical_dns("outbound|80||example.com", &["a.example.com"]),
+        cipher_cluster("outbound|443||tls.example.com", "ECDHE-RSA-AES128-GCM-SHA256"),
+    ];
+    ads.push(CLUSTER, &cl(&fixed_cds), "4").expect("fixed CDS");
+    let mut fixed_lds = fixed_listeners(&ports);
+    fixed_lds.push(rds_listener);
+    ads.push(LISTENER, &ls(&fixed_lds), "4").expect("fixed LDS");
+    ads.push(ROUTE, &route("/api/v1"), "4").expect("fixed route");
+    let dump_fixed = envoy.dir.0.join("dump-fixed.json");
+    std::fs::write(&dump_fixed, envoy.get("/config_dump")).expect("dump");
+    let server_view: Vec<String> = ads
+        .seen()
+        .into_iter()
+        .filter_map(|s| s.error.map(|e| format!("{}: {e}", s.type_url)))
+        .collect();
+    let keep = super::TempDir::new(&format!("{tag}-evidence"));
+    std::fs::write(keep.0.join("server-view.txt"), server_view.join("\n---\n")).expect("server view");
+    let copy = |p: &std::path::Path| {
+        let to = keep.0.join(p.file_name().expect("name"));
+        std::fs::copy(p, &to).expect("copy");
+        to
+    };
+    let ev = Evidence {
+        log: copy(&envoy.dir.0.join("envoy.log")),
+        dump_rejected: copy(&dump_rejected),
+        dump_fixed: copy(&dump_fixed),
+        dir: keep,
+    };
+    drop(envoy);
+    (ev, server_view)
+}
+
+#[test]
+fn grpc_rejections_sotw_and_delta() {
+    let Some(bin) = envoy_bin() else { return };
+    let _turn = turn();
+    for delta in [false, true] {
+        for istio_format in [false, true] {
+            let (ev, view) = grpc_based(&bin, istio_format, delta);
+            let name = format!(
+                "{}-{}",
+                if delta { "delta" } else { "sotw" },
+                if istio_format { "istio-format" } else { "default-format" }
+            );
+            if std::env::var_os("EGRESS_XRAY_KEEP_EVIDENCE").is_some() {
+                let keep = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/envoy-evidence")
+                    .join(&name);
+                std::fs::create_dir_all(&keep).expect("dir");
+                for p in [
+                    &ev.log,
+                    &ev.dump_rejected,
+                    &ev.dump_fixed,
+                    &ev.dir.0.join("server-view.txt"),
+                ] {
+                    std::fs::copy(p, keep.join(p.file_name().expect("name"))).expect("copy");
+                }
+            }
+            // The control plane's view: four NACKs (clusters, listeners,
+            // route, the unknown type), naming what nack names.
+            assert_eq!(view.len(), 4, "{name}: {view:#?}");
+            for resource in [
+                "outbound|80||example.com",
+                "0.0.0.0_9444",
+                "0.0.0.0_15000",
+                "0.0.0.0_8444",
+            ] {
+                assert!(
+                    view.iter().any(|v| v.contains(resource)),
+                    "{name}: {resource} not in {view:#?}"
+                );
+            }
+            assert!(
+                view.iter()
+                    .any(|v| v.contains("RouteConfiguration: missing ): /api/(v1")),
+                "{view:#?}"
+            );
+            // Envoy's failed /config_dump is evidence, not an error.
+            let text = std::fs::read_to_string(&ev.dump_rejected).expect("dump");
+            assert!(
+                text.starts_with("Failed to convert protobuf message to JSON string"),
+                "{name}: {text:.200}"
+            );
+            let log_arg = std::path::PathBuf::from(format!("--envoy-log={}", ev.log.display()));
+            let report = nack(&[&log_arg, &ev.dump_rejected, &ev.dump_fixed]);
+            assert_eq!(
+                rows(&report),
+                expected("LDS 0.0.0.0_8444 nack-extension-missing"),
+                "{name}: {:#}",
+                report["rejections"]
+            );
+            let unknown = report["rejections"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .find(|r| r["resource"] == "0.0.0.0_8444")
+                .expect("the unknown type");
+            assert!(
+                unknown["sources"].to_string().contains("config_dump answer"),
+                "{name}: Envoy's failed dump is a source: {unknown:#}"
+            );
+        }
     }
 }

@@ -269,26 +269,15 @@ pub fn postmortem(input: &NackInput) -> NackReport {
         let proxy = ix.proxy_name();
         for (i, l) in ix.listeners.iter().enumerate() {
             if let Some(r) = &l.rejection {
-                // Envoy lists each rejected listener twice in error_state
-                // (once under its name, once without): one rejection.
-                let repeats_named = l.unnamed_entry
-                    && ix.listeners.iter().any(|o| {
-                        !o.unnamed_entry
-                            && o.name == l.name
-                            && o.rejection
-                                .as_ref()
-                                .is_some_and(|x| x.details.trim() == r.details.trim())
-                    });
-                if repeats_named {
+                if l.listed_twice {
                     twins.push((
                         proxy.clone(),
                         l.name.clone(),
                         format!(
-                            "{} dynamic_listeners entry {i} error_state (the same rejection listed again without a name)",
+                            "{} dynamic_listeners error_state (the same rejection listed again without a name)",
                             ix.source
                         ),
                     ));
-                    continue;
                 }
                 let name = if l.name.is_empty() { None } else { Some(l.name.clone()) };
                 let details = if l.unnamed_entry {

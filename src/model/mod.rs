@@ -86,6 +86,9 @@ pub struct ListenerEntry {
     /// The dump entry itself carried no name (seen on `error_state`-only
     /// entries); `name` then comes from the listener's configuration.
     pub unnamed_entry: bool,
+    /// A rejected listener that Envoy also listed without its name (the
+    /// unnamed twin is not kept as a second entry).
+    pub listed_twice: bool,
     pub state: State,
     pub stamp: Stamp,
     /// None for an `error_state` whose failed configuration is absent.
@@ -486,6 +489,7 @@ impl Index {
                     }
                     let entry = ListenerEntry {
                         unnamed_entry: name.is_empty(),
+                        listed_twice: false,
                         name,
                         state,
                         stamp,
@@ -509,6 +513,7 @@ impl Index {
                     provenance: IstioConfigRef::from_metadata(metadata.as_ref()),
                     name,
                     unnamed_entry,
+                    listed_twice: false,
                     state,
                     stamp,
                     lazy: Some(lazy),
@@ -518,9 +523,38 @@ impl Index {
             })
             .collect();
         self.report.undecodable(bad.into_inner(), "Listener");
+        // Envoy lists each rejected listener twice in error_state: once under
+        // its name and once without. The unnamed twin (same listener, same
+        // details) is the same rejection: kept once, the named entry marked.
+        let named: Vec<(String, String)> = decoded
+            .iter()
+            .filter_map(|(e, _)| e.as_ref())
+            .filter(|e| !e.unnamed_entry)
+            .filter_map(|e| {
+                e.rejection
+                    .as_ref()
+                    .map(|r| (e.name.clone(), r.details.trim().to_string()))
+            })
+            .collect();
+        let mut twins: Vec<String> = Vec::new();
         for (entry, inline) in decoded {
+            let twin = entry.as_ref().is_some_and(|e| {
+                e.unnamed_entry
+                    && e.rejection
+                        .as_ref()
+                        .is_some_and(|r| named.contains(&(e.name.clone(), r.details.trim().to_string())))
+            });
+            if twin {
+                twins.extend(entry.map(|e| e.name));
+                continue;
+            }
             self.listeners.extend(entry);
             pending.inline_routes.extend(inline);
+        }
+        for l in self.listeners.iter_mut() {
+            if !l.unnamed_entry && l.rejection.is_some() && twins.contains(&l.name) {
+                l.listed_twice = true;
+            }
         }
     }
 

@@ -253,6 +253,82 @@ fn file_based(bin: &std::path::Path, istio_format: bool) -> Evidence {
     }
 }
 
+/// Where the recorded evidence lives: what Envoy 1.40 printed and dumped
+/// in each variant, kept so that `nack` is checked against it on machines
+/// without Envoy too.
+pub fn evidence_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/envoy-1.40-nack")
+}
+
+/// With EGRESS_XRAY_KEEP_EVIDENCE, copies a run's evidence to
+/// target/envoy-evidence/VARIANT; with EGRESS_XRAY_BLESS, records it under
+/// tests/data (the test's temporary directories written as
+/// /etc/envoy/xray, nothing else changed).
+fn keep_evidence(variant: &str, ev: &Evidence, server_view: &[String]) {
+    let files = [&ev.log, &ev.dump_rejected, &ev.dump_fixed];
+    if std::env::var_os("EGRESS_XRAY_KEEP_EVIDENCE").is_some() {
+        let keep = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/envoy-evidence")
+            .join(variant);
+        std::fs::create_dir_all(&keep).expect("dir");
+        for p in files {
+            std::fs::copy(p, keep.join(p.file_name().expect("name"))).expect("copy");
+        }
+        std::fs::write(keep.join("server-view.txt"), server_view.join("\n---\n")).expect("view");
+    }
+    if std::env::var_os("EGRESS_XRAY_BLESS").is_some() {
+        let tmp = regex::escape(&std::env::temp_dir().join("egress-xray-envoy-").to_string_lossy());
+        let re = regex::Regex::new(&format!("{tmp}[A-Za-z0-9_.-]+")).expect("regex");
+        let dir = evidence_dir().join(variant);
+        std::fs::create_dir_all(&dir).expect("dir");
+        for p in files {
+            let text = std::fs::read_to_string(p).expect("evidence");
+            let text = re.replace_all(&text, "/etc/envoy/xray");
+            std::fs::write(dir.join(p.file_name().expect("name")), text.as_bytes()).expect("write");
+        }
+        if !server_view.is_empty() {
+            let view = server_view.join("\n---\n");
+            std::fs::write(
+                dir.join("server-view.txt"),
+                re.replace_all(&view, "/etc/envoy/xray").as_bytes(),
+            )
+            .expect("write");
+        }
+    }
+}
+
+/// The recorded evidence of every variant reads as the live run did: the
+/// same rejections, once each, classed, attributed and resolved. Runs
+/// without Envoy.
+#[test]
+fn recorded_envoy_evidence_gives_the_same_postmortem() {
+    let dir = evidence_dir();
+    let variants = [
+        ("file-default-format", "LDS - nack-extension-missing"),
+        ("file-istio-format", "LDS - nack-extension-missing"),
+        ("grpc-sotw-default-format", "LDS 0.0.0.0_8444 nack-extension-missing"),
+        ("grpc-sotw-istio-format", "LDS 0.0.0.0_8444 nack-extension-missing"),
+        ("grpc-delta-default-format", "LDS 0.0.0.0_8444 nack-extension-missing"),
+        ("grpc-delta-istio-format", "LDS 0.0.0.0_8444 nack-extension-missing"),
+    ];
+    for (variant, unknown_row) in variants {
+        let d = dir.join(variant);
+        assert!(
+            d.is_dir(),
+            "{} is missing: regenerate with EGRESS_XRAY_BLESS=1 cargo test envoy::nack",
+            d.display()
+        );
+        let log_arg = std::path::PathBuf::from(format!("--envoy-log={}", d.join("envoy.log").display()));
+        let report = nack(&[&log_arg, &d.join("dump-rejected.json"), &d.join("dump-fixed.json")]);
+        assert_eq!(
+            rows(&report),
+            expected(unknown_row),
+            "{variant}: {:#}",
+            report["rejections"]
+        );
+    }
+}
+
 fn nack(args: &[&std::path::Path]) -> Value {
     // Every argument is a path or an `--option=path`.
     let mut cmd = Command::cargo_bin("egress-xray").expect("binary");
@@ -271,15 +347,15 @@ fn file_based_rejections_are_found_named_classed_and_resolved() {
     let _turn = turn();
     for istio_format in [false, true] {
         let ev = file_based(&bin, istio_format);
-        if std::env::var_os("EGRESS_XRAY_KEEP_EVIDENCE").is_some() {
-            let keep = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target/envoy-evidence")
-                .join(if istio_format { "istio-format" } else { "default-format" });
-            std::fs::create_dir_all(&keep).expect("dir");
-            for p in [&ev.log, &ev.dump_rejected, &ev.dump_fixed] {
-                std::fs::copy(p, keep.join(p.file_name().expect("name"))).expect("copy");
-            }
-        }
+        keep_evidence(
+            if istio_format {
+                "file-istio-format"
+            } else {
+                "file-default-format"
+            },
+            &ev,
+            &[],
+        );
         let what = if istio_format {
             "istio-proxy's log format"
         } else {
@@ -529,24 +605,11 @@ fn grpc_rejections_sotw_and_delta() {
         for istio_format in [false, true] {
             let (ev, view) = grpc_based(&bin, istio_format, delta);
             let name = format!(
-                "{}-{}",
+                "grpc-{}-{}",
                 if delta { "delta" } else { "sotw" },
                 if istio_format { "istio-format" } else { "default-format" }
             );
-            if std::env::var_os("EGRESS_XRAY_KEEP_EVIDENCE").is_some() {
-                let keep = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("target/envoy-evidence")
-                    .join(&name);
-                std::fs::create_dir_all(&keep).expect("dir");
-                for p in [
-                    &ev.log,
-                    &ev.dump_rejected,
-                    &ev.dump_fixed,
-                    &ev.dir.0.join("server-view.txt"),
-                ] {
-                    std::fs::copy(p, keep.join(p.file_name().expect("name"))).expect("copy");
-                }
-            }
+            keep_evidence(&name, &ev, &view);
             // The control plane's view: four NACKs (clusters, listeners,
             // route, the unknown type), naming what nack names.
             assert_eq!(view.len(), 4, "{name}: {view:#?}");

@@ -687,6 +687,19 @@ const STOPPING_FILTERS: &[(&str, &str)] = &[
         "composite",
         "delegates to a filter chosen at run time, which may answer",
     ),
+    // Istio's own filters of the v2 era.
+    (
+        "jwt-auth",
+        "answers 401 when the JWT its rules require is missing or invalid",
+    ),
+    (
+        "istio_authn",
+        "answers 401 when Istio authentication policy rejects the peer or origin",
+    ),
+    (
+        "mixer",
+        "Istio's policy check answers 403/429 when a policy denies the request",
+    ),
 ];
 
 /// Walks the connection manager's HTTP filters in order up to the router:

@@ -29,6 +29,11 @@ pub struct DecodeReport {
     pub invalid_bytes: usize,
     /// v2 type URLs read as their v3 equivalents: "v2 → v3" → count.
     pub v2_type_urls: BTreeMap<String, usize>,
+    /// v2 fields read as the v3 fields that replaced them (`Cluster.tls_context
+    /// → transport_socket`, a filter's Struct `config` → `typed_config`...):
+    /// "from → to" → count.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub v2_fields: BTreeMap<String, usize>,
     /// Resources of a protobuf dump whose bytes do not decode as their
     /// type, left out of the index.
     #[serde(skip_serializing_if = "is_zero")]
@@ -62,6 +67,7 @@ impl DecodeReport {
             && self.empty_anys == 0
             && self.invalid_bytes == 0
             && self.v2_type_urls.is_empty()
+            && self.v2_fields.is_empty()
             && self.undecodable == 0
     }
 
@@ -114,6 +120,12 @@ impl DecodeReport {
         self.example("resource does not decode", type_name, format!("{n} left out"));
     }
 
+    pub fn v2_field(&mut self, path: &str, from: &str, to: &str) {
+        let key = format!("{from} → {to}");
+        *self.v2_fields.entry(key.clone()).or_default() += 1;
+        self.example("v2 field", path, key);
+    }
+
     pub fn v2_type(&mut self, from: &str, to: &str) {
         *self.v2_type_urls.entry(format!("{from} → {to}")).or_default() += 1;
     }
@@ -133,6 +145,9 @@ impl DecodeReport {
         self.unordered_maps += other.unordered_maps;
         for (k, v) in other.v2_type_urls {
             *self.v2_type_urls.entry(k).or_default() += v;
+        }
+        for (k, v) in other.v2_fields {
+            *self.v2_fields.entry(k).or_default() += v;
         }
         for e in other.examples {
             self.example(e.kind, &e.path, e.detail);
@@ -200,6 +215,11 @@ impl DecodeReport {
         if !self.v2_type_urls.is_empty() {
             let n: usize = self.v2_type_urls.values().sum();
             parts.push(format!("{n} v2 resource{} read as v3", plural(n)));
+        }
+        if !self.v2_fields.is_empty() {
+            let n: usize = self.v2_fields.values().sum();
+            let kinds: Vec<&str> = self.v2_fields.keys().take(3).map(String::as_str).collect();
+            parts.push(format!("{n} v2 field{} read as v3 ({})", plural(n), kinds.join("; ")));
         }
         if self.undecodable > 0 {
             parts.push(format!(

@@ -196,10 +196,95 @@ fn v2_dumps_are_read_as_v3_and_say_so() {
             .to_string_lossy(),
     );
     assert!(!ix.report.v2_type_urls.is_empty());
-    assert!(ix.report.unknown_field_names.contains_key("tls_context"));
+    // The v2 fields that v3 replaced are read as their v3 form, and said so.
+    assert!(!ix.report.unknown_field_names.contains_key("tls_context"));
+    for (k, n) in [
+        ("Cluster.tls_context → transport_socket (UpstreamTlsContext)", 47),
+        ("FilterChain.tls_context → transport_socket (DownstreamTlsContext)", 1),
+        ("Node.build_version → user_agent_build_version", 1),
+    ] {
+        assert_eq!(ix.report.v2_fields.get(k), Some(&n), "{k}: {:?}", ix.report.v2_fields);
+    }
     assert_eq!(ix.report.unknown_enum_values, 1, "ORIGINAL_DST_LB has no v3 value");
+    assert_eq!(ix.identity.as_ref().unwrap().envoy_version.as_deref(), Some("1.10.0"));
     let codes: Vec<_> = summary::summarize(&ix).findings.iter().map(|f| f.code).collect();
     assert!(codes.contains(&"XR0006") && codes.contains(&"XR0004"), "{codes:?}");
+    // TLS verdicts from the v2 tls_context: clusters originate mTLS (Istio
+    // 1.1's file certificates) with Istio's SNI; the inbound chain
+    // terminates mTLS.
+    let tls = egress_xray::analysis::tls::tls(&ix);
+    let jaeger = tls
+        .clusters
+        .iter()
+        .find(|c| c.name == "outbound|14267||jaeger-collector.istio-system.svc.cluster.local")
+        .unwrap();
+    assert_eq!(jaeger.origination, egress_xray::analysis::tls::Origination::Mtls);
+    assert_eq!(
+        jaeger.sni.as_deref(),
+        Some("outbound_.14267_._.jaeger-collector.istio-system.svc.cluster.local")
+    );
+    let t = egress_xray::analysis::trace::trace(
+        &ix,
+        &egress_xray::analysis::trace::TraceRequest {
+            port: 9080,
+            dst_ip: Some("10.52.2.21".parse().unwrap()),
+            transport: Some("tls".into()),
+            alpn: vec!["istio".into()],
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        t.chain_tls.as_ref().map(|c| c.termination),
+        Some(egress_xray::analysis::tls::Termination::Mtls),
+        "{}",
+        t.summary
+    );
+    assert_eq!(
+        t.cluster.as_deref(),
+        Some("inbound|9080|http|productpage.default.svc.cluster.local")
+    );
+}
+
+#[test]
+fn v2_struct_configs_are_read_as_their_filters() {
+    let Some(corpus) = common::corpus() else { return };
+    // Istio's echo fixture: v3 type URLs, v2 bodies (Struct `config`,
+    // `tls_context`, one object where a list belongs).
+    let ix = common::index(
+        &corpus
+            .join("public/istio__istio__pkg__test__framework__components__echo__common__testdata__config_dump.json")
+            .to_string_lossy(),
+    );
+    assert!(
+        ix.report.v2_fields.keys().any(|k| k.contains("HttpConnectionManager")),
+        "{:?}",
+        ix.report.v2_fields
+    );
+    // The Prometheus listener on 15090 comes from a Struct HCM config: its
+    // route is found (it used to be "Non-HTTP/Non-TCP").
+    let t = egress_xray::analysis::trace::trace(
+        &ix,
+        &egress_xray::analysis::trace::TraceRequest {
+            port: 15090,
+            path: Some("/stats/prometheus".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        t.network_filter.as_deref(),
+        Some("http_connection_manager"),
+        "{}",
+        t.summary
+    );
+    assert_eq!(t.cluster.as_deref(), Some("prometheus_stats"), "{}", t.summary);
+    let chains = egress_xray::analysis::tls::tls(&ix).filter_chains;
+    assert_eq!(
+        chains
+            .iter()
+            .filter(|c| c.termination == egress_xray::analysis::tls::Termination::Mtls)
+            .count(),
+        6
+    );
 }
 
 #[test]

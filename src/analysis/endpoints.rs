@@ -24,6 +24,10 @@ pub struct EndpointView {
     pub weight: Option<u32>,
     pub hostname: String,
     pub cluster: String,
+    /// The EDS service name the assignment was published under, when the
+    /// cluster names one (`eds_cluster_config.service_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eds_service: Option<String>,
     pub state: State,
     pub origin: EndpointOrigin,
     pub version_info: String,
@@ -33,6 +37,17 @@ pub struct EndpointView {
 /// Rows in istioctl's order: clusters by FQDN, subset, port, direction
 /// (EDS entries before static ones on ties), hosts as listed.
 pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
+    // Clusters that take their endpoints from EDS under another name
+    // (`eds_cluster_config.service_name`: Cilium, Consul, Envoy Gateway):
+    // the assignment is listed under each such cluster.
+    let mut by_service: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for c in &ix.clusters {
+        let cl = c.peek();
+        let key = crate::model::eds_key(&cl);
+        if key != cl.name {
+            by_service.entry(key.to_string()).or_default().push(cl.name.clone());
+        }
+    }
     let mut entries: Vec<_> = ix.endpoints.iter().collect();
     entries.sort_by_key(|e| e.state == State::Static);
     entries.sort_by_cached_key(|e| {
@@ -44,6 +59,45 @@ pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
     });
     let mut rows = Vec::new();
     for e in entries {
+        match by_service.get(&e.cluster_name) {
+            Some(clusters) if e.origin != EndpointOrigin::LoadAssignment => {
+                for c in clusters {
+                    rows.extend(rows_of(e, c, Some(&e.cluster_name)));
+                }
+            }
+            _ => rows.extend(rows_of(e, &e.cluster_name, None)),
+        }
+    }
+    rows
+}
+
+/// The endpoints a cluster uses: its own load assignment, or the EDS
+/// assignment under its name or its `eds_cluster_config.service_name`.
+pub fn of_cluster(ix: &Index, c: &envoy_types::pb::envoy::config::cluster::v3::Cluster) -> (Vec<EndpointView>, bool) {
+    let key = crate::model::eds_key(c);
+    let entries: Vec<_> = ix
+        .endpoints
+        .iter()
+        .filter(|e| e.cluster_name == c.name || e.cluster_name == key)
+        .collect();
+    let known = !entries.is_empty();
+    let rows = entries
+        .into_iter()
+        .flat_map(|e| {
+            rows_of(
+                e,
+                &c.name,
+                (e.cluster_name != c.name).then_some(e.cluster_name.as_str()),
+            )
+        })
+        .collect();
+    (rows, known)
+}
+
+/// One row per host of an assignment, shown under `cluster`.
+fn rows_of(e: &crate::model::EndpointEntry, cluster: &str, service: Option<&str>) -> Vec<EndpointView> {
+    let mut rows = Vec::new();
+    {
         for group in &e.assignment().endpoints {
             for lb in &group.lb_endpoints {
                 let endpoint = match &lb.host_identifier {
@@ -64,7 +118,8 @@ pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
                     priority: group.priority,
                     weight: lb.load_balancing_weight.map(|w| w.value),
                     hostname: endpoint.map(|ep| ep.hostname.clone()).unwrap_or_default(),
-                    cluster: e.cluster_name.clone(),
+                    cluster: cluster.to_string(),
+                    eds_service: service.map(str::to_string),
                     state: e.state,
                     origin: e.origin,
                     version_info: e.stamp.version_info.clone(),

@@ -479,10 +479,14 @@ fn cluster_node(ix: &Index, name: &str) -> ClusterNode {
     };
     let c = e.cluster();
     let t = tls::cluster_tls(ix, c, e.state);
-    let endpoints: Vec<String> = ix
+    let eds_key = crate::model::eds_key(c);
+    let endpoint_sets: Vec<_> = ix
         .endpoints
         .iter()
-        .filter(|x| x.cluster_name == name)
+        .filter(|x| x.cluster_name == name || x.cluster_name == eds_key)
+        .collect();
+    let endpoints: Vec<String> = endpoint_sets
+        .iter()
         .flat_map(|x| x.assignment().endpoints.iter())
         .flat_map(|g| g.lb_endpoints.iter())
         .map(super::endpoints::lb_endpoint_address)
@@ -517,7 +521,7 @@ fn cluster_node(ix: &Index, name: &str) -> ClusterNode {
         origination: Some(t.origination),
         sni: t.sni,
         endpoints,
-        endpoints_known: ix.endpoints.iter().any(|x| x.cluster_name == name),
+        endpoints_known: !endpoint_sets.is_empty(),
     }
 }
 

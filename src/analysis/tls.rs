@@ -210,7 +210,12 @@ pub fn cluster_tls(ix: &Index, c: &Cluster, state: State) -> ClusterTls {
         .as_ref()
         .map_or_else(SocketVerdict::plain, socket_verdict);
     default_socket.auto_sni |= auto_sni && default_socket.origination != Origination::None;
-    let endpoints = ix.endpoints.iter().find(|e| e.cluster_name == c.name);
+    let eds_key = crate::model::eds_key(c);
+    let endpoints = ix
+        .endpoints
+        .iter()
+        .find(|e| e.cluster_name == c.name)
+        .or_else(|| ix.endpoints.iter().find(|e| e.cluster_name == eds_key));
     let mut socket_matches: Vec<SocketMatch> = c
         .transport_socket_matches
         .iter()

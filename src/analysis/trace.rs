@@ -1123,15 +1123,15 @@ fn cluster_hop(ix: &Index, name: &str, t: &mut Trace) {
     t.cluster_found = true;
     t.cluster_type = Some(super::inventory::discovery_type(&c.cluster().cluster_discovery_type));
     let ctls = tls::cluster_tls(ix, c.cluster(), c.state);
-    let eps: Vec<String> = super::endpoints::endpoints(ix)
+    let (rows, known) = super::endpoints::of_cluster(ix, c.cluster());
+    let eps: Vec<String> = rows
         .into_iter()
-        .filter(|e| e.cluster == name)
         .map(|e| match e.status.as_str() {
             "UNKNOWN" => e.address,
             s => format!("{} {s}", e.address),
         })
         .collect();
-    t.endpoints_known = ix.endpoints.iter().any(|e| e.cluster_name == name);
+    t.endpoints_known = known;
     t.endpoints = eps;
     if t.endpoints.is_empty() {
         t.endpoints_note = Some(match t.cluster_type.as_deref() {

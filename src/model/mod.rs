@@ -139,6 +139,16 @@ pub enum EndpointOrigin {
     LoadAssignment,
 }
 
+/// The name a cluster's endpoints are published under by EDS: its
+/// `eds_cluster_config.service_name`, or its own name.
+pub fn eds_key(c: &Cluster) -> &str {
+    c.eds_cluster_config
+        .as_ref()
+        .map(|e| e.service_name.as_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&c.name)
+}
+
 pub struct EndpointEntry {
     pub cluster_name: String,
     pub state: State,

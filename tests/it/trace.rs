@@ -309,3 +309,53 @@ fn sni_cluster_takes_the_cluster_from_the_sni() {
     );
     assert!(!t.cluster_found);
 }
+
+/// Cilium, Consul and Envoy Gateway publish a cluster's endpoints by EDS
+/// under `eds_cluster_config.service_name`, not the cluster's name: trace,
+/// paths and the endpoints view join them (a reduction of such a dump).
+#[test]
+fn eds_service_names_join_clusters_to_their_endpoints() {
+    let text = r#"{"configs":[
+      {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump","dynamic_active_clusters":[
+        {"cluster":{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"default/backend:80",
+          "type":"EDS","eds_cluster_config":{"eds_config":{"ads":{},"resource_api_version":"V3"},"service_name":"default/backend:80/eds"},
+          "connect_timeout":"5s"}}]},
+      {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
+        {"name":"backend","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"backend",
+          "address":{"socket_address":{"address":"0.0.0.0","port_value":9000}},
+          "filter_chains":[{"filters":[{"name":"envoy.filters.network.tcp_proxy","typed_config":{
+            "@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","stat_prefix":"b","cluster":"default/backend:80"}}]}]}}}]},
+      {"@type":"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump","dynamic_endpoint_configs":[
+        {"endpoint_config":{"@type":"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment","cluster_name":"default/backend:80/eds",
+          "endpoints":[{"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"10.0.1.7","port_value":8080}}}},
+                                        {"endpoint":{"address":{"socket_address":{"address":"10.0.1.8","port_value":8080}}}}]}]}}]}]}"#;
+    let ix = Index::build(
+        input::load_bytes("eds-service-name.json", text.as_bytes())
+            .unwrap()
+            .remove(0),
+    );
+    let t = trace::trace(
+        &ix,
+        &TraceRequest {
+            port: 9000,
+            ..Default::default()
+        },
+    );
+    assert_eq!(t.cluster.as_deref(), Some("default/backend:80"));
+    assert!(t.endpoints_known, "{:?}", t.endpoints_note);
+    assert_eq!(t.endpoints, ["10.0.1.7:8080", "10.0.1.8:8080"]);
+    let rows = egress_xray::analysis::endpoints::endpoints(&ix);
+    assert!(
+        rows.iter().all(|r| r.cluster == "default/backend:80"),
+        "listed under the cluster, not the service name"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.eds_service.as_deref() == Some("default/backend:80/eds")));
+    let paths = egress_xray::analysis::paths::paths(&ix, &Default::default());
+    let json = serde_json::to_string(&paths).unwrap();
+    assert!(
+        json.contains("10.0.1.7:8080") && !json.contains("\"endpoints_known\":false"),
+        "{json}"
+    );
+}

@@ -486,8 +486,19 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
     let out = match command {
         Command::Summary { files } => {
             let mut summaries = Vec::new();
+            // One unreadable file does not hide the others: each is reported
+            // on stderr, the rest summarised, and the exit status is 2.
+            let mut unreadable: Vec<InputError> = Vec::new();
             for f in &files {
-                for d in load(f)? {
+                let loaded = match load(f) {
+                    Ok(l) => l,
+                    Err(e) if files.len() > 1 => {
+                        unreadable.push(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for d in loaded {
                     let ix = Index::build(d);
                     summaries.push(summary::summarize(&ix));
                     // Freeing a large index takes a noticeable share of the run
@@ -495,7 +506,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     std::mem::forget(ix);
                 }
             }
-            match common.output {
+            let out = match common.output {
                 OutputFormat::Json => render::json(&summaries),
                 OutputFormat::Yaml => render::yaml(&summaries),
                 _ => summaries
@@ -503,7 +514,15 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     .map(|s| table::summary(s, palette))
                     .collect::<Vec<_>>()
                     .join("\n"),
+            };
+            if !unreadable.is_empty() {
+                return Ok(Outcome {
+                    stdout: out,
+                    stderr: unreadable.iter().map(|e| format!("egress-xray: error: {e}\n")).collect(),
+                    code: 2,
+                });
             }
+            out
         }
         Command::Listeners {
             file,

@@ -380,3 +380,23 @@ fn readme_walkthrough_is_what_the_tool_prints() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
 }
+
+#[test]
+fn one_unreadable_file_in_summary_does_not_hide_the_others() {
+    let broken = std::env::temp_dir().join(format!("egress-xray-broken-{}.json", std::process::id()));
+    std::fs::write(&broken, "{\"configs\": [").unwrap();
+    let out = xray()
+        .args([
+            &common::sample("egw-pt.config_dump.json"),
+            &broken.to_string_lossy().into_owned(),
+            &common::sample("egw-mtls.config_dump.json"),
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&broken);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("namespace egress-pt") && stdout.contains("namespace egress-mtls"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("malformed JSON") && stderr.contains("egress-xray-broken"), "{stderr}");
+}

@@ -518,7 +518,10 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             if !unreadable.is_empty() {
                 return Ok(Outcome {
                     stdout: out,
-                    stderr: unreadable.iter().map(|e| format!("egress-xray: error: {e}\n")).collect(),
+                    stderr: unreadable
+                        .iter()
+                        .map(|e| format!("egress-xray: error: {e}\n"))
+                        .collect(),
                     code: 2,
                 });
             }

@@ -33,6 +33,10 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// State on each side when it differs (`warming` → `active`).
     pub state: Option<(String, String)>,
+    /// The resource's state in A and in B (null on the side that lacks it):
+    /// an added listener may be added only as a rejected entry.
+    pub state_a: Option<&'static str>,
+    pub state_b: Option<&'static str>,
     /// With `--text`: a unified diff of the two canonical JSON renderings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -219,6 +223,8 @@ pub fn diff(a: &Index, b: &Index, opts: &DiffOptions) -> DiffReport {
                     change: "removed",
                     fields: Vec::new(),
                     state: None,
+                    state_a: Some(x.state.as_str()),
+                    state_b: None,
                     text: None,
                 }),
                 (None, Some(y)) => changes.push(Change {
@@ -227,6 +233,8 @@ pub fn diff(a: &Index, b: &Index, opts: &DiffOptions) -> DiffReport {
                     change: "added",
                     fields: Vec::new(),
                     state: None,
+                    state_a: None,
+                    state_b: Some(y.state.as_str()),
                     text: None,
                 }),
                 (Some(x), Some(y)) => {
@@ -251,6 +259,8 @@ pub fn diff(a: &Index, b: &Index, opts: &DiffOptions) -> DiffReport {
                         change: "changed",
                         fields,
                         state,
+                        state_a: Some(x.state.as_str()),
+                        state_b: Some(y.state.as_str()),
                         text,
                     });
                 }

@@ -1021,6 +1021,12 @@ pub fn diff(r: &DiffReport, stat_only: bool, wide: bool, p: Palette) -> String {
             _ => p.yellow("~"),
         };
         let mut line = format!("{mark} {} {}", c.kind, p.bold(&c.name));
+        // Every added or removed line says in what state the resource is
+        // there (a listener "added" only as a rejected entry is not serving).
+        match (c.change, c.state_a, c.state_b) {
+            ("added", _, Some(s)) | ("removed", Some(s), _) => line.push_str(&format!("  [{s}]")),
+            _ => {}
+        }
         if let Some((a, b)) = &c.state {
             line.push_str(&format!("  (state {a} → {b})"));
         }

@@ -396,7 +396,13 @@ fn one_unreadable_file_in_summary_does_not_hide_the_others() {
     let _ = std::fs::remove_file(&broken);
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("namespace egress-pt") && stdout.contains("namespace egress-mtls"), "{stdout}");
+    assert!(
+        stdout.contains("namespace egress-pt") && stdout.contains("namespace egress-mtls"),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("malformed JSON") && stderr.contains("egress-xray-broken"), "{stderr}");
+    assert!(
+        stderr.contains("malformed JSON") && stderr.contains("egress-xray-broken"),
+        "{stderr}"
+    );
 }

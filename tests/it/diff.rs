@@ -228,3 +228,39 @@ fn isolation_and_diff_over_the_corpus() {
         );
     }
 }
+
+/// A resource added (or removed) only as a rejected entry is shown with its
+/// state, in text and JSON: it is not serving.
+#[test]
+fn added_and_removed_lines_carry_their_state() {
+    let a = common::sample("envoy-gateways.config_dump.json");
+    let b = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/envoy-1.40-nack/file-default-format/dump-rejected.json"
+    );
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["diff", &a, b, "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let added = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "listener" && c["name"] == "0.0.0.0_9444")
+        .expect("0.0.0.0_9444 is added");
+    assert_eq!(added["change"], "added");
+    assert_eq!(added["state_b"], "rejected", "{added:#}");
+    let text = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["diff", &a, b])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("listener") && l.contains("0.0.0.0_9444") && l.contains("[rejected]")),
+        "{text}"
+    );
+}

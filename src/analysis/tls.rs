@@ -40,6 +40,9 @@ pub enum Origination {
     IstioMutual,
     /// Decided per endpoint by `transport_socket_matches` (Istio auto mTLS).
     Conditional,
+    /// A transport socket the tool cannot read (e.g. Cilium's
+    /// `cilium.tls_wrapper`): whether it encrypts is not known.
+    Unknown,
 }
 
 /// What one transport socket does, wrappers unwrapped.
@@ -75,6 +78,7 @@ impl Origination {
             Origination::Mtls => "mtls",
             Origination::IstioMutual => "istio_mutual",
             Origination::Conditional => "conditional",
+            Origination::Unknown => "unknown",
         }
     }
 }
@@ -140,6 +144,9 @@ pub enum Termination {
     Tls,
     /// TLS terminated with a required client certificate.
     Mtls,
+    /// A transport socket the tool cannot read: what it does to the bytes is
+    /// not known.
+    Unknown,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,6 +169,10 @@ pub struct ChainTls {
     pub tls_min: Option<String>,
     pub tls_max: Option<String>,
     pub wrappers: Vec<String>,
+    /// The transport socket the tool could not read, when termination is
+    /// `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_socket: Option<String>,
     /// istioctl's DESTINATION for the chain (`Cluster: x`, `Route: y`).
     pub destination: String,
 }
@@ -316,6 +327,9 @@ pub fn socket_verdict(ts: &TransportSocket) -> SocketVerdict {
             let mut v = SocketVerdict::plain();
             v.wrappers = wrappers;
             v.unknown_socket = Some(current.name.clone()).filter(|n| !n.contains("raw_buffer"));
+            if v.unknown_socket.is_some() {
+                v.origination = Origination::Unknown;
+            }
             return v;
         };
         if let Some(up) = decode_any::<UpstreamTlsContext>(any) {
@@ -344,6 +358,7 @@ pub fn socket_verdict(ts: &TransportSocket) -> SocketVerdict {
                 let mut v = SocketVerdict::plain();
                 v.wrappers = wrappers;
                 v.unknown_socket = Some(short_name(&current));
+                v.origination = Origination::Unknown;
                 return v;
             }
         }
@@ -351,6 +366,7 @@ pub fn socket_verdict(ts: &TransportSocket) -> SocketVerdict {
     let mut v = SocketVerdict::plain();
     v.wrappers = wrappers;
     v.unknown_socket = Some("wrappers nested too deep".into());
+    v.origination = Origination::Unknown;
     v
 }
 
@@ -521,6 +537,7 @@ pub fn chain_tls(
         tls_min: None,
         tls_max: None,
         wrappers: Vec::new(),
+        unknown_socket: None,
         destination: super::inventory::describe_destination(c),
     };
     let mut socket = c.transport_socket.clone();
@@ -543,9 +560,20 @@ pub fn chain_tls(
             out.tls_max = v.tls_max;
             return out;
         }
-        if let Some(Some(inner)) = unwrap_socket(any) {
-            out.wrappers.push(short_name(&ts));
-            socket = Some(inner);
+        if decode_any::<RawBuffer>(any).is_some() {
+            break;
+        }
+        match unwrap_socket(any) {
+            Some(Some(inner)) => {
+                out.wrappers.push(short_name(&ts));
+                socket = Some(inner);
+            }
+            Some(None) => break,
+            None => {
+                out.termination = Termination::Unknown;
+                out.unknown_socket = Some(short_name(&ts));
+                return out;
+            }
         }
     }
     if !m.server_names.is_empty() || m.transport_protocol == "tls" {

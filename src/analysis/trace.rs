@@ -266,10 +266,22 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
     // sni_cluster before a tcp_proxy replaces its cluster with the SNI
     // (Istio's AUTO_PASSTHROUGH gateways).
     let mut sni_cluster = false;
+    // Network filters before the deciding one whose type this tool does not
+    // know: they may close, redirect or rewrite the connection.
+    let mut opaque_before: Vec<String> = Vec::new();
     for f in &chain.filters {
         if f.name.contains("sni_cluster") {
             sni_cluster = true;
             continue;
+        }
+        {
+            use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+            if let Some(ConfigType::TypedConfig(a)) = &f.config_type {
+                let ty = crate::input::pool::type_url_name(&a.type_url);
+                if ty == crate::input::pool::OPAQUE_EXTENSION || crate::input::pool::message(ty).is_none() {
+                    opaque_before.push(format!("{} ({})", f.name, ty));
+                }
+            }
         }
         if f.name.contains("sni_dynamic_forward_proxy") {
             t.notes.push(format!(
@@ -322,6 +334,14 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
         return t;
     }
     let Some(cluster) = t.cluster.clone() else {
+        if !opaque_before.is_empty() && t.network_filter.is_none() {
+            t.result = TraceResult::Undetermined;
+            t.summary = format!(
+                "undetermined: the chain's network filters are of types this tool cannot read ({}): where they send the connection is not known",
+                opaque_before.join(", ")
+            );
+            return t;
+        }
         t.result = TraceResult::NoRoute;
         if t.summary.is_empty() {
             t.summary = "the chain names no cluster".into();
@@ -330,6 +350,14 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
     };
     t.result = TraceResult::Routed;
     cluster_hop(ix, &cluster, &mut t);
+    if !opaque_before.is_empty() {
+        t.result = TraceResult::Undetermined;
+        t.summary = format!(
+            "undetermined: the chain runs network filters this tool cannot read before it decides ({}); if they let the connection through, it goes to {cluster}",
+            opaque_before.join(", ")
+        );
+        return t;
+    }
     if t.weighted_clusters.len() > 1 {
         let total: u64 = t.weighted_clusters.iter().map(|(_, w)| u64::from(*w)).sum();
         let set: Vec<String> = t

@@ -456,6 +456,7 @@ pub fn ecds(views: &[EcdsView], wide: bool, p: Palette) -> String {
 pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
     let verdict = |o: Origination| match o {
         Origination::None => p.dim(o.as_str()),
+        Origination::Unknown => p.yellow(o.as_str()),
         _ => p.bold(o.as_str()),
     };
     let rows = r
@@ -528,6 +529,10 @@ pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
                 Termination::Passthrough => "passthrough".into(),
                 Termination::Tls => p.bold("tls"),
                 Termination::Mtls => p.bold("mtls"),
+                Termination::Unknown => p.yellow(&format!(
+                    "unknown ({})",
+                    c.unknown_socket.as_deref().unwrap_or("socket not readable")
+                )),
             };
             let mut row = vec![
                 c.listener.clone(),
@@ -667,6 +672,10 @@ pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
     }
     if let Some(ct) = &t.chain_tls {
         let what = match ct.termination {
+            Termination::Unknown => format!(
+                "unknown: transport socket {} cannot be read, so what it does to the bytes is not known",
+                ct.unknown_socket.as_deref().unwrap_or("?")
+            ),
             Termination::None => "plain bytes (no TLS handling)".to_string(),
             Termination::Passthrough => "TLS passes through, not decrypted (chosen on SNI/transport)".to_string(),
             Termination::Tls => format!(
@@ -747,6 +756,12 @@ pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
         }
         if ct.origination == Origination::None {
             text.push_str(" — plain TCP to the upstream (any TLS inside is the client's own)");
+        }
+        if ct.origination == Origination::Unknown {
+            text.push_str(&format!(
+                " — transport socket {} cannot be read: whether it encrypts is not known",
+                ct.default_socket.unknown_socket.as_deref().unwrap_or("?")
+            ));
         }
         line(&mut out, "tls out", text);
     }

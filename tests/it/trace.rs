@@ -359,3 +359,52 @@ fn eds_service_names_join_clusters_to_their_endpoints() {
         "{json}"
     );
 }
+
+/// Cilium's Envoy wraps TLS in its own transport sockets and runs its own
+/// network filter before tcp_proxy (a reduction of such a dump): what the
+/// tool cannot read is `unknown`/`undetermined`, never "plain TCP".
+#[test]
+fn unknown_sockets_and_filters_are_unknown_not_plain() {
+    let text = r#"{"configs":[
+      {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump","dynamic_active_clusters":[
+        {"cluster":{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"egress-cluster",
+          "type":"ORIGINAL_DST","lb_policy":"CLUSTER_PROVIDED","connect_timeout":"5s",
+          "transport_socket":{"name":"cilium.tls_wrapper","typed_config":{"@type":"type.googleapis.com/cilium.UpstreamTlsWrapperContext"}}}}]},
+      {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
+        {"name":"proxy","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"proxy",
+          "address":{"socket_address":{"address":"0.0.0.0","port_value":10000}},
+          "filter_chains":[{"name":"tls",
+            "transport_socket":{"name":"cilium.tls_wrapper","typed_config":{"@type":"type.googleapis.com/cilium.DownstreamTlsWrapperContext"}},
+            "filters":[{"name":"cilium.network","typed_config":{"@type":"type.googleapis.com/cilium.NetworkFilter"}},
+                       {"name":"envoy.filters.network.tcp_proxy","typed_config":{
+                         "@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","stat_prefix":"p","cluster":"egress-cluster"}}]}]}}}]}]}"#;
+    let ix = Index::build(
+        input::load_bytes("cilium-like.json", text.as_bytes())
+            .unwrap()
+            .remove(0),
+    );
+    let report = egress_xray::analysis::tls::tls(&ix);
+    let c = report.clusters.iter().find(|c| c.name == "egress-cluster").unwrap();
+    assert_eq!(c.origination, egress_xray::analysis::tls::Origination::Unknown);
+    let chain = &report.filter_chains[0];
+    assert_eq!(chain.termination, egress_xray::analysis::tls::Termination::Unknown);
+    assert_eq!(chain.unknown_socket.as_deref(), Some("cilium.tls_wrapper"));
+    let t = trace::trace(
+        &ix,
+        &TraceRequest {
+            port: 10000,
+            ..Default::default()
+        },
+    );
+    assert_eq!(t.result, TraceResult::Undetermined, "{}", t.summary);
+    assert!(t.summary.contains("cilium.network"), "{}", t.summary);
+    // The text says unknown, never plain TCP.
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["tls", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("unknown") && !table.contains("plain TCP"), "{table}");
+}

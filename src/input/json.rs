@@ -124,6 +124,54 @@ fn decode_object(file: &str, text: &str, top: RawMap) -> Result<Vec<JsonDump>, I
             shape: "config dump section",
         }]);
     }
+    // An xDS DiscoveryResponse (a control plane's golden file, captured ADS
+    // traffic): its resources, read like a dump's. Delta responses wrap each
+    // in a Resource {name, version, resource}.
+    let has = |k: &str| top.contains_key(k);
+    if let Some(resources) = top.get("resources").filter(|_| {
+        [
+            "typeUrl",
+            "type_url",
+            "versionInfo",
+            "version_info",
+            "nonce",
+            "systemVersionInfo",
+            "system_version_info",
+        ]
+        .iter()
+        .any(|k| has(k))
+    }) {
+        let items: Vec<&RawValue> = parse(file, resources.get(), "resources")?;
+        let mut inner = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let m: RawMap = parse(file, item.get(), &format!("resources[{i}]"))?;
+            inner.push(m.get("resource").copied().unwrap_or(item));
+        }
+        let mut dumps = decode_resource_list(file, &inner)?;
+        for d in &mut dumps {
+            d.shape = "xDS discovery response";
+        }
+        return Ok(dumps);
+    }
+    for (key, what) in [
+        (
+            "cluster_statuses",
+            "Envoy's /clusters?format=json (cluster and host status)",
+        ),
+        (
+            "listener_statuses",
+            "Envoy's /listeners?format=json (listener addresses)",
+        ),
+    ] {
+        if has(key) {
+            return Err(InputError::NotADump {
+                file: file.into(),
+                looks_like: format!(
+                    "{what}, not configuration: take the dump with /config_dump?include_eds (istioctl proxy-config all POD -o json)"
+                ),
+            });
+        }
+    }
     if let (Some(kind), Some(_)) = (top.get("kind"), top.get("apiVersion")) {
         return Err(InputError::NotADump {
             file: file.into(),

@@ -406,3 +406,54 @@ fn one_unreadable_file_in_summary_does_not_hide_the_others() {
         "{stderr}"
     );
 }
+
+/// xDS DiscoveryResponses (golden files of control planes, captured ADS
+/// traffic) are read as the resources they hold, state of the world and
+/// delta; Envoy's /clusters and /listeners status JSON are named.
+#[test]
+fn xds_discovery_responses_are_read_as_their_resources() {
+    let sotw = r#"{"versionInfo":"7","typeUrl":"type.googleapis.com/envoy.config.cluster.v3.Cluster","nonce":"3","resources":[
+      {"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"outbound|443||api.example.com","type":"STRICT_DNS",
+       "connectTimeout":"5s","loadAssignment":{"clusterName":"outbound|443||api.example.com","endpoints":[{"lbEndpoints":[
+         {"endpoint":{"address":{"socketAddress":{"address":"api.example.com","portValue":443}}}}]}]}}]}"#;
+    let out = xray()
+        .args(["clusters", "-", "-o", "json"])
+        .write_stdin(sotw)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("outbound|443||api.example.com") && text.contains("STRICT_DNS"),
+        "{text}"
+    );
+    let delta = r#"{"systemVersionInfo":"2","typeUrl":"type.googleapis.com/envoy.config.listener.v3.Listener","nonce":"9","resources":[
+      {"name":"0.0.0.0_8443","version":"2","resource":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"0.0.0.0_8443",
+        "address":{"socketAddress":{"address":"0.0.0.0","portValue":8443}},
+        "listenerFilters":[{"name":"envoy.filters.listener.tls_inspector","typedConfig":{"@type":"type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}],
+        "filterChains":[{"filterChainMatch":{"serverNames":["www.wikipedia.org"]},"filters":[{"name":"envoy.filters.network.tcp_proxy",
+          "typedConfig":{"@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","statPrefix":"w","cluster":"wiki"}}]}]}}]}"#;
+    let out = xray()
+        .args([
+            "trace",
+            "-",
+            "--port",
+            "8443",
+            "--sni",
+            "www.wikipedia.org",
+            "-o",
+            "json",
+        ])
+        .write_stdin(delta)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["listener"], "0.0.0.0_8443");
+    assert_eq!(v["cluster"], "wiki");
+    let status = r#"{"cluster_statuses":[{"name":"a","host_statuses":[]}]}"#;
+    let out = xray().arg("-").write_stdin(status).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/clusters?format=json"), "{err}");
+}

@@ -327,8 +327,10 @@ pub enum Command {
         /// `filter_chains.*.typed_config.idle_timeout`); repeatable.
         #[arg(long = "ignore", value_name = "PATH")]
         ignore: Vec<String>,
-        /// Compare two different gateways: each one's pod name, IP,
-        /// namespace and cluster are treated as equal.
+        /// Compare two proxies (replicas, or two gateways): each one's own
+        /// pod name and IP are treated as equal wherever they appear (e.g. a
+        /// sidecar's inbound listener name); namespaces and service names
+        /// are left alone, since they also name other services' resources.
         #[arg(long = "normalize-node")]
         normalize_node: bool,
     },

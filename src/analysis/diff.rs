@@ -160,6 +160,11 @@ fn items<'a>(ix: &'a Index, normalize: &dyn Fn(&str) -> String) -> Items<'a> {
 }
 
 /// The node-specific strings of a dump (pod, IP, namespace), longest first.
+/// What `--normalize-node` rewrites: the proxy's own pod name and IP, which
+/// are the proxy's alone (a sidecar's inbound listener `10.44.0.13_9080`).
+/// Never its namespace or service cluster name: those also name other
+/// services' resources (`outbound|443||x.<namespace>.svc...`), and
+/// rewriting them merged unrelated resources.
 fn node_words(ix: &Index) -> Vec<(String, &'static str)> {
     let Some(id) = &ix.identity else { return Vec::new() };
     let mut v: Vec<(String, &'static str)> = Vec::new();
@@ -168,12 +173,6 @@ fn node_words(ix: &Index) -> Vec<(String, &'static str)> {
     }
     if let Some(ip) = &id.ip {
         v.push((ip.clone(), "<ip>"));
-    }
-    if let Some(ns) = &id.namespace {
-        v.push((ns.clone(), "<namespace>"));
-    }
-    if !id.cluster.is_empty() {
-        v.push((id.cluster.clone(), "<cluster>"));
     }
     v.retain(|(w, _)| w.len() >= 3);
     v.sort_by_key(|(w, _)| std::cmp::Reverse(w.len()));

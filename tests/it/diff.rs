@@ -264,3 +264,47 @@ fn added_and_removed_lines_carry_their_state() {
         "{text}"
     );
 }
+
+/// `--normalize-node` rewrites only the proxy's own pod name and IP: two
+/// sidecars of one deployment compare equal, and two gateways in different
+/// namespaces keep every other resource name as it is (rewriting namespaces
+/// merged unrelated services).
+#[test]
+fn normalize_node_rewrites_only_the_proxys_own_pod_and_ip() {
+    // A second replica of the Istio 1.4 productpage sidecar: its inbound
+    // listener carries its own IP (10.44.0.13_9080).
+    let a = s("istio14-sidecar.config_dump.json");
+    let text = std::fs::read_to_string(&a)
+        .unwrap()
+        .replace("productpage-v1-7f44c4d57c-ksf9b", "productpage-v1-7f44c4d57c-zz9kq")
+        .replace("10.44.0.13", "10.44.0.77");
+    let b = std::env::temp_dir().join(format!("egress-xray-pp-twin-{}.json", std::process::id()));
+    std::fs::write(&b, text).unwrap();
+    let b_s = b.to_string_lossy().into_owned();
+    let (plain, _) = run(&["diff", &a, &b_s]);
+    let (normalised, out) = run(&["diff", &a, &b_s, "--normalize-node"]);
+    let _ = std::fs::remove_file(&b);
+    assert_eq!(plain, 1, "the two sidecars differ by pod and IP");
+    assert_eq!(
+        normalised, 0,
+        "the same deployment: no differences once the node is normalised\n{out}"
+    );
+    // Two gateways in two namespaces: the same changes with and without it.
+    let names = |args: &[&str]| -> Vec<String> {
+        let (_, out) = run(args);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let mut n: Vec<String> = v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {} {}", c["type"], c["name"], c["change"]))
+            .collect();
+        n.sort();
+        n
+    };
+    let (pt, mtls) = (s("egw-pt.config_dump.json"), s("egw-mtls.config_dump.json"));
+    assert_eq!(
+        names(&["diff", &pt, &mtls, "-o", "json"]),
+        names(&["diff", &pt, &mtls, "--normalize-node", "-o", "json"])
+    );
+}

@@ -19,6 +19,9 @@ pub struct Summary {
     pub sections: Vec<String>,
     pub section_versions: BTreeMap<String, String>,
     pub counts: Vec<CountRow>,
+    /// The `endpoints` row counts endpoint sets (cluster load assignments);
+    /// this is how many hosts they hold.
+    pub endpoint_hosts: usize,
     pub skipped: String,
     pub decode_report: DecodeReport,
     pub findings: Vec<Finding>,
@@ -66,10 +69,26 @@ pub fn summarize(ix: &Index) -> Summary {
         sections: ix.sections.clone(),
         section_versions: ix.section_versions.clone(),
         counts: rows,
+        endpoint_hosts: endpoint_hosts(ix),
         skipped: ix.report.one_line(),
         decode_report: ix.report.clone(),
         findings: findings(ix),
     }
+}
+
+/// Hosts in every endpoint set, counted on the wire
+/// (ClusterLoadAssignment.endpoints[].lb_endpoints[]).
+fn endpoint_hosts(ix: &Index) -> usize {
+    use crate::input::wire;
+    ix.endpoints
+        .iter()
+        .map(|e| {
+            wire::repeated(&e.lazy.encoded(), 2)
+                .into_iter()
+                .map(|group| wire::repeated(group, 2).len())
+                .sum::<usize>()
+        })
+        .sum()
 }
 
 /// (cluster, who sends there) pairs.

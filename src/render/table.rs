@@ -96,8 +96,15 @@ pub fn summary(s: &Summary, p: Palette) -> String {
         .iter()
         .map(|c| {
             let n = |v: usize| if v == 0 { "-".to_string() } else { v.to_string() };
+            // Endpoints are counted as sets (one per cluster load
+            // assignment); the hosts they hold are said below the table.
+            let label = if c.resource == "endpoints" {
+                "endpoint sets".to_string()
+            } else {
+                c.resource.to_string()
+            };
             vec![
-                c.resource.to_string(),
+                label,
                 n(c.static_),
                 n(c.active),
                 n(c.warming),
@@ -120,6 +127,15 @@ pub fn summary(s: &Summary, p: Palette) -> String {
     .lines()
     {
         super::push_line(&mut out, &format!("  {line}"));
+    }
+    if s.counts.iter().any(|c| c.resource == "endpoints" && c.total > 0) {
+        super::push_line(
+            &mut out,
+            &format!(
+                "  endpoint sets hold {} host(s) in all (`egress-xray endpoints` lists them)",
+                s.endpoint_hosts
+            ),
+        );
     }
     let _ = writeln!(out);
     super::push_line(&mut out, &format!("  skipped     {}", s.skipped));
@@ -246,11 +262,18 @@ pub fn routes(views: &[RouteView], wide: bool, p: Palette) -> String {
             } else {
                 r.virtual_service.as_ref().map(|v| v.short()).unwrap_or_default()
             };
+            // Routes that differ only in their header/query conditions must
+            // not look identical: the default table says how many there are.
+            let matched = match (wide, r.conditions.len()) {
+                (false, 1) => format!("{} +1 condition", r.match_summary),
+                (false, n) if n > 1 => format!("{} +{n} conditions", r.match_summary),
+                _ => r.match_summary.clone(),
+            };
             let mut row = vec![
                 r.route_config.clone(),
                 r.vhost.clone(),
                 r.domains_summary.clone(),
-                r.match_summary.clone(),
+                matched,
                 vs,
                 state_cell(r.state, p),
             ];

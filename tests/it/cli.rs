@@ -457,3 +457,22 @@ fn xds_discovery_responses_are_read_as_their_resources() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/clusters?format=json"), "{err}");
 }
+
+/// Two routes that differ only by a header match are told apart in the
+/// default routes table (the wide table lists the conditions).
+#[test]
+fn routes_differing_in_conditions_do_not_look_identical() {
+    let dump = r#"{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.RoutesConfigDump","dynamic_route_configs":[
+      {"route_config":{"@type":"type.googleapis.com/envoy.config.route.v3.RouteConfiguration","name":"http.8080",
+        "virtual_hosts":[{"name":"api","domains":["api.example.com"],"routes":[
+          {"name":"canary","match":{"prefix":"/","headers":[{"name":"x-canary","string_match":{"exact":"1"}},{"name":"x-env","present_match":true}]},"route":{"cluster":"canary"}},
+          {"name":"stable","match":{"prefix":"/","headers":[{"name":"x-canary","string_match":{"exact":"0"}}]},"route":{"cluster":"stable"}},
+          {"name":"rest","match":{"prefix":"/"},"route":{"cluster":"stable"}}]}]}}]}]}"#;
+    let out = xray().args(["routes", "-"]).write_stdin(dump).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("http.8080")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].contains("/* +2 conditions"), "{table}");
+    assert!(rows[1].contains("/* +1 condition"), "{table}");
+    assert!(!rows[2].contains("condition"), "{table}");
+}

@@ -202,6 +202,7 @@ fn v2_dumps_are_read_as_v3_and_say_so() {
         ("Cluster.tls_context → transport_socket (UpstreamTlsContext)", 47),
         ("FilterChain.tls_context → transport_socket (DownstreamTlsContext)", 1),
         ("Node.build_version → user_agent_build_version", 1),
+        ("Cluster.hosts → load_assignment", 6),
     ] {
         assert_eq!(ix.report.v2_fields.get(k), Some(&n), "{k}: {:?}", ix.report.v2_fields);
     }

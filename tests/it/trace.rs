@@ -315,20 +315,8 @@ fn sni_cluster_takes_the_cluster_from_the_sni() {
 /// paths and the endpoints view join them (a reduction of such a dump).
 #[test]
 fn eds_service_names_join_clusters_to_their_endpoints() {
-    let text = r#"{"configs":[
-      {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump","dynamic_active_clusters":[
-        {"cluster":{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"default/backend:80",
-          "type":"EDS","eds_cluster_config":{"eds_config":{"ads":{},"resource_api_version":"V3"},"service_name":"default/backend:80/eds"},
-          "connect_timeout":"5s"}}]},
-      {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
-        {"name":"backend","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"backend",
-          "address":{"socket_address":{"address":"0.0.0.0","port_value":9000}},
-          "filter_chains":[{"filters":[{"name":"envoy.filters.network.tcp_proxy","typed_config":{
-            "@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","stat_prefix":"b","cluster":"default/backend:80"}}]}]}}}]},
-      {"@type":"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump","dynamic_endpoint_configs":[
-        {"endpoint_config":{"@type":"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment","cluster_name":"default/backend:80/eds",
-          "endpoints":[{"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"10.0.1.7","port_value":8080}}}},
-                                        {"endpoint":{"address":{"socket_address":{"address":"10.0.1.8","port_value":8080}}}}]}]}}]}]}"#;
+    let text = std::fs::read_to_string(common::sample("foreign/eds-service-name.config_dump.json")).unwrap();
+    let text = text.as_str();
     let ix = Index::build(
         input::load_bytes("eds-service-name.json", text.as_bytes())
             .unwrap()
@@ -365,19 +353,8 @@ fn eds_service_names_join_clusters_to_their_endpoints() {
 /// tool cannot read is `unknown`/`undetermined`, never "plain TCP".
 #[test]
 fn unknown_sockets_and_filters_are_unknown_not_plain() {
-    let text = r#"{"configs":[
-      {"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump","dynamic_active_clusters":[
-        {"cluster":{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"egress-cluster",
-          "type":"ORIGINAL_DST","lb_policy":"CLUSTER_PROVIDED","connect_timeout":"5s",
-          "transport_socket":{"name":"cilium.tls_wrapper","typed_config":{"@type":"type.googleapis.com/cilium.UpstreamTlsWrapperContext"}}}}]},
-      {"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
-        {"name":"proxy","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"proxy",
-          "address":{"socket_address":{"address":"0.0.0.0","port_value":10000}},
-          "filter_chains":[{"name":"tls",
-            "transport_socket":{"name":"cilium.tls_wrapper","typed_config":{"@type":"type.googleapis.com/cilium.DownstreamTlsWrapperContext"}},
-            "filters":[{"name":"cilium.network","typed_config":{"@type":"type.googleapis.com/cilium.NetworkFilter"}},
-                       {"name":"envoy.filters.network.tcp_proxy","typed_config":{
-                         "@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","stat_prefix":"p","cluster":"egress-cluster"}}]}]}}}]}]}"#;
+    let text = std::fs::read_to_string(common::sample("foreign/cilium-tls-wrapper.config_dump.json")).unwrap();
+    let text = text.as_str();
     let ix = Index::build(
         input::load_bytes("cilium-like.json", text.as_bytes())
             .unwrap()

@@ -50,17 +50,11 @@ impl AggregatedDiscoveryService for Server {
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.0.lock().expect("state").sotw = Some(tx);
-        let state = self.0.clone();
-        let mut incoming = request.into_inner();
-        tokio::spawn(async move {
-            while let Ok(Some(r)) = incoming.message().await {
-                state.lock().expect("state").seen.push(Seen {
-                    type_url: r.type_url,
-                    nonce: r.response_nonce,
-                    error: r.error_detail.map(|e| e.message),
-                    names: r.resource_names,
-                });
-            }
+        record(self.0.clone(), request.into_inner(), |r: DiscoveryRequest| Seen {
+            type_url: r.type_url,
+            nonce: r.response_nonce,
+            error: r.error_detail.map(|e| e.message),
+            names: r.resource_names,
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
@@ -71,20 +65,27 @@ impl AggregatedDiscoveryService for Server {
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.0.lock().expect("state").delta = Some(tx);
-        let state = self.0.clone();
-        let mut incoming = request.into_inner();
-        tokio::spawn(async move {
-            while let Ok(Some(r)) = incoming.message().await {
-                state.lock().expect("state").seen.push(Seen {
-                    type_url: r.type_url,
-                    nonce: r.response_nonce,
-                    error: r.error_detail.map(|e| e.message),
-                    names: r.resource_names_subscribe,
-                });
-            }
+        record(self.0.clone(), request.into_inner(), |r: DeltaDiscoveryRequest| Seen {
+            type_url: r.type_url,
+            nonce: r.response_nonce,
+            error: r.error_detail.map(|e| e.message),
+            names: r.resource_names_subscribe,
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
+}
+
+/// Records every request Envoy sends on a stream, as `seen` reads it.
+fn record<R>(state: Arc<Mutex<State>>, mut incoming: Streaming<R>, seen: fn(R) -> Seen)
+where
+    R: Send + 'static,
+    Streaming<R>: Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok(Some(r)) = incoming.message().await {
+            state.lock().expect("state").seen.push(seen(r));
+        }
+    });
 }
 
 /// The server, running on its own thread until dropped.

@@ -10,11 +10,10 @@ use egress_xray::analysis::trace::{trace, TraceRequest, TraceResult};
 use egress_xray::model::Index;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 
 use super::probe::{self, Hello};
-use super::{access_log, dead_cluster, envoy_bin, free_ports, turn, Envoy};
+use super::{access_log, dead_cluster, envoy_bin, free_ports, generate, generator, shrink, turn, Envoy};
 
 /// Where listeners are bound: the first always, the others as
 /// additional_addresses.
@@ -775,31 +774,18 @@ fn agrees(v: &Verdict) -> bool {
 
 /// Shrinks a failing listener with its one failing probe fixed: each step
 /// is checked on the real Envoy again. Bounded in steps.
-fn shrink(
+fn shrink_case(
     envoy: &mut Envoy,
-    mut tree: impl ValueTree<Value = ListenerSpec>,
+    tree: impl ValueTree<Value = ListenerSpec>,
     probe: &ProbeSpec,
     index: usize,
 ) -> String {
-    let mut last = tree.current();
-    let fails = |envoy: &mut Envoy, spec: &ListenerSpec, round: usize| -> bool {
-        let mut probes = vec![probe.clone(); index + 1];
-        probes.truncate(index + 1);
-        let v = run_batch(envoy, &[(spec.clone(), probes)], round);
-        !agrees(&v[0][index])
-    };
     let mut round = 10_000;
-    for _ in 0..60 {
-        if !tree.simplify() {
-            break;
-        }
+    let last = shrink(tree, |spec| {
         round += 1;
-        if fails(envoy, &tree.current(), round) {
-            last = tree.current();
-        } else if !tree.complicate() {
-            break;
-        }
-    }
+        let v = run_batch(envoy, &[(spec.clone(), vec![probe.clone(); index + 1])], round);
+        !agrees(&v[0][index])
+    });
     round += 1;
     let v = run_batch(envoy, &[(last.clone(), vec![probe.clone(); index + 1])], round);
     let pl = Placed {
@@ -835,18 +821,8 @@ fn trace_picks_the_chain_envoy_picks_by_generated_filter_chain_matchers() {
 fn generated_listeners(kind: &str, default_seed: u64, strategy: impl Fn() -> BoxedStrategy<ListenerSpec>) {
     let Some(bin) = envoy_bin() else { return };
     let _turn = turn();
-    let rounds: usize = std::env::var("EGRESS_XRAY_ENVOY_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let seed: u64 = std::env::var("EGRESS_XRAY_ENVOY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_seed);
+    let (mut runner, seed, rounds) = generator(default_seed, 0);
     eprintln!("generated {kind}: seed {seed:#x}, {rounds} rounds of {PER_PUSH} listeners × {PROBES} probes");
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
     let mut envoy = Envoy::start(&bin, kind);
     envoy.push("cds", &[dead_cluster("dead")]).expect("CDS accepted");
     let (mut total, mut ambiguous, mut undetermined) = (0usize, 0usize, 0usize);
@@ -855,17 +831,7 @@ fn generated_listeners(kind: &str, default_seed: u64, strategy: impl Fn() -> Box
     let (mut closed, mut default, mut named) = (0usize, 0usize, 0usize);
     let mut disagreements = Vec::new();
     for round in 0..rounds {
-        let mut trees = Vec::new();
-        let mut batch = Vec::new();
-        for _ in 0..PER_PUSH {
-            let t = strategy().new_tree(&mut runner).expect("tree");
-            let probes = proptest::collection::vec(probe_spec(), PROBES)
-                .new_tree(&mut runner)
-                .expect("tree")
-                .current();
-            batch.push((t.current(), probes));
-            trees.push(t);
-        }
+        let (mut trees, batch) = generate(&mut runner, &strategy, probe_spec, PER_PUSH, PROBES);
         let verdicts = run_batch(&mut envoy, &batch, round);
         for (k, vs) in verdicts.iter().enumerate() {
             for (i, v) in vs.iter().enumerate() {
@@ -890,7 +856,7 @@ fn generated_listeners(kind: &str, default_seed: u64, strategy: impl Fn() -> Box
                 v.envoy, v.tool, v.tool_listener
             );
             let tree = trees.swap_remove(k);
-            let report = shrink(&mut envoy, tree, &batch[k].1[i], i);
+            let report = shrink_case(&mut envoy, tree, &batch[k].1[i], i);
             panic!("trace disagrees with Envoy on {n} of {total} probes so far (round {round}); the first, shrunk on the real Envoy:\n{report}");
         }
     }

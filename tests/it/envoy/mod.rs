@@ -71,6 +71,68 @@ pub fn envoy_bin() -> Option<PathBuf> {
     .clone()
 }
 
+/// The generated tests' random source: a seed (EGRESS_XRAY_ENVOY_SEED, else
+/// `default_seed`; `salt` keeps two tests with one seed apart) and the
+/// number of rounds (EGRESS_XRAY_ENVOY_ROUNDS, else 5).
+pub fn generator(default_seed: u64, salt: u8) -> (proptest::test_runner::TestRunner, u64, usize) {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let rounds = env("EGRESS_XRAY_ENVOY_ROUNDS").unwrap_or(5) as usize;
+    let seed = env("EGRESS_XRAY_ENVOY_SEED").unwrap_or(default_seed);
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8] = salt;
+    let runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    (runner, seed, rounds)
+}
+
+/// One round's cases: `per_push` configurations, each with `probes`
+/// probes; the configurations' value trees are kept for shrinking.
+#[allow(clippy::type_complexity)]
+pub fn generate<S, Q>(
+    runner: &mut proptest::test_runner::TestRunner,
+    spec: impl Fn() -> S,
+    probe: impl Fn() -> Q,
+    per_push: usize,
+    probes: usize,
+) -> (Vec<S::Tree>, Vec<(S::Value, Vec<Q::Value>)>)
+where
+    S: proptest::strategy::Strategy,
+    Q: proptest::strategy::Strategy,
+{
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut trees = Vec::new();
+    let mut batch = Vec::new();
+    for _ in 0..per_push {
+        let t = spec().new_tree(runner).expect("tree");
+        let p = proptest::collection::vec(probe(), probes)
+            .new_tree(runner)
+            .expect("tree")
+            .current();
+        batch.push((t.current(), p));
+        trees.push(t);
+    }
+    (trees, batch)
+}
+
+/// Shrinks a failing configuration: each simpler candidate is checked on
+/// the real Envoy by `fails`, kept when it still fails. Bounded in steps.
+pub fn shrink<T: proptest::strategy::ValueTree>(mut tree: T, mut fails: impl FnMut(&T::Value) -> bool) -> T::Value {
+    let mut last = tree.current();
+    for _ in 0..60 {
+        if !tree.simplify() {
+            break;
+        }
+        let candidate = tree.current();
+        if fails(&candidate) {
+            last = candidate;
+        } else if !tree.complicate() {
+            break;
+        }
+    }
+    last
+}
+
 /// Envoy processes are heavy on two cores: the tests that start one take
 /// turns.
 pub fn turn() -> std::sync::MutexGuard<'static, ()> {

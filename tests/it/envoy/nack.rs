@@ -239,17 +239,30 @@ fn file_based(bin: &std::path::Path, istio_format: bool) -> Evidence {
     std::fs::write(&dump_fixed, envoy.get("/config_dump")).expect("dump");
     let log = envoy.dir.0.join("envoy.log");
     // Keep the evidence beyond the Envoy (its directory goes with it).
-    let keep = super::TempDir::new(&format!("{tag}-evidence"));
-    let copy = |p: &std::path::Path| {
-        let to = keep.0.join(p.file_name().expect("name"));
-        std::fs::copy(p, &to).expect("copy");
-        to
-    };
-    Evidence {
-        log: copy(&log),
-        dump_rejected: copy(&dump_rejected),
-        dump_fixed: copy(&dump_fixed),
-        dir: keep,
+    Evidence::keep(tag, &log, &dump_rejected, &dump_fixed)
+}
+
+impl Evidence {
+    /// Copies what Envoy left in its directory (which goes with it) to a
+    /// directory of its own.
+    fn keep(
+        tag: &str,
+        log: &std::path::Path,
+        dump_rejected: &std::path::Path,
+        dump_fixed: &std::path::Path,
+    ) -> Evidence {
+        let keep = super::TempDir::new(&format!("{tag}-evidence"));
+        let copy = |p: &std::path::Path| {
+            let to = keep.0.join(p.file_name().expect("name"));
+            std::fs::copy(p, &to).expect("copy");
+            to
+        };
+        Evidence {
+            log: copy(log),
+            dump_rejected: copy(dump_rejected),
+            dump_fixed: copy(dump_fixed),
+            dir: keep,
+        }
     }
 }
 
@@ -580,19 +593,7 @@ fn grpc_based(bin: &std::path::Path, istio_format: bool, delta: bool) -> (Eviden
         .into_iter()
         .filter_map(|s| s.error.map(|e| format!("{}: {e}", s.type_url)))
         .collect();
-    let keep = super::TempDir::new(&format!("{tag}-evidence"));
-    std::fs::write(keep.0.join("server-view.txt"), server_view.join("\n---\n")).expect("server view");
-    let copy = |p: &std::path::Path| {
-        let to = keep.0.join(p.file_name().expect("name"));
-        std::fs::copy(p, &to).expect("copy");
-        to
-    };
-    let ev = Evidence {
-        log: copy(&envoy.dir.0.join("envoy.log")),
-        dump_rejected: copy(&dump_rejected),
-        dump_fixed: copy(&dump_fixed),
-        dir: keep,
-    };
+    let ev = Evidence::keep(&tag, &envoy.dir.0.join("envoy.log"), &dump_rejected, &dump_fixed);
     drop(envoy);
     (ev, server_view)
 }

@@ -10,12 +10,10 @@ use std::net::SocketAddr;
 use egress_xray::analysis::trace::{trace, TraceRequest, TraceResult};
 use egress_xray::model::Index;
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 
 use super::probe::{self, Hello};
-use super::{access_log, dead_cluster, envoy_bin, free_ports, turn, Envoy};
+use super::{access_log, dead_cluster, envoy_bin, free_ports, generate, generator, shrink, turn, Envoy};
 
 const DOMAINS: [&str; 9] = [
     "a.example.com",
@@ -428,19 +426,8 @@ const REQUESTS: usize = 50;
 fn trace_picks_the_route_envoy_picks_on_generated_route_tables() {
     let Some(bin) = envoy_bin() else { return };
     let _turn = turn();
-    let rounds: usize = std::env::var("EGRESS_XRAY_ENVOY_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let seed: u64 = std::env::var("EGRESS_XRAY_ENVOY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x7a3b1e);
+    let (mut runner, seed, rounds) = generator(0x7a3b1e, 1);
     eprintln!("generated routes: seed {seed:#x}, {rounds} rounds of {PER_PUSH} route tables × {REQUESTS} requests");
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    bytes[8] = 1;
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
     let mut envoy = Envoy::start(&bin, "routes");
     let clusters: Vec<Value> = CLUSTERS.iter().map(|c| dead_cluster(c)).collect();
     envoy.push("cds", &clusters).expect("CDS accepted");
@@ -448,17 +435,7 @@ fn trace_picks_the_route_envoy_picks_on_generated_route_tables() {
         (0usize, 0usize, 0usize, 0usize, 0usize);
     let mut by_filter = 0usize;
     for round in 0..rounds {
-        let mut trees = Vec::new();
-        let mut batch = Vec::new();
-        for _ in 0..PER_PUSH {
-            let t = table().new_tree(&mut runner).expect("tree");
-            let reqs = proptest::collection::vec(request(), REQUESTS)
-                .new_tree(&mut runner)
-                .expect("tree")
-                .current();
-            batch.push((t.current(), reqs));
-            trees.push(t);
-        }
+        let (mut trees, batch) = generate(&mut runner, table, request, PER_PUSH, REQUESTS);
         let verdicts = run_batch(&mut envoy, &batch, round);
         for (k, vs) in verdicts.iter().enumerate() {
             for (i, v) in vs.iter().enumerate() {
@@ -473,21 +450,13 @@ fn trace_picks_the_route_envoy_picks_on_generated_route_tables() {
                 if !agrees(v) {
                     let req = &batch[k].1[i];
                     // Shrink the table with this request fixed, on the real Envoy.
-                    let mut tree = trees.swap_remove(k);
-                    let mut last = tree.current();
+                    let tree = trees.swap_remove(k);
                     let mut r = 1000 + round * 100;
-                    for _ in 0..60 {
-                        if !tree.simplify() {
-                            break;
-                        }
+                    let last = shrink(tree, |t| {
                         r += 1;
-                        let v = run_batch(&mut envoy, &[(tree.current(), vec![req.clone()])], r);
-                        if !agrees(&v[0][0]) {
-                            last = tree.current();
-                        } else if !tree.complicate() {
-                            break;
-                        }
-                    }
+                        let v = run_batch(&mut envoy, &[(t.clone(), vec![req.clone()])], r);
+                        !agrees(&v[0][0])
+                    });
                     let v2 = run_batch(&mut envoy, &[(last.clone(), vec![req.clone()])], r + 1);
                     panic!(
                         "trace disagrees with Envoy on a request (seed {seed:#x}, round {round}): as found {v:?}\nshrunk route table:\n{}\nrequest {:?}\nEnvoy (route, cluster) {:?}; trace {:?} weighted {:?}",

@@ -696,21 +696,7 @@ pub fn run_batch(envoy: &mut Envoy, batch: &[(ListenerSpec, Vec<ProbeSpec>)], ro
         .zip(batch)
         .flat_map(|(pl, (_, probes))| probes.iter().enumerate().map(move |(i, p)| pl.connection(i, p)))
         .collect();
-    let keys: Vec<String> = work.iter().map(|(s, d, _)| format!("{s}>{d}")).collect();
-    let mark = envoy.log_mark();
-    std::thread::scope(|scope| {
-        for part in work.chunks(work.len().div_ceil(4).max(1)) {
-            scope.spawn(move || {
-                for (src, dst, hello) in part {
-                    probe::send(*src, *dst, hello).unwrap_or_else(|e| panic!("probe {src} → {dst}: {e}"));
-                }
-            });
-        }
-    });
-    let lines = envoy.log_lines(mark, |by| {
-        keys.iter()
-            .all(|k| by.get(k).is_some_and(|v| v.iter().any(|l| l["w"] == "listener")))
-    });
+    let (keys, lines) = envoy.send_all(&work, "listener");
     // Envoy's own counters agree with the connections its log says it
     // closed for want of a chain.
     let stats = envoy.get("/stats?filter=no_filter_chain_match");

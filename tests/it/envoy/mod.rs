@@ -450,6 +450,32 @@ impl Envoy {
         (text, Index::build(dumps.remove(0)))
     }
 
+    /// Sends every connection (four threads), then waits until the access
+    /// log holds a line of kind `what` (`listener`, `http`) for each; the
+    /// lines by `client>server` address.
+    pub fn send_all(
+        &self,
+        work: &[(SocketAddr, SocketAddr, probe::Hello)],
+        what: &str,
+    ) -> (Vec<String>, BTreeMap<String, Vec<Value>>) {
+        let keys: Vec<String> = work.iter().map(|(s, d, _)| format!("{s}>{d}")).collect();
+        let mark = self.log_mark();
+        std::thread::scope(|scope| {
+            for part in work.chunks(work.len().div_ceil(4).max(1)) {
+                scope.spawn(move || {
+                    for (src, dst, hello) in part {
+                        probe::send(*src, *dst, hello).unwrap_or_else(|e| panic!("{src} → {dst}: {e}"));
+                    }
+                });
+            }
+        });
+        let lines = self.log_lines(mark, |by| {
+            keys.iter()
+                .all(|k| by.get(k).is_some_and(|v| v.iter().any(|l| l["w"] == what)))
+        });
+        (keys, lines)
+    }
+
     /// Where the access log ends now: lines after it belong to what is
     /// sent next (ports are reused across batches, so earlier lines may
     /// carry the same addresses).

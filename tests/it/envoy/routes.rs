@@ -356,21 +356,7 @@ fn run_batch(envoy: &mut Envoy, batch: &[(TableSpec, Vec<RequestSpec>)], round: 
             })
         })
         .collect();
-    let keys: Vec<String> = work.iter().map(|(s, d, _)| format!("{s}>{d}")).collect();
-    let mark = envoy.log_mark();
-    std::thread::scope(|scope| {
-        for part in work.chunks(work.len().div_ceil(4).max(1)) {
-            scope.spawn(move || {
-                for (src, dst, h) in part {
-                    probe::send(*src, *dst, h).unwrap_or_else(|e| panic!("request {src} → {dst}: {e}"));
-                }
-            });
-        }
-    });
-    let lines = envoy.log_lines(mark, |by| {
-        keys.iter()
-            .all(|k| by.get(k).is_some_and(|v| v.iter().any(|l| l["w"] == "http")))
-    });
+    let (keys, lines) = envoy.send_all(&work, "http");
     let (_, ix) = envoy.dump();
     let mut out = Vec::new();
     let mut w = work.iter().zip(&keys);

@@ -218,8 +218,13 @@ fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Findin
         ));
     }
     if matches!(l.state, State::Active | State::Static) {
-        if let Some(listener) = l.peek() {
-            out.extend(zero_prefix_ties(&listener, shown));
+        // Decoding every listener would cost the summary a quarter of its
+        // time on a large sidecar dump: the wire says first whether a tie is
+        // possible at all.
+        if l.lazy.as_ref().is_some_and(|z| may_tie_on_zero_prefix(&z.encoded())) {
+            if let Some(listener) = l.peek() {
+                out.extend(zero_prefix_ties(&listener, shown));
+            }
         }
         for (chain, t) in l.filter_configs::<TcpProxy>() {
             let by = format!("listener {} chain {chain}", l.name);
@@ -233,6 +238,29 @@ fn listener_findings(ix: &Index, l: &crate::model::ListenerEntry) -> (Vec<Findin
         }
     }
     (out, targets)
+}
+
+/// Whether a listener's chains (read on the wire: Listener.filter_chains 3 →
+/// FilterChain.filter_chain_match 1 → prefix_ranges 3, source_prefix_ranges
+/// 6, direct_source_prefix_ranges 13 → CidrRange.prefix_len 2) have, for one
+/// kind of range, both a /0 and a chain without ranges.
+fn may_tie_on_zero_prefix(raw: &[u8]) -> bool {
+    use crate::input::wire;
+    let chains = wire::repeated(raw, 3);
+    if chains.len() < 2 {
+        return false;
+    }
+    let zero_len = |r: &[u8]| match wire::field(r, 2) {
+        None => true,
+        Some(b) => b.is_empty() || b == [0x08, 0x00],
+    };
+    [3u32, 6, 13].into_iter().any(|tag| {
+        let lists: Vec<Vec<&[u8]>> = chains
+            .iter()
+            .map(|ch| wire::repeated(wire::field(ch, 1).unwrap_or(&[]), tag))
+            .collect();
+        lists.iter().any(|l| l.is_empty()) && lists.iter().flatten().any(|r| zero_len(r))
+    })
 }
 
 /// XR0042: chains listing an explicit /0 beside chains listing no range,

@@ -476,3 +476,36 @@ fn routes_differing_in_conditions_do_not_look_identical() {
     assert!(rows[1].contains("/* +1 condition"), "{table}");
     assert!(!rows[2].contains("condition"), "{table}");
 }
+
+/// XR0042: a listener whose chains list 0.0.0.0/0 beside chains with no
+/// ranges (Envoy's choice between them differs per process).
+#[test]
+fn zero_prefix_tie_is_a_finding() {
+    let dump = r#"{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.ListenersConfigDump","dynamic_listeners":[
+      {"name":"l","active_state":{"listener":{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"l",
+        "address":{"socket_address":{"address":"0.0.0.0","port_value":443}},
+        "filter_chains":[
+          {"name":"all-v4","filter_chain_match":{"prefix_ranges":[{"address_prefix":"0.0.0.0","prefix_len":0}],"server_names":["a.example.com"]},
+           "filters":[{"name":"t","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","stat_prefix":"a","cluster":"a"}}]},
+          {"name":"any","filter_chain_match":{"server_names":["*.example.com"]},
+           "filters":[{"name":"t","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy","stat_prefix":"b","cluster":"b"}}]}]}}}]}]}"#;
+    let v: serde_json::Value = serde_json::from_slice(
+        &xray()
+            .args(["-", "-o", "json"])
+            .write_stdin(dump)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    let f: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "XR0042")
+        .collect();
+    assert_eq!(f.len(), 1, "{:#}", v["findings"]);
+    let text = f[0].to_string();
+    assert!(text.contains("all-v4") && text.contains("any"), "{text}");
+}

@@ -225,8 +225,10 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: String,
         /// Destination port of the connection (as the listener sees it).
+        /// Without it, the ports whose listeners pick a chain for --sni by
+        /// name (or route --host by name) are traced, each.
         #[arg(long)]
-        port: u32,
+        port: Option<u32>,
         /// Use this listener by name instead of choosing by address (e.g. an internal listener).
         #[arg(long)]
         listener: Option<String>,
@@ -699,9 +701,9 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             method,
             headers,
         } => {
-            let req = trace::TraceRequest {
+            let mut req = trace::TraceRequest {
                 listener,
-                port,
+                port: port.unwrap_or(0),
                 dst_ip,
                 sni,
                 alpn,
@@ -713,9 +715,36 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 method,
                 headers,
             };
+            if port.is_none() && req.listener.is_none() && req.sni.is_none() && req.host.is_none() {
+                return Ok(Outcome {
+                    stdout: String::new(),
+                    stderr: "egress-xray: error: trace needs --port, or --sni/--host to find the listeners that take them, or --listener\n".into(),
+                    code: 2,
+                });
+            }
             let mut traces = Vec::new();
             for d in load(&file)? {
-                traces.push(trace::trace(&Index::build(d), &req));
+                let ix = Index::build(d);
+                if port.is_some() || req.listener.is_some() {
+                    traces.push(trace::trace(&ix, &req));
+                    continue;
+                }
+                let found = trace::infer_ports(&ix, &req);
+                if found.is_empty() {
+                    let mut t = trace::trace(&ix, &req);
+                    t.summary = format!(
+                        "no listener has a chain for this SNI or a virtual host for this Host by name; give --port to trace a port's catch-all chains ({})",
+                        ix.source
+                    );
+                    traces.push(t);
+                    continue;
+                }
+                for (p, why) in found {
+                    req.port = p;
+                    let mut t = trace::trace(&ix, &req);
+                    t.notes.insert(0, format!("port {p} inferred: {why}"));
+                    traces.push(t);
+                }
             }
             emit_each(&traces, common.output, |t, o| {
                 table::trace(t, o == OutputFormat::Wide, palette)

@@ -377,6 +377,63 @@ pub fn trace(ix: &Index, req: &TraceRequest) -> Trace {
     t
 }
 
+/// Without `--port`: the ports whose listener picks a chain for this SNI by
+/// its `server_names` (not a catch-all chain), or routes this Host to a
+/// virtual host by name (not the `*` catch-all) — each with why. The trace
+/// is then run on each.
+pub fn infer_ports(ix: &Index, req: &TraceRequest) -> Vec<(u32, String)> {
+    let mut ports: Vec<u32> = ix
+        .listeners
+        .iter()
+        .filter(|e| matches!(e.state, State::Active | State::Static))
+        .filter_map(|e| e.listener())
+        .flat_map(|l| addresses(l).into_iter().map(|(_, p)| p))
+        .filter(|p| *p != 0)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let mut out = Vec::new();
+    for port in ports {
+        let t = trace(ix, &TraceRequest { port, ..req.clone() });
+        let chain_names_sni = req.sni.is_some()
+            && t.filter_chain.as_ref().and_then(|c| c.index).is_some_and(|i| {
+                ix.listeners
+                    .iter()
+                    .filter(|e| Some(&e.name) == t.listener.as_ref())
+                    .filter_map(|e| e.listener())
+                    .any(|l| {
+                        l.filter_chains
+                            .get(i)
+                            .and_then(|c| c.filter_chain_match.as_ref())
+                            .is_some_and(|m| !m.server_names.is_empty())
+                    })
+            });
+        let vhost_names_host = req.host.is_some()
+            && t.route
+                .as_ref()
+                .is_some_and(|r| r.vhost.is_some() && !r.vhost_reason.starts_with("catch-all"));
+        let listener = t.listener.clone().unwrap_or_default();
+        if chain_names_sni {
+            out.push((
+                port,
+                format!(
+                    "listener {listener} has a chain for SNI {}",
+                    req.sni.as_deref().unwrap_or("")
+                ),
+            ));
+        } else if vhost_names_host {
+            out.push((
+                port,
+                format!(
+                    "listener {listener} routes Host {} by name",
+                    req.host.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// The listener the connection reaches: an exact address, else a wildcard
 /// bind on the port, else a listener that hands off by original destination.
 fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option<(String, State, &'a Listener)> {

@@ -385,3 +385,35 @@ fn unknown_sockets_and_filters_are_unknown_not_plain() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("unknown") && !table.contains("plain TCP"), "{table}");
 }
+
+/// Without --port, trace finds the listeners that take the SNI (or Host)
+/// by name and traces each; on Envoy's own dump of the scenario gateways.
+#[test]
+fn the_port_is_inferred_from_the_sni_or_host() {
+    let dump = common::sample("envoy-gateways.config_dump.json");
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["trace", &dump, "--sni", "www.wikipedia.org", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listeners: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["listener"].as_str())
+        .collect();
+    assert_eq!(listeners, ["0.0.0.0_8443", "0.0.0.0_9443"], "{v:#}");
+    assert!(v[0]["notes"][0].as_str().unwrap().starts_with("port 8443 inferred"));
+    let one = json_of(&["trace", &dump, "--host", "httpbin.org", "-o", "json"]);
+    assert_eq!(one["listener"], "0.0.0.0_8080", "{one:#}");
+    assert_eq!(one["cluster"], "outbound|80||httpbin.org");
+    let none = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["trace", &dump])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("needs --port"));
+}

@@ -891,7 +891,10 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             if !unreadable.is_empty() {
                 return Ok(Outcome {
                     stdout: out,
-                    stderr: unreadable.iter().map(|u| format!("error: {u}\n")).collect(),
+                    stderr: unreadable
+                        .iter()
+                        .map(|u| format!("egress-xray: error: {u}\n"))
+                        .collect(),
                     code: 2,
                 });
             }
@@ -1036,9 +1039,7 @@ fn load(path: &str) -> Result<Vec<input::LoadedDump>, InputError> {
 fn envoy_dump_failure(file: &str) -> Option<(String, crate::istio::nacklog::LogRejection, String)> {
     let text = std::fs::read_to_string(file).ok()?;
     let first = text.lines().next()?.trim();
-    let reason = first
-        .strip_prefix("Failed to convert protobuf message to JSON string:")?
-        .trim();
+    let reason = first.strip_prefix(input::ENVOY_DUMP_FAILURE)?.trim();
     Some((
         file.to_string(),
         crate::istio::nacklog::LogRejection {

@@ -97,35 +97,33 @@ pub fn of_cluster(ix: &Index, c: &envoy_types::pb::envoy::config::cluster::v3::C
 /// One row per host of an assignment, shown under `cluster`.
 fn rows_of(e: &crate::model::EndpointEntry, cluster: &str, service: Option<&str>) -> Vec<EndpointView> {
     let mut rows = Vec::new();
-    {
-        for group in &e.assignment().endpoints {
-            for lb in &group.lb_endpoints {
-                let endpoint = match &lb.host_identifier {
-                    Some(HostIdentifier::Endpoint(ep)) => Some(ep),
-                    _ => None,
-                };
-                let (address, port) = endpoint
-                    .and_then(|ep| ep.address.as_ref())
-                    .map(endpoint_address)
-                    .unwrap_or_else(|| ("unknown".into(), None));
-                rows.push(EndpointView {
-                    address,
-                    port,
-                    status: HealthStatus::try_from(lb.health_status)
-                        .map(|s| s.as_str_name().to_string())
-                        .unwrap_or_else(|_| format!("UNKNOWN({})", lb.health_status)),
-                    locality: locality(group.locality.as_ref()),
-                    priority: group.priority,
-                    weight: lb.load_balancing_weight.map(|w| w.value),
-                    hostname: endpoint.map(|ep| ep.hostname.clone()).unwrap_or_default(),
-                    cluster: cluster.to_string(),
-                    eds_service: service.map(str::to_string),
-                    state: e.state,
-                    origin: e.origin,
-                    version_info: e.stamp.version_info.clone(),
-                    last_updated: e.stamp.last_updated.clone(),
-                });
-            }
+    for group in &e.assignment().endpoints {
+        for lb in &group.lb_endpoints {
+            let endpoint = match &lb.host_identifier {
+                Some(HostIdentifier::Endpoint(ep)) => Some(ep),
+                _ => None,
+            };
+            let (address, port) = endpoint
+                .and_then(|ep| ep.address.as_ref())
+                .map(endpoint_address)
+                .unwrap_or_else(|| ("unknown".into(), None));
+            rows.push(EndpointView {
+                address,
+                port,
+                status: HealthStatus::try_from(lb.health_status)
+                    .map(|s| s.as_str_name().to_string())
+                    .unwrap_or_else(|_| format!("UNKNOWN({})", lb.health_status)),
+                locality: locality(group.locality.as_ref()),
+                priority: group.priority,
+                weight: lb.load_balancing_weight.map(|w| w.value),
+                hostname: endpoint.map(|ep| ep.hostname.clone()).unwrap_or_default(),
+                cluster: cluster.to_string(),
+                eds_service: service.map(str::to_string),
+                state: e.state,
+                origin: e.origin,
+                version_info: e.stamp.version_info.clone(),
+                last_updated: e.stamp.last_updated.clone(),
+            });
         }
     }
     rows

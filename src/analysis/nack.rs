@@ -412,8 +412,8 @@ pub fn postmortem(input: &NackInput) -> NackReport {
         }
     }
     for r in records.iter_mut() {
-        attribute_unnamed_route(input.dumps, r);
-        r.resolved = resolution(input.dumps, r);
+        let route = attribute_unnamed_route(input.dumps, r);
+        r.resolved = resolution(input.dumps, r, route.as_deref());
     }
     records.sort_by(|a, b| (&a.time, &a.proxy, &a.resource).cmp(&(&b.time, &b.proxy, &b.resource)));
     timeline.sort_by(|a, b| (&a.time, &a.proxy).cmp(&(&b.time, &b.proxy)));
@@ -539,15 +539,19 @@ fn at(t: &str) -> Option<time::OffsetDateTime> {
 /// An RDS rejection names no route configuration. The proxy's dumps can
 /// tell which one it was when exactly one configuration that a serving or
 /// warming listener asks RDS for is missing from the dump.
-fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) {
+/// Returns the route configuration it most likely was, when one stands out.
+fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) -> Option<String> {
     if r.xds_type != "RDS" || r.resource.is_some() {
-        return;
+        return None;
     }
     let mut waiting: BTreeSet<(String, String)> = BTreeSet::new();
     for ix in dumps.iter().filter(|ix| ix.proxy_name() == r.proxy) {
         waiting.extend(rds_wanted_missing(ix));
     }
     let names: BTreeSet<&String> = waiting.iter().map(|(n, _)| n).collect();
+    let likely = (names.len() == 1)
+        .then(|| names.iter().next().map(|n| n.to_string()))
+        .flatten();
     r.message = match names.len() {
         1 => {
             let listeners: Vec<&str> = waiting.iter().map(|(_, l)| l.as_str()).collect();
@@ -565,6 +569,7 @@ fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) {
             names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
+    likely
 }
 
 /// (route configuration, listener) pairs: a listener asks RDS for a
@@ -595,7 +600,7 @@ fn rds_wanted_missing(ix: &Index) -> BTreeSet<(String, String)> {
 /// A later accepted version of the rejected resource: the listener,
 /// cluster or route configuration active in a dump of the same proxy and
 /// updated after the rejection, with no error state of its own.
-fn resolution(dumps: &[Index], r: &RejectionRecord) -> Option<Resolution> {
+fn resolution(dumps: &[Index], r: &RejectionRecord, likely_route: Option<&str>) -> Option<Resolution> {
     let when = at(r.time.as_deref()?)?;
     let later = |stamp: &crate::model::Stamp| {
         stamp
@@ -628,14 +633,7 @@ fn resolution(dumps: &[Index], r: &RejectionRecord) -> Option<Resolution> {
                 .find_map(|c| later(&c.stamp))
                 .map(|t| (t, format!("cluster {name} active in {}", ix.source))),
             ("RDS", name) => {
-                let wanted = name.map(str::to_string).or_else(|| {
-                    r.message
-                        .split("most likely ")
-                        .nth(1)
-                        .and_then(|m| m.split(" — ").next())
-                        .map(str::to_string)
-                });
-                match wanted {
+                match name.or(likely_route) {
                     Some(n) => ix
                         .route_configs
                         .iter()

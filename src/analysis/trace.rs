@@ -662,17 +662,17 @@ fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionM
         t.notes
             .push("no --host (or SNI) given: virtual hosts are matched against an empty Host".into());
     }
-    {
-        let path = req.path.clone().unwrap_or_else(|| "/".into());
-        let mut headers = req.headers.clone();
-        headers.push((":authority".into(), host_in.clone()));
-        headers.push((":path".into(), path));
-        headers.push((":method".into(), req.method.clone().unwrap_or_else(|| "GET".into())));
-        if let Some(stop) = walk_http_filters(hcm, &headers, t) {
-            t.result = TraceResult::FilterResponse;
-            t.summary = stop;
-            return;
-        }
+    // The request as the HTTP filters and the routes see it.
+    let path = req.path.clone().unwrap_or_else(|| "/".into());
+    let method = req.method.clone().unwrap_or_else(|| "GET".into());
+    let mut headers = req.headers.clone();
+    headers.push((":authority".into(), host_in.clone()));
+    headers.push((":path".into(), path.clone()));
+    headers.push((":method".into(), method.clone()));
+    if let Some(stop) = walk_http_filters(hcm, &headers, t) {
+        t.result = TraceResult::FilterResponse;
+        t.summary = stop;
+        return;
     }
     // Port handling of the Host header.
     let strip = hcm.strip_matching_host_port
@@ -689,12 +689,6 @@ fn http(ix: &Index, req: &TraceRequest, conn: &Connection, hcm: &HttpConnectionM
     };
     hop.vhost = Some(vh.name.clone());
     hop.vhost_reason = why;
-    let path = req.path.clone().unwrap_or_else(|| "/".into());
-    let method = req.method.clone().unwrap_or_else(|| "GET".into());
-    let mut headers = req.headers.clone();
-    headers.push((":authority".into(), host_in.clone()));
-    headers.push((":path".into(), path.clone()));
-    headers.push((":method".into(), method.clone()));
     let mut chosen = None;
     for (i, r) in vh.routes.iter().enumerate() {
         match route_matches(r.r#match.as_ref(), &path, &method, &headers) {

@@ -333,6 +333,10 @@ fn utf16(bytes: &[u8]) -> Option<String> {
     })
 }
 
+/// How Envoy's admin answers /config_dump when it cannot print it (a
+/// resource of a type it does not know, kept in an error_state).
+pub const ENVOY_DUMP_FAILURE: &str = "Failed to convert protobuf message to JSON string:";
+
 /// Text people paste instead of a dump, recognised on its first line.
 fn pasted_text(text: &str) -> Option<String> {
     let t = text.trim_start();
@@ -345,7 +349,7 @@ fn pasted_text(text: &str) -> Option<String> {
                 .into(),
         );
     }
-    if let Some(reason) = first.strip_prefix("Failed to convert protobuf message to JSON string:") {
+    if let Some(reason) = first.strip_prefix(ENVOY_DUMP_FAILURE) {
         return Some(format!(
             "Envoy's own answer when it cannot print its config dump ({}): it holds a resource of a type \
              it does not know, usually a rejected update kept in a listener's error_state. The sections \

@@ -275,7 +275,8 @@ pub enum Command {
         /// override objects of the same kind, namespace and name.
         #[arg(long = "istio", value_name = "PATH")]
         istio: Vec<String>,
-        /// Kubernetes objects: Services (port → targetPort), Deployments/Pods (labels).
+        /// Kubernetes objects: Services (port → targetPort), Deployments/Pods
+        /// (labels, the proxy's ISTIO_META_UNPRIVILEGED_POD, pod IPs).
         #[arg(long = "k8s", value_name = "PATH")]
         k8s: Vec<String>,
         /// istiod log files.

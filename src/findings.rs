@@ -218,8 +218,8 @@ pub const GATEWAY_PRIVILEGED_PORT: Rule = Rule {
     code: "XR0020",
     name: "privileged-gateway-port",
     severity: Severity::Warning,
-    why: "The listener port (the Service targetPort) is below 1024. Gateway pods run unprivileged by default and cannot bind it, so istiod skips the port (`skipping privileged gateway port`).",
-    fix: "Keep the Service port (e.g. 443) but set its `targetPort` to 1024 or above (e.g. 8443); the Envoy listener is named after the targetPort.",
+    why: "The listener port (the Service targetPort) is below 1024. istiod skips such a port for a gateway whose node metadata says UNPRIVILEGED_POD=true (`skipping privileged gateway port`): the legacy ingress/egress gateway charts set ISTIO_META_UNPRIVILEGED_POD; the istio/gateway chart does not, and lets the pod bind low ports by lowering net.ipv4.ip_unprivileged_port_start instead. When the inputs show the pod's environment (its spec or a dump), the finding says which applies; otherwise it says what would decide.",
+    fix: "Keep the Service port (e.g. 443) but set its `targetPort` to 1024 or above (e.g. 8443); the Envoy listener is named after the targetPort. Or run the gateway without ISTIO_META_UNPRIVILEGED_POD where it may bind low ports.",
 };
 
 pub const GATEWAY_SELECTS_NOTHING: Rule = Rule {
@@ -414,6 +414,30 @@ pub const NACK_TLS_PARAMETERS: Rule = Rule {
     fix: "Use OpenSSL/BoringSSL cipher names that Envoy's BoringSSL build supports (for example ECDHE-RSA-AES128-GCM-SHA256); fix the DestinationRule/Gateway `cipherSuites` or the EnvoyFilter that set them.",
 };
 
+pub const GATEWAY_SERVER_SKIPPED: Rule = Rule {
+    code: "XR0045",
+    name: "gateway-server-skipped",
+    severity: Severity::Error,
+    why: "When istiod merges the Gateways that select a gateway pod, it keeps the first server on each port and skips later ones that cannot share it: a second non-HTTP server, or one of another protocol, on a plain-text port and bind; a TLS server that repeats a host already served on the port and bind (`./*` in two namespaces are two different hosts); a second HTTPS server with a taken route name; a server without TLS on a port of TLS servers. Gateways are merged oldest first (then by name and namespace). The skipped server gets no chain, and its listener may not exist at all.",
+    fix: "Give the conflicting servers different ports or `bind` addresses, make plain-text servers on one port all HTTP, or serve each TLS host from one server per port.",
+};
+
+pub const GATEWAY_RULE_WITHOUT_ROUTE: Rule = Rule {
+    code: "XR0046",
+    name: "gateway-rule-without-route",
+    severity: Severity::Error,
+    why: "A VirtualService `tcp` or `tls` rule that applies to the gateway server has no `route`. istiod skips such a rule; when no other rule gives the server a chain, the server contributes nothing and a listener left with zero chains is never sent.",
+    fix: "Add a `route` with a destination to the rule (or remove the rule).",
+};
+
+pub const GATEWAY_DUPLICATE_CHAIN_MATCH: Rule = Rule {
+    code: "XR0047",
+    name: "gateway-duplicate-chain-match",
+    severity: Severity::Error,
+    why: "istiod would send a gateway listener with two filter chains of the same match (for example two HTTPS servers with host `*`, or `./*` in two namespaces, on one port). Envoy rejects such a listener (`multiple filter chains with the same matching rules are defined`), keeps the previous version if it had one, and the proxy NACKs every push of it.",
+    fix: "Give the servers distinct hosts, or merge them into one server.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -460,6 +484,9 @@ pub const CATALOGUE: &[Rule] = &[
     CHAIN_ZERO_PREFIX_TIE,
     NACK_MISSING_SECRET,
     NACK_TLS_PARAMETERS,
+    GATEWAY_SERVER_SKIPPED,
+    GATEWAY_RULE_WITHOUT_ROUTE,
+    GATEWAY_DUPLICATE_CHAIN_MATCH,
 ];
 
 /// A finding about one resource.

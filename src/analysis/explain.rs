@@ -8,6 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::gateway_merge::{
+    applicable, gateway_name, is_http_protocol, merge, parse_go_bool, service_targets, sorted_gateways, GatewayProxy,
+    MergedPort, MergedServer, Skip, SkippedServer, GATEWAY_SERVICE_ANNOTATION,
+};
 use crate::findings::{self, Rule, Severity};
 use crate::istio::log::{GatewayLogEvent, LogLine};
 use crate::istio::{Config, Gateway, RouteRule, Server, VirtualService, Workload};
@@ -68,6 +72,9 @@ pub struct ListenerExplanation {
     pub port: u32,
     pub predicted_chains: usize,
     pub chains: Vec<PredictedChain>,
+    /// Why the chain count is not certain (AUTO_PASSTHROUGH chains depend on
+    /// every Service in the mesh), if it is not.
+    pub chains_undetermined: Option<String>,
     /// Whether the dump has it; null when no dump was given.
     pub present: Option<bool>,
     pub present_chains: Option<usize>,
@@ -117,20 +124,42 @@ pub fn explain(input: &ExplainInput) -> Explanation {
     ex
 }
 
-/// A gateway workload and where we learned of it.
+/// A gateway proxy to predict for, with what its pod spec says.
 struct Target {
-    name: String,
-    namespace: String,
-    labels: BTreeMap<String, String>,
-    /// Index of the dump taken from it, if any.
-    dump: Option<usize>,
+    proxy: GatewayProxy,
+    container_ports: BTreeMap<String, u32>,
 }
 
-fn targets(cfg: &Config, input: &ExplainInput) -> Vec<Target> {
+fn subset(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> bool {
+    want.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+fn selector_text(s: &BTreeMap<String, String>) -> String {
+    if s.is_empty() {
+        return "(none)".into();
+    }
+    s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+fn gw_name(g: &Gateway) -> String {
+    gateway_name(g)
+}
+
+/// The gateway proxies to predict for: each dump of a router, each gateway
+/// workload of --k8s (one that looks like a gateway, or that a Gateway
+/// selects), else one per Gateway selector.
+fn targets(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
     for (i, ix) in input.dumps.iter().enumerate() {
         let Some(b) = &ix.bootstrap else { continue };
         let Some(node) = &b.node else { continue };
+        if node.id.starts_with("sidecar~") || node.id.starts_with("ztunnel~") {
+            ex.limits.push(format!(
+                "{} is not a gateway (node {}): Gateways apply only to router proxies",
+                ix.source, node.id
+            ));
+            continue;
+        }
         let meta = node.metadata.as_ref();
         let labels: BTreeMap<String, String> = meta
             .and_then(|m| crate::model::util::struct_struct(m, "LABELS"))
@@ -142,59 +171,112 @@ fn targets(cfg: &Config, input: &ExplainInput) -> Vec<Target> {
             })
             .unwrap_or_default();
         let id = ix.identity.clone().unwrap_or_default();
+        let mut ips: Vec<String> = meta
+            .and_then(|m| crate::model::util::struct_str(m, "INSTANCE_IPS"))
+            .map(|s| {
+                s.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ips.is_empty() {
+            ips.extend(id.ip.clone());
+        }
+        let unprivileged = meta
+            .and_then(|m| crate::model::util::struct_str(m, "UNPRIVILEGED_POD"))
+            .unwrap_or("");
         out.push(Target {
-            name: id.pod.clone().unwrap_or_else(|| id.node_id.clone()),
-            namespace: id.namespace.clone().unwrap_or_default(),
-            labels,
-            dump: Some(i),
+            proxy: GatewayProxy {
+                name: id.pod.clone().unwrap_or_else(|| id.node_id.clone()),
+                namespace: id.namespace.clone().unwrap_or_default(),
+                labels,
+                ips,
+                unprivileged: Some(parse_go_bool(unprivileged)),
+                unprivileged_source: format!("node metadata UNPRIVILEGED_POD={unprivileged:?} in {}", ix.source),
+                dump: Some(i),
+            },
+            container_ports: BTreeMap::new(),
         });
     }
+    let selected = |w: &Workload| {
+        cfg.gateways.values().any(|g| {
+            !g.spec.selector.is_empty()
+                && !g.metadata.annotations.contains_key(GATEWAY_SERVICE_ANNOTATION)
+                && subset(&g.spec.selector, &w.labels)
+        })
+    };
     for w in cfg.workloads.values() {
-        let dup = out
+        if !w.looks_like_gateway && !selected(w) {
+            continue;
+        }
+        let dumped = out
             .iter()
-            .any(|t| t.namespace == w.namespace && !w.labels.is_empty() && subset(&w.labels, &t.labels));
-        if !dup {
-            out.push(Target {
+            .any(|t| t.proxy.namespace == w.namespace && !w.labels.is_empty() && subset(&w.labels, &t.proxy.labels));
+        if dumped {
+            continue;
+        }
+        let (unprivileged, source) = if w.spec_known {
+            let v = w.env.get("ISTIO_META_UNPRIVILEGED_POD").cloned().unwrap_or_default();
+            (
+                Some(parse_go_bool(&v)),
+                format!(
+                    "ISTIO_META_UNPRIVILEGED_POD={v:?} in {} {}/{}",
+                    w.kind, w.namespace, w.name
+                ),
+            )
+        } else {
+            (None, String::new())
+        };
+        out.push(Target {
+            proxy: GatewayProxy {
                 name: format!("{}/{}", w.kind, w.name),
                 namespace: w.namespace.clone(),
                 labels: w.labels.clone(),
+                ips: w.ips.clone(),
+                unprivileged,
+                unprivileged_source: source,
                 dump: None,
-            });
-        }
+            },
+            container_ports: w.container_ports.clone(),
+        });
     }
     if out.is_empty() {
-        // Nothing tells us the workloads: assume each Gateway's selector
-        // names one, in the Gateway's namespace.
-        for g in cfg.gateways.values() {
+        // Nothing tells us the workloads: assume each Gateway selector names
+        // one, in the Gateway's namespace.
+        let mut seen: BTreeSet<(String, BTreeMap<String, String>)> = BTreeSet::new();
+        for g in sorted_gateways(cfg) {
+            if g.metadata.annotations.contains_key(GATEWAY_SERVICE_ANNOTATION) {
+                continue;
+            }
+            let labels = g.spec.selector.clone();
+            if !seen.insert((g.metadata.namespace.clone(), labels.clone())) {
+                continue;
+            }
             out.push(Target {
-                name: format!("pods selected by {}", selector_text(&g.spec.selector)),
-                namespace: g.metadata.namespace.clone(),
-                labels: g.spec.selector.clone(),
-                dump: None,
+                proxy: GatewayProxy {
+                    name: format!("pods selected by {}", selector_text(&labels)),
+                    namespace: g.metadata.namespace.clone(),
+                    labels,
+                    ips: Vec::new(),
+                    unprivileged: None,
+                    unprivileged_source: String::new(),
+                    dump: None,
+                },
+                container_ports: BTreeMap::new(),
             });
         }
     }
     out
 }
 
-fn subset(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> bool {
-    want.iter().all(|(k, v)| have.get(k) == Some(v))
-}
-
-fn selector_text(s: &BTreeMap<String, String>) -> String {
-    s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-}
-
-fn gw_name(g: &Gateway) -> String {
-    format!("{}/{}", g.metadata.namespace, g.metadata.name)
-}
-
-/// A server of a Gateway applied to a workload, with its listener.
-struct AppliedServer<'a> {
-    gateway: &'a Gateway,
-    index: usize,
-    server: &'a Server,
-    listener_port: u32,
+/// A listener istiod builds for a proxy, while its chains are collected.
+struct Building<'a> {
+    name: String,
+    port: u32,
+    chains: Vec<PredictedChain>,
+    servers: Vec<MergedServer<'a>>,
+    undetermined: Vec<String>,
 }
 
 fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
@@ -203,70 +285,43 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
             "no gateway workload (--k8s Deployment/Pod or a dump): each Gateway's selector is assumed to match pods in its own namespace".into(),
         );
     }
-    if cfg.services.is_empty() {
+    if cfg.services.is_empty() && cfg.service_entries.values().all(|se| se.spec.endpoints.is_empty()) {
         ex.limits
             .push("no Services (--k8s): listener ports assume targetPort = the Gateway server port".into());
     }
-    for target in targets(cfg, input) {
-        let mut applied: Vec<AppliedServer> = Vec::new();
-        for g in cfg.gateways.values() {
-            if input.gateway.as_ref().is_some_and(|want| want != &gw_name(g)) {
-                continue;
-            }
-            if g.spec.selector.is_empty() || !subset(&g.spec.selector, &target.labels) {
-                continue;
-            }
-            if g.metadata.namespace != target.namespace {
+    let undated = cfg
+        .gateways
+        .values()
+        .filter(|g| g.metadata.creation_timestamp.is_empty())
+        .count();
+    for target in targets(cfg, input, ex) {
+        let services = service_targets(cfg, &target.proxy, &target.container_ports);
+        let applied = applicable(cfg, &target.proxy, &services);
+        for a in &applied {
+            if a.gateway.metadata.namespace != target.proxy.namespace && a.legacy {
                 ex.limits.push(format!(
                     "Gateway {} (namespace {}) applies to {} in namespace {} only while PILOT_SCOPE_GATEWAY_TO_NAMESPACE is off (the default)",
-                    gw_name(g),
-                    g.metadata.namespace,
-                    target.name,
-                    target.namespace
+                    gw_name(a.gateway),
+                    a.gateway.metadata.namespace,
+                    target.proxy.name,
+                    target.proxy.namespace
                 ));
             }
-            for (index, server) in g.spec.servers.iter().enumerate() {
-                let listener_port = target_port(cfg, &target, server.port.number);
-                applied.push(AppliedServer {
-                    gateway: g,
-                    index,
-                    server,
-                    listener_port,
-                });
-            }
         }
-        let unexpected = |names: &BTreeSet<String>, ex: &mut Explanation| {
-            let Some(ix) = target.dump.and_then(|i| input.dumps.get(i)) else {
-                return;
-            };
-            for l in &ix.listeners {
-                if l.state == State::Active && l.name.starts_with("0.0.0.0_") && !names.contains(&l.name) {
-                    ex.findings.push(ExplainFinding::new(
-                        findings::GATEWAY_PREDICTION_DIFFERS,
-                        Some(&l.name),
-                        format!(
-                            "{} holds listener {}, which the config given does not predict for it",
-                            target.name, l.name
-                        ),
-                        Vec::new(),
-                        "check that --istio holds the live Gateways (and their selectors) for this gateway".into(),
-                    ));
-                }
-            }
-        };
+        let merged = merge(&applied);
+        ex.limits.extend(merged.undetermined.iter().cloned());
+        let wanted = |gw: &str| input.gateway.as_ref().is_none_or(|w| w == gw);
         if applied.is_empty() {
-            unexpected(&BTreeSet::new(), ex);
-            // With --gateway, only the dumped pods matter; without, every
-            // known workload a Gateway should have selected.
-            if input.gateway.is_none() || target.dump.is_some() {
+            unexpected_listeners(input, &target, &BTreeSet::new(), ex);
+            if input.gateway.is_none() || target.proxy.dump.is_some() {
                 let names: Vec<String> = cfg.gateways.values().map(gw_name).collect();
                 ex.findings.push(ExplainFinding::new(
                     findings::GATEWAY_SELECTS_NOTHING,
                     None,
                     format!(
                         "no Gateway selects {} (labels {}): istiod builds no gateway listeners for it",
-                        target.name,
-                        selector_text(&target.labels)
+                        target.proxy.name,
+                        selector_text(&target.proxy.labels)
                     ),
                     names.iter().map(|n| format!("Gateway {n}")).collect(),
                     "make a Gateway's `selector` a subset of the gateway pod's labels".into(),
@@ -274,64 +329,122 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
             }
             continue;
         }
-        let mut by_port: BTreeMap<u32, Vec<&AppliedServer>> = BTreeMap::new();
-        for a in &applied {
-            by_port.entry(a.listener_port).or_default().push(a);
+        let order_assumed = undated > 1 && !merged.skipped.is_empty();
+        for s in &merged.skipped {
+            if wanted(&s.server.gateway_name())
+                || matches!(&s.reason, Skip::DuplicateTlsHosts { taken_by, .. } | Skip::Conflict { existing: taken_by, .. } if input.gateway.as_ref().is_some_and(|w| taken_by.contains(&format!("Gateway {w} "))))
+            {
+                ex.findings.push(skip_finding(s, order_assumed));
+            }
         }
-        unexpected(&by_port.keys().map(|p| format!("0.0.0.0_{p}")).collect(), ex);
-        for (port, servers) in by_port {
-            let name = format!("0.0.0.0_{port}");
-            if port < 1024 {
-                ex.findings.push(ExplainFinding::new(
-                    findings::GATEWAY_PRIVILEGED_PORT,
-                    Some(&name),
-                    format!(
-                        "listener port {port} is below 1024: if the gateway pod runs unprivileged (node metadata UNPRIVILEGED_POD), istiod skips it, logging `skipping privileged gateway port {port}`"
-                    ),
-                    servers.iter().map(|a| format!("Gateway {}", gw_name(a.gateway))).collect(),
-                    format!("expose the port through a Service with `targetPort` ≥ 1024 (e.g. port {} → targetPort {})", port, port + 8000),
-                ));
+        let mut listeners: Vec<Building> = Vec::new();
+        let mut sni_taken: BTreeMap<u32, BTreeMap<String, (String, String)>> = BTreeMap::new();
+        for mp in &merged.ports {
+            if mp.number < 1024 && !privileged_port(&target, mp, ex) {
+                continue;
             }
-            let mut chains = Vec::new();
-            let mut sni_taken: BTreeMap<String, String> = BTreeMap::new();
-            for a in &servers {
-                chains.extend(server_chains(cfg, &target, a, &name, &mut sni_taken, ex));
+            let wildcard = if !target.proxy.ips.is_empty() && target.proxy.ips.iter().all(|ip| ip.contains(':')) {
+                "::"
+            } else {
+                "0.0.0.0"
+            };
+            let name = format!(
+                "{}_{}",
+                if mp.bind.is_empty() { wildcard } else { mp.bind.as_str() },
+                mp.number
+            );
+            let at = match listeners.iter().position(|l| l.name == name) {
+                Some(i) => i,
+                None => {
+                    listeners.push(Building {
+                        name: name.clone(),
+                        port: mp.number,
+                        chains: Vec::new(),
+                        servers: Vec::new(),
+                        undetermined: Vec::new(),
+                    });
+                    listeners.len() - 1
+                }
+            };
+            let l = &mut listeners[at];
+            l.servers.extend(mp.servers.iter().cloned());
+            if is_http_protocol(&mp.protocol) {
+                // One HTTP connection manager for every server on the port.
+                l.chains.push(PredictedChain {
+                    server: mp
+                        .servers
+                        .iter()
+                        .map(MergedServer::label)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    kind: "http".into(),
+                    server_names: Vec::new(),
+                    destination: format!("Route: {}", mp.route_name),
+                    from: None,
+                });
+                continue;
             }
-            if chains.is_empty() {
+            for s in &mp.servers {
+                let taken = sni_taken.entry(mp.number).or_default();
+                let (chains, undetermined) = server_chains(cfg, &target, s, &name, taken, ex);
+                l.chains.extend(chains);
+                l.undetermined.extend(undetermined);
+            }
+        }
+        let names: BTreeSet<String> = listeners.iter().map(|l| l.name.clone()).collect();
+        unexpected_listeners(input, &target, &names, ex);
+        for l in listeners {
+            let gateways: BTreeSet<String> = l.servers.iter().map(MergedServer::gateway_name).collect();
+            if !gateways.iter().any(|g| wanted(g)) {
+                continue;
+            }
+            duplicate_matches(&l, ex);
+            if l.chains.is_empty() {
+                let causes = ex
+                    .findings
+                    .iter()
+                    .filter(|f| {
+                        f.listener.as_deref() == Some(&l.name) && f.code != findings::GATEWAY_LISTENER_OMITTED.code
+                    })
+                    .count();
                 ex.findings.push(ExplainFinding::new(
                     findings::GATEWAY_LISTENER_OMITTED,
-                    Some(&name),
+                    Some(&l.name),
                     format!(
-                        "istiod builds zero filter chains for {name} on {} and omits the listener (`gateway omitting listener \"{name}\" due to: must have more than 0 chains`): Envoy never receives it",
-                        target.name
+                        "istiod builds zero filter chains for {} on {} and omits the listener (`gateway omitting listener \"{}\" due to: must have more than 0 chains`): Envoy never receives it",
+                        l.name, target.proxy.name, l.name
                     ),
-                    servers.iter().map(|a| format!("Gateway {}", gw_name(a.gateway))).collect(),
-                    "see the other findings for this listener: each names a cause and its fix".into(),
+                    gateways.iter().map(|n| format!("Gateway {n}")).collect(),
+                    if causes > 0 {
+                        format!("the {causes} other finding(s) for {} each name a cause and its fix", l.name)
+                    } else {
+                        "give every server on the port a route: `tcp` routes for TCP and TLS-terminating servers, `tls` routes with `sniHosts` for PASSTHROUGH servers".into()
+                    },
                 ));
             }
-            let gateways: BTreeSet<String> = servers.iter().map(|a| gw_name(a.gateway)).collect();
-            let (present, present_chains) = match target.dump.and_then(|i| input.dumps.get(i)) {
+            let (present, present_chains) = match target.proxy.dump.and_then(|i| input.dumps.get(i)) {
                 Some(ix) => {
-                    let l = ix
+                    let found = ix
                         .listeners
                         .iter()
-                        .find(|l| l.name == name && matches!(l.state, State::Active | State::Static));
+                        .find(|x| x.name == l.name && matches!(x.state, State::Active | State::Static));
                     (
-                        Some(l.is_some()),
-                        l.and_then(|l| l.listener())
-                            .map(|l| l.filter_chains.len() + usize::from(l.default_filter_chain.is_some())),
+                        Some(found.is_some()),
+                        found
+                            .and_then(|x| x.listener())
+                            .map(|x| x.filter_chains.len() + usize::from(x.default_filter_chain.is_some())),
                     )
                 }
-                None if input.dumps.is_empty() => (None, None),
                 None => (None, None),
             };
             ex.listeners.push(ListenerExplanation {
-                workload: target.name.clone(),
+                workload: target.proxy.name.clone(),
                 gateway: gateways.into_iter().collect::<Vec<_>>().join(","),
-                name,
-                port,
-                predicted_chains: chains.len(),
-                chains,
+                name: l.name,
+                port: l.port,
+                predicted_chains: l.chains.len(),
+                chains: l.chains,
+                chains_undetermined: (!l.undetermined.is_empty()).then(|| l.undetermined.join("; ")),
                 present,
                 present_chains,
             });
@@ -339,22 +452,181 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
     }
 }
 
-/// The listener port for a server: the gateway Service's targetPort for the
-/// server's port number, else the number itself.
-fn target_port(cfg: &Config, target: &Target, number: u32) -> u32 {
-    cfg.services
-        .values()
-        .filter(|s| s.metadata.namespace == target.namespace)
-        .filter(|s| !s.spec.selector.is_empty() && subset(&s.spec.selector, &target.labels))
-        .flat_map(|s| s.spec.ports.iter())
-        .find(|p| p.port == number)
-        .map_or(number, |p| p.target())
+/// Gateway listeners in the dump that the config does not predict.
+fn unexpected_listeners(input: &ExplainInput, target: &Target, names: &BTreeSet<String>, ex: &mut Explanation) {
+    let Some(ix) = target.proxy.dump.and_then(|i| input.dumps.get(i)) else {
+        return;
+    };
+    for l in &ix.listeners {
+        let gateway_like = l
+            .name
+            .rsplit_once('_')
+            .is_some_and(|(ip, port)| ip.parse::<std::net::IpAddr>().is_ok() && port.parse::<u16>().is_ok());
+        if l.state == State::Active && gateway_like && !names.contains(&l.name) {
+            ex.findings.push(ExplainFinding::new(
+                findings::GATEWAY_PREDICTION_DIFFERS,
+                Some(&l.name),
+                format!(
+                    "{} holds listener {}, which the config given does not predict for it",
+                    target.proxy.name, l.name
+                ),
+                Vec::new(),
+                "check that --istio holds the live Gateways (and their selectors) for this gateway".into(),
+            ));
+        }
+    }
 }
 
-/// How istiod treats a server.
+/// A port below 1024: whether istiod builds it for this proxy (false: it
+/// skips it), with a finding either way when it matters.
+fn privileged_port(target: &Target, mp: &MergedPort, ex: &mut Explanation) -> bool {
+    let port = mp.number;
+    let objects: Vec<String> = mp
+        .servers
+        .iter()
+        .map(|s| format!("Gateway {}", s.gateway_name()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let name = format!("{}_{port}", if mp.bind.is_empty() { "0.0.0.0" } else { &mp.bind });
+    let fix = format!(
+        "expose the port through a Service with `targetPort` ≥ 1024 (e.g. port {port} → targetPort {}), or let the pod bind low ports (the istio/gateway chart sets net.ipv4.ip_unprivileged_port_start=0) and do not set ISTIO_META_UNPRIVILEGED_POD",
+        port + 8000
+    );
+    match target.proxy.unprivileged {
+        Some(false) => true,
+        Some(true) => {
+            ex.findings.push(ExplainFinding::new(
+                findings::GATEWAY_PRIVILEGED_PORT,
+                Some(&name),
+                format!(
+                    "istiod skips listener port {port} for {}: the pod runs unprivileged ({}), and logs `skipping privileged gateway port {port}`",
+                    target.proxy.name, target.proxy.unprivileged_source
+                ),
+                objects,
+                fix,
+            ));
+            false
+        }
+        None => {
+            ex.findings.push(ExplainFinding::new(
+                findings::GATEWAY_PRIVILEGED_PORT,
+                Some(&name),
+                format!(
+                    "listener port {port} is below 1024: istiod skips it if {} runs with ISTIO_META_UNPRIVILEGED_POD=true (the legacy gateway charts set it; the istio/gateway chart does not); the inputs do not show the pod's environment (give its Deployment/Pod spec or a dump)",
+                    target.proxy.name
+                ),
+                objects,
+                fix,
+            ));
+            true
+        }
+    }
+}
+
+/// The finding for a server istiod's merge dropped.
+fn skip_finding(s: &SkippedServer, order_assumed: bool) -> ExplainFinding {
+    let label = s.server.label();
+    let port = s.server.port;
+    let listener = format!(
+        "{}_{port}",
+        if s.server.server.bind.is_empty() {
+            "0.0.0.0"
+        } else {
+            &s.server.server.bind
+        }
+    );
+    let order = if order_assumed {
+        " (Gateways are merged oldest first; without creationTimestamp in the input, by name then namespace)"
+    } else {
+        ""
+    };
+    let mut objects = vec![format!("Gateway {}", s.server.gateway_name())];
+    let (message, fix) = match &s.reason {
+        Skip::DuplicateTlsHosts { hosts, taken_by } => {
+            objects.push(taken_by.split(" server ").next().unwrap_or(taken_by).to_string());
+            (
+                format!(
+                    "istiod skips {label}: its hosts {hosts:?} are already served on port {port} by {taken_by}{order} (`skipping server on gateway {}, duplicate host names: {hosts:?}`)",
+                    s.server.gateway_name()
+                ),
+                format!("serve each host from one TLS server per port: drop {hosts:?} from one of the two servers, or give them different `bind` addresses"),
+            )
+        }
+        Skip::Conflict {
+            existing,
+            existing_protocol,
+        } => {
+            objects.push(existing.split(" server ").next().unwrap_or(existing).to_string());
+            (
+                format!(
+                    "istiod skips {label} (protocol {}): port {port} is already taken by {existing} (protocol {existing_protocol}){order}; servers share a plain-text port only when both are HTTP (`skipping server on gateway {} port {}.{port}.{}: conflict with existing server`)",
+                    s.server.server.port.protocol,
+                    s.server.gateway.metadata.name,
+                    s.server.server.port.name,
+                    s.server.server.port.protocol
+                ),
+                "move one of the servers to another port (or another `bind`), or make both HTTP".into(),
+            )
+        }
+        Skip::NonUniqueHttpsRoute { route } => (
+            format!("istiod skips {label}: its route name {route} is already used by another HTTPS server on the port (`non unique port name for HTTPS port`)"),
+            "give each HTTPS server of a Gateway its own port name".into(),
+        ),
+        Skip::PlainOnTlsPort { existing } => {
+            objects.push(existing.split(" server ").next().unwrap_or(existing).to_string());
+            (
+                format!("istiod skips {label}: port {port} already carries TLS servers ({existing}) and this server has no `tls` (`TLS server without TLS options`)"),
+                "give the server `tls` settings, or move it to its own port".into(),
+            )
+        }
+        Skip::NoServicePort => (
+            format!("istiod builds nothing for {label}: the Gateway references its Services by name and none of them has port {}", s.server.server.port.number),
+            "add the port to the Service the Gateway references, or use a port it has".into(),
+        ),
+        Skip::NoPort => (
+            format!("istiod skips {label}: the server has no port"),
+            "give the server a `port`".into(),
+        ),
+    };
+    ExplainFinding::new(findings::GATEWAY_SERVER_SKIPPED, Some(&listener), message, objects, fix)
+}
+
+/// Two predicted chains of one listener with the same match: Envoy rejects
+/// the whole listener.
+fn duplicate_matches(l: &Building, ex: &mut Explanation) {
+    let class = |k: &str| match k {
+        "https" | "tls_terminated_tcp" => "terminated",
+        "passthrough" | "auto_passthrough" => "passthrough",
+        _ => "plain",
+    };
+    let mut seen: BTreeMap<(&str, Vec<String>), &PredictedChain> = BTreeMap::new();
+    for c in &l.chains {
+        if c.kind == "http" || c.kind == "tcp" {
+            continue;
+        }
+        let mut names = c.server_names.clone();
+        names.sort();
+        if let Some(first) = seen.get(&(class(&c.kind), names.clone())) {
+            ex.findings.push(ExplainFinding::new(
+                findings::GATEWAY_DUPLICATE_CHAIN_MATCH,
+                Some(&l.name),
+                format!(
+                    "{} and {} make two chains of {} with the same match (server names {:?}): Envoy rejects the listener (`multiple filter chains with the same matching rules are defined`) and keeps the previous version, if any",
+                    first.server, c.server, l.name, c.server_names
+                ),
+                Vec::new(),
+                "give the servers distinct hosts (a `./*` host in two namespaces is two servers for the same SNI), or merge them into one server".into(),
+            ));
+        } else {
+            seen.insert((class(&c.kind), names), c);
+        }
+    }
+}
+
+/// How istiod treats a server on a non-HTTP port.
 #[derive(PartialEq, Eq, Clone, Copy)]
 enum ServerKind {
-    Http,
     HttpsTerminated,
     Tcp,
     TlsTerminatedTcp,
@@ -363,17 +635,25 @@ enum ServerKind {
 }
 
 fn server_kind(s: &Server) -> ServerKind {
-    let proto = s.port.protocol.to_ascii_uppercase();
-    let mode = s.tls.as_ref().map(|t| t.mode.to_ascii_uppercase()).unwrap_or_default();
-    let is_http = matches!(proto.as_str(), "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB");
-    match (proto.as_str(), mode.as_str()) {
-        (_, "PASSTHROUGH") => ServerKind::Passthrough,
-        (_, "AUTO_PASSTHROUGH") => ServerKind::AutoPassthrough,
-        _ if is_http => ServerKind::Http,
-        ("HTTPS", _) => ServerKind::HttpsTerminated,
-        (_, "") => ServerKind::Tcp,
-        _ => ServerKind::TlsTerminatedTcp,
+    let mode = s.tls.as_ref().map(|t| t.mode.to_ascii_uppercase());
+    match mode.as_deref() {
+        None => ServerKind::Tcp,
+        Some("PASSTHROUGH") => ServerKind::Passthrough,
+        Some("AUTO_PASSTHROUGH") => ServerKind::AutoPassthrough,
+        Some(_) if s.port.protocol.eq_ignore_ascii_case("HTTPS") => ServerKind::HttpsTerminated,
+        Some(_) => ServerKind::TlsTerminatedTcp,
     }
+}
+
+/// Server names as Envoy's filter chain match gets them: sorted, none when
+/// a `*` host matches everything.
+fn envoy_server_names(hosts: &[String]) -> Vec<String> {
+    if hosts.iter().any(|h| h == "*") {
+        return Vec::new();
+    }
+    let mut v = hosts.to_vec();
+    v.sort();
+    v
 }
 
 /// VirtualServices that list this gateway, with how each does or does not
@@ -414,7 +694,6 @@ fn bindings<'a>(cfg: &'a Config, gw: &str, gw_workload_ns: &str) -> Vec<Binding<
     all.sort_by(|a, b| {
         let key = |v: &VirtualService| {
             (
-                v.metadata.creation_timestamp.is_empty(),
                 v.metadata.creation_timestamp.clone(),
                 v.metadata.name.clone(),
                 v.metadata.namespace.clone(),
@@ -450,21 +729,20 @@ fn hosts_overlap(a: &str, b: &str) -> bool {
     }
 }
 
-/// Server hosts a VirtualService can match (`ns/host` only for VirtualServices in ns).
-fn matching_hosts(server: &Server, gw_ns: &str, v: &VirtualService) -> Vec<String> {
+/// VirtualService hosts that a server's (sanitized) hosts match; `ns/host`
+/// only for VirtualServices in ns.
+fn matching_hosts(server_hosts: &[String], v: &VirtualService) -> Vec<String> {
     let mut out = Vec::new();
-    for h in &server.hosts {
+    for h in server_hosts {
         let (ns, host) = match h.split_once('/') {
-            Some((".", host)) => (Some(gw_ns.to_string()), host.to_string()),
-            Some(("*", host)) => (None, host.to_string()),
-            Some((ns, host)) => (Some(ns.to_string()), host.to_string()),
-            None => (None, h.clone()),
+            Some((ns, host)) => (Some(ns), host),
+            None => (None, h.as_str()),
         };
-        if ns.as_ref().is_some_and(|n| n != &v.metadata.namespace) {
+        if ns.is_some_and(|n| n != v.metadata.namespace) {
             continue;
         }
         for vh in &v.spec.hosts {
-            if hosts_overlap(&host, vh) {
+            if hosts_overlap(host, vh) && !out.contains(vh) {
                 out.push(vh.clone());
             }
         }
@@ -494,28 +772,21 @@ fn destination_cluster(rule: &RouteRule, vs_ns: &str, server_port: u32) -> Strin
     format!("outbound|{port}|{}|{host}", d.subset)
 }
 
-fn server_label(a: &AppliedServer) -> String {
-    format!(
-        "Gateway {} server {} (port {})",
-        gw_name(a.gateway),
-        a.index,
-        a.server.port.number
-    )
-}
-
-/// The chains one server makes; findings for a server that makes none.
+/// The chains one server on a non-HTTP port makes (gateway.go
+/// `createGatewayTCPFilterChainOpts`), with what the inputs cannot decide;
+/// findings for a server that makes none.
 fn server_chains(
     cfg: &Config,
     target: &Target,
-    a: &AppliedServer,
+    a: &MergedServer,
     listener: &str,
-    sni_taken: &mut BTreeMap<String, String>,
+    sni_taken: &mut BTreeMap<String, (String, String)>,
     ex: &mut Explanation,
-) -> Vec<PredictedChain> {
-    let gw = gw_name(a.gateway);
+) -> (Vec<PredictedChain>, Vec<String>) {
+    let gw = a.gateway_name();
     let s = a.server;
     let kind = server_kind(s);
-    let label = server_label(a);
+    let label = a.label();
     let chain = |kind: &str, sni: Vec<String>, dest: String, from: Option<String>| PredictedChain {
         server: label.clone(),
         kind: kind.to_string(),
@@ -524,47 +795,37 @@ fn server_chains(
         from,
     };
     match kind {
-        ServerKind::Http => {
-            return vec![chain(
-                "http",
-                Vec::new(),
-                format!("Route: http.{}", a.listener_port),
-                None,
-            )];
-        }
         ServerKind::HttpsTerminated => {
-            let route = format!(
-                "https.{}.{}.{}.{}",
-                s.port.number, s.port.name, a.gateway.metadata.name, a.gateway.metadata.namespace
+            return (
+                vec![chain(
+                    "https",
+                    envoy_server_names(&a.sni_hosts),
+                    format!("Route: {}", a.route_name),
+                    None,
+                )],
+                Vec::new(),
             );
-            return vec![chain(
-                "https",
-                s.hosts.iter().map(|h| strip_ns(h)).collect(),
-                format!("Route: {route}"),
-                None,
-            )];
         }
-        ServerKind::AutoPassthrough => {
-            return vec![chain(
-                "auto_passthrough",
-                vec![format!("outbound_.*_.*_.{}", s.hosts.join(","))],
-                "SNI-DNAT clusters".into(),
-                None,
-            )];
-        }
+        ServerKind::AutoPassthrough => return auto_passthrough(cfg, a),
         _ => {}
     }
-    let all = bindings(cfg, &gw, &target.namespace);
+    let all = bindings(cfg, &gw, &target.proxy.namespace);
     let visible: Vec<&Binding> = all.iter().filter(|b| b.visible).collect();
     let with_hosts: Vec<(&Binding, Vec<String>)> = visible
         .iter()
-        .map(|b| (*b, matching_hosts(s, &a.gateway.metadata.namespace, b.vs)))
+        .map(|b| (*b, matching_hosts(&a.hosts, b.vs)))
         .filter(|(_, h)| !h.is_empty())
         .collect();
     let mut chains = Vec::new();
+    // Rules that would have matched but have no `route`: istiod skips them.
+    let mut no_route: Vec<(String, &'static str, usize)> = Vec::new();
     if kind == ServerKind::Passthrough {
         for (b, _) in &with_hosts {
             for (ri, rule) in b.vs.spec.tls.iter().enumerate() {
+                if rule.route.is_empty() {
+                    no_route.push((vs_name(b.vs), "tls", ri));
+                    continue;
+                }
                 for (mi, m) in rule.matches.iter().enumerate() {
                     let port_ok = m.port.is_none_or(|p| p == s.port.number);
                     let gw_ok = m.gateways.is_empty()
@@ -574,9 +835,13 @@ fn server_chains(
                     if !(port_ok && gw_ok) {
                         continue;
                     }
-                    let dup: Vec<&String> = m.sni_hosts.iter().filter(|h| sni_taken.contains_key(*h)).collect();
+                    let dup: Vec<&String> = m
+                        .sni_hosts
+                        .iter()
+                        .filter(|h| sni_taken.get(*h).is_some_and(|(bind, _)| *bind == s.bind))
+                        .collect();
                     if !dup.is_empty() {
-                        let first = sni_taken[dup[0]].clone();
+                        let first = sni_taken[dup[0]].1.clone();
                         ex.findings.push(ExplainFinding::new(
                             findings::GATEWAY_DUPLICATE_SNI,
                             Some(listener),
@@ -593,11 +858,11 @@ fn server_chains(
                         continue;
                     }
                     for h in &m.sni_hosts {
-                        sni_taken.insert(h.clone(), vs_name(b.vs));
+                        sni_taken.insert(h.clone(), (s.bind.clone(), vs_name(b.vs)));
                     }
                     chains.push(chain(
                         "passthrough",
-                        m.sni_hosts.clone(),
+                        envoy_server_names(&m.sni_hosts),
                         destination_cluster(rule, &b.vs.metadata.namespace, s.port.number),
                         Some(format!("VirtualService {} tls[{ri}]", vs_name(b.vs))),
                     ));
@@ -606,12 +871,17 @@ fn server_chains(
         }
     } else {
         // Plain TCP or TLS terminated on a non-HTTP server: the first
-        // matching `tcp` rule of the first bound VirtualService.
+        // matching `tcp` rule with a route, of the first bound
+        // VirtualService that has one.
         'found: for (b, _) in &with_hosts {
             for (ri, rule) in b.vs.spec.tcp.iter().enumerate() {
                 if rule_matches(rule, s, &gw, &b.vs.metadata.namespace) {
+                    if rule.route.is_empty() {
+                        no_route.push((vs_name(b.vs), "tcp", ri));
+                        continue;
+                    }
                     let sni = if kind == ServerKind::TlsTerminatedTcp {
-                        s.hosts.iter().map(|h| strip_ns(h)).filter(|h| h != "*").collect()
+                        envoy_server_names(&a.sni_hosts)
                     } else {
                         Vec::new()
                     };
@@ -631,18 +901,90 @@ fn server_chains(
         }
     }
     if chains.is_empty() {
-        diagnose_empty(cfg, a, kind, &all, &with_hosts, listener, ex);
+        if no_route.is_empty() {
+            diagnose_empty(cfg, a, kind, &all, &with_hosts, listener, ex);
+        } else {
+            for (vs, what, ri) in &no_route {
+                ex.findings.push(ExplainFinding::new(
+                    findings::GATEWAY_RULE_WITHOUT_ROUTE,
+                    Some(listener),
+                    format!("VirtualService {vs} {what} rule #{ri} applies to {label} but has no `route`: istiod skips it, and no other rule gives the server a chain"),
+                    vec![format!("VirtualService {vs}"), format!("Gateway {gw}")],
+                    format!("add a `route: - destination: {{host: …}}` to {what} rule #{ri} of {vs}"),
+                ));
+            }
+        }
     }
     for c in &chains {
         destination_visible(cfg, target, c, listener, ex);
     }
-    chains
+    (chains, Vec::new())
+}
+
+/// AUTO_PASSTHROUGH: one chain per mesh service port (and subset) whose
+/// host the server's hosts cover, named by its SNI-DNAT cluster.
+fn auto_passthrough(cfg: &Config, a: &MergedServer) -> (Vec<PredictedChain>, Vec<String>) {
+    let covers = |host: &str| {
+        a.sni_hosts
+            .iter()
+            .any(|h| h == "*" || h == host || h.strip_prefix('*').is_some_and(|suffix| host.ends_with(suffix)))
+    };
+    let mut services: Vec<(String, u32)> = Vec::new();
+    for s in cfg.services.values() {
+        let host = format!("{}.{}.svc.cluster.local", s.metadata.name, s.metadata.namespace);
+        for p in &s.spec.ports {
+            if !p.protocol.eq_ignore_ascii_case("UDP") {
+                services.push((host.clone(), p.port));
+            }
+        }
+    }
+    for se in cfg.service_entries.values() {
+        if !se.spec.location.eq_ignore_ascii_case("MESH_INTERNAL") {
+            continue;
+        }
+        for h in &se.spec.hosts {
+            for p in &se.spec.ports {
+                if !p.protocol.eq_ignore_ascii_case("UDP") {
+                    services.push((h.clone(), p.number));
+                }
+            }
+        }
+    }
+    services.sort();
+    services.dedup();
+    let mut chains = Vec::new();
+    for (host, port) in services.iter().filter(|(h, _)| covers(h)) {
+        let mut subsets = vec![String::new()];
+        subsets.extend(
+            cfg.destination_rules
+                .values()
+                .filter(|d| &d.spec.host == host)
+                .flat_map(|d| d.spec.subsets.iter().map(|s| s.name.clone())),
+        );
+        for subset in subsets {
+            chains.push(PredictedChain {
+                server: a.label(),
+                kind: "auto_passthrough".into(),
+                server_names: vec![format!("outbound_.{port}_.{subset}_.{host}")],
+                destination: format!("outbound|{port}|{subset}|{host}"),
+                from: None,
+            });
+        }
+    }
+    let why = format!(
+        "{} is AUTO_PASSTHROUGH: istiod makes one chain per port (and DestinationRule subset) of every mesh Service its hosts {:?} cover; {} such port(s) are in the inputs, and the mesh may hold more",
+        a.label(),
+        a.sni_hosts,
+        services.iter().filter(|(h, _)| covers(h)).count()
+    );
+    (chains, vec![why])
 }
 
 /// Whether a chain's destination host is known to the gateway's namespace
 /// (a ServiceEntry exported there, or a Service); only judged when the
 /// config holds ServiceEntries or Services at all.
 fn destination_visible(cfg: &Config, target: &Target, c: &PredictedChain, listener: &str, ex: &mut Explanation) {
+    let target = &target.proxy;
     if cfg.service_entries.is_empty() && cfg.services.is_empty() {
         return;
     }
@@ -703,16 +1045,16 @@ fn strip_ns(h: &str) -> String {
 /// Why a TCP/TLS server makes no chain, as findings.
 fn diagnose_empty(
     cfg: &Config,
-    a: &AppliedServer,
+    a: &MergedServer,
     kind: ServerKind,
     all: &[Binding],
     with_hosts: &[(&Binding, Vec<String>)],
     listener: &str,
     ex: &mut Explanation,
 ) {
-    let gw = gw_name(a.gateway);
+    let gw = a.gateway_name();
     let s = a.server;
-    let label = server_label(a);
+    let label = a.label();
     let mode = s.tls.as_ref().map(|t| t.mode.clone()).unwrap_or_default();
     // istiod logs this for TCP and TLS-terminating servers, not passthrough ones.
     let missed = if kind == ServerKind::Passthrough {
@@ -883,7 +1225,7 @@ fn diagnose_empty(
                 let why = if !ports.is_empty() && !ports.contains(&s.port.number) {
                     format!(
                         "their `match.port` {ports:?} is not the server's port {} (match on the Gateway server port, not the targetPort {})",
-                        s.port.number, a.listener_port
+                        s.port.number, a.port
                     )
                 } else {
                     "their `match.gateways` or `sniHosts` leave this server out".to_string()
@@ -1107,17 +1449,6 @@ fn log_checks(input: &ExplainInput, ex: &mut Explanation) {
             "see the findings for the same listener".into(),
         ));
     }
-}
-
-/// `Workload` from the model's view of a dump, for callers that have none.
-pub fn workload_of(ix: &Index) -> Option<Workload> {
-    let id = ix.identity.as_ref()?;
-    Some(Workload {
-        kind: "Pod".into(),
-        namespace: id.namespace.clone().unwrap_or_default(),
-        name: id.pod.clone().unwrap_or_default(),
-        labels: BTreeMap::new(),
-    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ pub struct Meta {
     pub name: String,
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
-    /// RFC 3339; istiod orders VirtualServices by it (older first).
+    pub annotations: BTreeMap<String, String>,
+    /// RFC 3339; istiod orders Gateways and VirtualServices by it (older
+    /// first, then by name and namespace).
     pub creation_timestamp: String,
 }
 
@@ -137,6 +139,25 @@ pub struct ServiceEntrySpec {
     pub export_to: Vec<String>,
     pub ports: Vec<ServerPort>,
     pub resolution: String,
+    pub location: String,
+    pub endpoints: Vec<WorkloadEntrySpec>,
+    pub workload_selector: Option<WorkloadSelector>,
+}
+
+/// A ServiceEntry endpoint (the fields that make it a gateway's service
+/// instance).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WorkloadEntrySpec {
+    pub address: String,
+    pub labels: BTreeMap<String, String>,
+    pub ports: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WorkloadSelector {
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -151,6 +172,13 @@ pub struct DestinationRule {
 pub struct DestinationRuleSpec {
     pub host: String,
     pub export_to: Vec<String>,
+    pub subsets: Vec<Subset>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Subset {
+    pub name: String,
 }
 
 /// A Kubernetes Service (ports and selector).
@@ -196,6 +224,19 @@ pub struct Workload {
     pub namespace: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// Pod IPs (`status.podIP(s)`), which tie ServiceEntry endpoints to it.
+    pub ips: Vec<String>,
+    /// Whether the pod spec (containers) was given: without it the proxy's
+    /// environment is unknown.
+    pub spec_known: bool,
+    /// Environment of the proxy container (`istio-proxy`, else all
+    /// containers), where `ISTIO_META_*` node metadata is set.
+    pub env: BTreeMap<String, String>,
+    /// Named container ports, for Service `targetPort` names.
+    pub container_ports: BTreeMap<String, u32>,
+    /// Whether the pod runs an Istio gateway (router) proxy, by its spec,
+    /// injection template or well-known labels.
+    pub looks_like_gateway: bool,
 }
 
 /// Everything loaded, keyed by (namespace, name) per kind.
@@ -321,30 +362,7 @@ impl Config {
                 self.services.insert(key(&v.metadata), v);
             }
             "Deployment" | "StatefulSet" | "DaemonSet" | "Pod" => {
-                let meta: Meta = value
-                    .get("metadata")
-                    .cloned()
-                    .map(serde_json::from_value)
-                    .transpose()
-                    .map_err(bad)?
-                    .unwrap_or_default();
-                let labels = if kind == "Pod" {
-                    meta.labels.clone()
-                } else {
-                    value
-                        .pointer("/spec/template/metadata/labels")
-                        .cloned()
-                        .map(serde_json::from_value)
-                        .transpose()
-                        .map_err(bad)?
-                        .unwrap_or_default()
-                };
-                let w = Workload {
-                    kind: kind.clone(),
-                    namespace: ns_or_default(&meta.namespace),
-                    name: meta.name.clone(),
-                    labels,
-                };
+                let w = workload(&kind, &value).map_err(bad)?;
                 self.workloads
                     .insert((w.namespace.clone(), format!("{kind}/{}", w.name)), w);
             }
@@ -357,6 +375,107 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A Deployment's pod template or a Pod, with what istiod reads of it.
+fn workload(kind: &str, value: &serde_json::Value) -> Result<Workload, serde_json::Error> {
+    let meta: Meta = value
+        .get("metadata")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()?
+        .unwrap_or_default();
+    let (template_meta, pod_spec) = if kind == "Pod" {
+        (meta.clone(), value.get("spec"))
+    } else {
+        let t: Meta = value
+            .pointer("/spec/template/metadata")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()?
+            .unwrap_or_default();
+        (t, value.pointer("/spec/template/spec"))
+    };
+    let containers: Vec<&serde_json::Value> = pod_spec
+        .and_then(|s| s.get("containers"))
+        .and_then(|c| c.as_array())
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let proxy: Vec<&serde_json::Value> = {
+        let named: Vec<&serde_json::Value> = containers
+            .iter()
+            .copied()
+            .filter(|c| text(c.get("name")) == "istio-proxy")
+            .collect();
+        if named.is_empty() {
+            containers.clone()
+        } else {
+            named
+        }
+    };
+    let mut env = BTreeMap::new();
+    for c in &proxy {
+        for e in c.get("env").and_then(|e| e.as_array()).into_iter().flatten() {
+            // A value from a reference (valueFrom) is unknown here: left out.
+            if let Some(v) = e.get("value") {
+                let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                env.insert(text(e.get("name")), v);
+            }
+        }
+    }
+    let mut container_ports = BTreeMap::new();
+    for c in &containers {
+        for p in c.get("ports").and_then(|p| p.as_array()).into_iter().flatten() {
+            if let (Some(name), Some(n)) = (p.get("name").and_then(|n| n.as_str()), p.get("containerPort")) {
+                if let Some(n) = n.as_u64() {
+                    container_ports.insert(name.to_string(), n as u32);
+                }
+            }
+        }
+    }
+    let args: Vec<String> = proxy
+        .iter()
+        .flat_map(|c| c.get("args").and_then(|a| a.as_array()).into_iter().flatten())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let mut ips: Vec<String> = Vec::new();
+    if kind == "Pod" {
+        if let Some(ip) = value.pointer("/status/podIP").and_then(|i| i.as_str()) {
+            ips.push(ip.to_string());
+        }
+        for ip in value
+            .pointer("/status/podIPs")
+            .and_then(|i| i.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let ip = text(ip.get("ip"));
+            if !ip.is_empty() && !ips.contains(&ip) {
+                ips.push(ip);
+            }
+        }
+    }
+    let labels = template_meta.labels.clone();
+    let looks_like_gateway = args.iter().any(|a| a == "router")
+        || template_meta
+            .annotations
+            .get("inject.istio.io/templates")
+            .is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"))
+        || labels.contains_key("gateway.networking.k8s.io/gateway-name")
+        || labels.contains_key("istio.io/gateway-name")
+        || labels.get("istio").is_some_and(|v| v.contains("gateway"));
+    Ok(Workload {
+        kind: kind.to_string(),
+        namespace: ns_or_default(&meta.namespace),
+        name: meta.name.clone(),
+        labels,
+        ips,
+        spec_known: !containers.is_empty(),
+        env,
+        container_ports,
+        looks_like_gateway,
+    })
 }
 
 fn ns_or_default(ns: &str) -> String {

@@ -843,7 +843,9 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
                     Some(false) => p.red("no"),
                     None => "-".into(),
                 };
-                let predicted = if l.predicted_chains == 0 {
+                let predicted = if l.chains_undetermined.is_some() {
+                    format!("{} (undetermined)", l.predicted_chains)
+                } else if l.predicted_chains == 0 {
                     p.red("0")
                 } else {
                     l.predicted_chains.to_string()
@@ -861,6 +863,11 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
             &["LISTENER", "WORKLOAD", "GATEWAY", "PREDICTED CHAINS", "IN DUMP"],
             rows,
         ));
+        for l in &e.listeners {
+            if let Some(why) = &l.chains_undetermined {
+                super::push_line(&mut out, &format!("  {}: chain count undetermined: {why}", l.name));
+            }
+        }
         for l in e.listeners.iter().filter(|l| wide || l.chains.len() <= 8) {
             for c in &l.chains {
                 let sni = if c.server_names.is_empty() {

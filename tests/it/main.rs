@@ -12,6 +12,7 @@ mod diff;
 mod envoy;
 mod explain;
 mod hostile;
+mod istiod_gateway;
 mod nack;
 mod paths;
 #[cfg(unix)]

@@ -438,6 +438,14 @@ pub const GATEWAY_DUPLICATE_CHAIN_MATCH: Rule = Rule {
     fix: "Give the servers distinct hosts, or merge them into one server.",
 };
 
+pub const GATEWAY_NO_LDS_LISTENERS: Rule = Rule {
+    code: "XR0048",
+    name: "gateway-without-listeners",
+    severity: Severity::Error,
+    why: "The dump is of a gateway (an Envoy of type router) but holds no listener from LDS, only the bootstrap's static ones: it accepts no traffic on any gateway port. istiod built no gateway listener for it — no Gateway selects the pod, every server made zero filter chains, or every port was skipped — or the proxy never received LDS (no listener version). Nothing in the dump says which.",
+    fix: "Run `egress-xray explain DUMP --istio <Gateways, VirtualServices...> --k8s <Services, Deployment>` (and `--istiod-log`) to see why istiod built none.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -487,6 +495,7 @@ pub const CATALOGUE: &[Rule] = &[
     GATEWAY_SERVER_SKIPPED,
     GATEWAY_RULE_WITHOUT_ROUTE,
     GATEWAY_DUPLICATE_CHAIN_MATCH,
+    GATEWAY_NO_LDS_LISTENERS,
 ];
 
 /// A finding about one resource.

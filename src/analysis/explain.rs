@@ -86,6 +86,9 @@ pub struct Explanation {
     pub listeners: Vec<ListenerExplanation>,
     /// What the given inputs could not decide, and which input would.
     pub limits: Vec<String>,
+    /// What reading the inputs did that the user should know: objects a
+    /// later file replaced.
+    pub notes: Vec<String>,
 }
 
 /// Inputs of an explanation; any subset may be empty.
@@ -104,7 +107,11 @@ pub fn explain(input: &ExplainInput) -> Explanation {
         findings: Vec::new(),
         listeners: Vec::new(),
         limits: Vec::new(),
+        notes: Vec::new(),
     };
+    if let Some(cfg) = input.config {
+        ex.notes.extend(cfg.overrides.iter().cloned());
+    }
     match input.config {
         Some(cfg) => predict(cfg, input, &mut ex),
         None => ex
@@ -415,8 +422,10 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
                         l.name, target.proxy.name, l.name
                     ),
                     gateways.iter().map(|n| format!("Gateway {n}")).collect(),
-                    if causes > 0 {
-                        format!("the {causes} other finding(s) for {} each name a cause and its fix", l.name)
+                    if causes == 1 {
+                        format!("the other finding for {} names the cause and its fix", l.name)
+                    } else if causes > 1 {
+                        format!("the {causes} other findings for {} each name a cause and its fix", l.name)
                     } else {
                         "give every server on the port a route: `tcp` routes for TCP and TLS-terminating servers, `tls` routes with `sniHosts` for PASSTHROUGH servers".into()
                     },
@@ -1265,6 +1274,20 @@ fn route_text(r: &RouteRule) -> String {
 /// listeners; and prediction versus dump.
 fn dump_checks(input: &ExplainInput, ex: &mut Explanation) {
     for ix in input.dumps {
+        if let Some(message) = super::summary::gateway_without_listeners(ix) {
+            let with_config = input.config.is_some();
+            ex.findings.push(ExplainFinding::new(
+                findings::GATEWAY_NO_LDS_LISTENERS,
+                None,
+                format!("{}: {message}", ix.source),
+                Vec::new(),
+                if with_config {
+                    "the other findings say which Gateway servers made no chain and why".into()
+                } else {
+                    findings::GATEWAY_NO_LDS_LISTENERS.fix.to_string()
+                },
+            ));
+        }
         for port in input.expect_ports {
             let present = ix.listeners.iter().any(|l| {
                 matches!(l.state, State::Active | State::Static)
@@ -1433,21 +1456,58 @@ fn log_checks(input: &ExplainInput, ex: &mut Explanation) {
             GatewayLogEvent::ZeroListeners { node } => (None, format!("istiod built no listeners at all for {node}")),
             GatewayLogEvent::ErrorsFollow { count } => (None, format!("istiod reported {count} gateway error(s) on the lines that follow")),
         };
-        let confirmed = listener
+        // Does the prediction (when there is one) say the same?
+        let predicted = listener
             .as_ref()
-            .is_some_and(|l| ex.findings.iter().any(|f| f.listener.as_deref() == Some(l)));
-        ex.findings.push(ExplainFinding::new(
+            .and_then(|l| ex.listeners.iter().find(|le| &le.name == l));
+        let verdict = match (&line.event, predicted) {
+            (GatewayLogEvent::ListenerOmitted { .. } | GatewayLogEvent::MissedNetworkFilter { .. }, Some(le)) => {
+                if le.predicted_chains == 0 {
+                    " (agrees with the prediction)".to_string()
+                } else {
+                    format!(
+                        " (contradicts the prediction of {} chain(s): the config given is not the one istiod used)",
+                        le.predicted_chains
+                    )
+                }
+            }
+            (GatewayLogEvent::PrivilegedPort { .. }, _) => {
+                let l = listener.as_deref();
+                if ex
+                    .findings
+                    .iter()
+                    .any(|f| f.code == findings::GATEWAY_PRIVILEGED_PORT.code && f.listener.as_deref() == l)
+                {
+                    " (agrees with the prediction)".into()
+                } else {
+                    String::new()
+                }
+            }
+            _ => String::new(),
+        };
+        let related = listener.as_ref().is_some_and(|l| {
+            ex.findings
+                .iter()
+                .any(|f| f.listener.as_deref() == Some(l) && f.code != findings::ISTIOD_LOG_EVIDENCE.code)
+        });
+        let mut f = ExplainFinding::new(
             findings::ISTIOD_LOG_EVIDENCE,
             listener.as_deref(),
-            format!(
-                "{what} — {}:{}{}",
-                line.file,
-                line.line,
-                if confirmed { " (agrees with the prediction)" } else { "" }
-            ),
+            format!("{what} — {}:{}{verdict}", line.file, line.line),
             Vec::new(),
-            "see the findings for the same listener".into(),
-        ));
+            if related {
+                "see the findings for the same listener".into()
+            } else if input.config.is_none() {
+                "give the Istio config (--istio, --k8s) to see why".into()
+            } else {
+                "the log records what istiod did; compare it with the config given".into()
+            },
+        );
+        // A gateway without any listener is a fault, not a remark.
+        if matches!(line.event, GatewayLogEvent::ZeroListeners { .. }) {
+            f.severity = Severity::Warning;
+        }
+        ex.findings.push(f);
     }
 }
 

@@ -167,12 +167,31 @@ pub fn findings(ix: &Index) -> Vec<Finding> {
         out.push(Finding::new(findings::DECODE_SKEW, "dump", skew.one_line()));
     }
     dangling_clusters(ix, tcp_targets, &mut out);
+    if let Some(message) = gateway_without_listeners(ix) {
+        out.push(Finding::new(findings::GATEWAY_NO_LDS_LISTENERS, "dump", message));
+    }
     // Most severe first; otherwise by code and resource, never by where the
     // resources stand in the file.
     out.sort_by(|a, b| {
         (a.severity, a.code, &a.resource, &a.message).cmp(&(b.severity, b.code, &b.resource, &b.message))
     });
     out
+}
+
+/// A gateway (router) dump with no listener from LDS: what to say, if so.
+pub fn gateway_without_listeners(ix: &Index) -> Option<String> {
+    let id = ix.identity.as_ref()?;
+    if id.proxy_type.as_deref() != Some("router") || ix.listeners.iter().any(|l| l.state != State::Static) {
+        return None;
+    }
+    let statics = ix.listeners.len();
+    let lds = match ix.section_versions.get("ListenersConfigDump") {
+        Some(v) => format!("its LDS version {v} holds none"),
+        None => "it has no listener version (it may never have received LDS)".into(),
+    };
+    Some(format!(
+        "gateway has no listeners from LDS ({statics} static): {lds}. istiod built none for it; run `egress-xray explain DUMP --istio <config> --k8s <services>` on this dump to see why"
+    ))
 }
 
 /// One listener's findings, and (cluster, sender) for each cluster its

@@ -255,6 +255,11 @@ pub struct Config {
     /// What a directory walk passed over (links to folders or outside the
     /// directory, repeats), said to the user.
     pub skipped: Vec<String>,
+    /// Objects a later file replaced (same kind, namespace and name), said
+    /// to the user with both files.
+    pub overrides: Vec<String>,
+    /// Where each object was read: (kind, namespace, name) → file.
+    sources: BTreeMap<(String, String, String), String>,
 }
 
 impl Config {
@@ -308,6 +313,19 @@ impl Config {
         Ok(())
     }
 
+    /// Notes where an object came from, and says so when it replaces one
+    /// read from another file (or earlier in the same file).
+    fn record(&mut self, kind: &str, ns: &str, name: &str, file: &str) {
+        let key = (kind.to_string(), ns.to_string(), name.to_string());
+        if let Some(before) = self.sources.insert(key, file.to_string()) {
+            self.overrides.push(if before == file {
+                format!("{kind} {ns}/{name} appears twice in {file}: the later one is used")
+            } else {
+                format!("{kind} {ns}/{name} in {file} replaces the one in {before}")
+            });
+        }
+    }
+
     fn add_value(&mut self, file: &str, value: serde_json::Value) -> Result<(), InputError> {
         if value.is_null() {
             return Ok(());
@@ -338,31 +356,37 @@ impl Config {
             "Gateway" if istio => {
                 let mut g: Gateway = serde_json::from_value(value).map_err(bad)?;
                 g.metadata.namespace = ns_or_default(&g.metadata.namespace);
+                self.record("Gateway", &g.metadata.namespace, &g.metadata.name, file);
                 self.gateways.insert(key(&g.metadata), g);
             }
             "VirtualService" if istio => {
                 let mut v: VirtualService = serde_json::from_value(value).map_err(bad)?;
                 v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.record("VirtualService", &v.metadata.namespace, &v.metadata.name, file);
                 self.virtual_services.insert(key(&v.metadata), v);
             }
             "ServiceEntry" if istio => {
                 let mut v: ServiceEntry = serde_json::from_value(value).map_err(bad)?;
                 v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.record("ServiceEntry", &v.metadata.namespace, &v.metadata.name, file);
                 self.service_entries.insert(key(&v.metadata), v);
             }
             "DestinationRule" if istio => {
                 let mut v: DestinationRule = serde_json::from_value(value).map_err(bad)?;
                 v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.record("DestinationRule", &v.metadata.namespace, &v.metadata.name, file);
                 self.destination_rules.insert(key(&v.metadata), v);
             }
             "Sidecar" if istio => self.sidecars += 1,
             "Service" if api == "v1" => {
                 let mut v: Service = serde_json::from_value(value).map_err(bad)?;
                 v.metadata.namespace = ns_or_default(&v.metadata.namespace);
+                self.record("Service", &v.metadata.namespace, &v.metadata.name, file);
                 self.services.insert(key(&v.metadata), v);
             }
             "Deployment" | "StatefulSet" | "DaemonSet" | "Pod" => {
                 let w = workload(&kind, &value).map_err(bad)?;
+                self.record(&kind, &w.namespace, &w.name, file);
                 self.workloads
                     .insert((w.namespace.clone(), format!("{kind}/{}", w.name)), w);
             }

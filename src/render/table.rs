@@ -905,6 +905,12 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
             super::push_line(&mut out, &format!("        objects: {}", f.objects.join(", ")));
         }
     }
+    if !e.notes.is_empty() {
+        super::push_line(&mut out, "\nnotes on the inputs:");
+        for n in &e.notes {
+            super::push_line(&mut out, &format!("  {n}"));
+        }
+    }
     if !e.limits.is_empty() {
         super::push_line(&mut out, &format!("\n{}", p.dim("limits of this explanation:")));
         for l in &e.limits {

@@ -87,6 +87,52 @@ fn trap1_tls_route_on_the_mtls_gateway() {
     let c = codes(&v);
     assert!(c.contains(&("XR0012".into(), Some("0.0.0.0_8443".into()))), "{c:?}");
     assert_eq!(c.iter().filter(|(code, _)| code == "XR0024").count(), 2, "{c:?}");
+    let omitted = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "XR0024" && f["message"].as_str().unwrap().contains("omitted"))
+        .unwrap();
+    assert!(
+        omitted["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(agrees with the prediction)"),
+        "{omitted}"
+    );
+    // The broken VirtualService is laid over the base one: said, with both files.
+    let notes = v["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| {
+            let n = n.as_str().unwrap();
+            n.contains("VirtualService egress-mtls/wikipedia-via-egw-mtls")
+                && n.contains("broken/tls-route.yaml replaces the one in")
+                && n.contains("base/egress-mtls.yaml")
+        }),
+        "{notes:?}"
+    );
+    // The same log against the corrected config: the log contradicts it.
+    let fixed = explain(&[
+        "--istio",
+        &sample("istio/base"),
+        "--k8s",
+        &sample("istio/k8s.yaml"),
+        "--istiod-log",
+        &sample("istio/istiod-tls-route.log"),
+    ]);
+    let omitted = fixed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "XR0024" && f["message"].as_str().unwrap().contains("omitted"))
+        .unwrap();
+    assert!(
+        omitted["message"]
+            .as_str()
+            .unwrap()
+            .contains("contradicts the prediction of 1 chain"),
+        "{omitted}"
+    );
     let l = listener(&v, "egress-mtls/egw-mtls-gateway");
     assert_eq!(l["name"], "0.0.0.0_8443");
     assert_eq!(l["predicted_chains"], 0);
@@ -157,6 +203,52 @@ fn every_other_zero_chain_cause() {
     assert_eq!(listener(&v, "egress-pt/egw-pt-gateway")["predicted_chains"], 1);
     let v = with_broken("serviceentry-not-exported");
     assert!(codes(&v).iter().any(|(c, _)| c == "XR0025"));
+}
+
+/// Trap 1 as a new user meets it: the dump alone says the gateway has no
+/// listeners from LDS and what to run next, in `summary` and in `explain`.
+#[test]
+fn a_gateway_without_lds_listeners_says_so() {
+    let v = explain(&[&sample("egw-mtls-trap1.config_dump.json")]);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "XR0048")
+        .unwrap_or_else(|| panic!("{}", v["findings"]));
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("gateway has no listeners from LDS") && m.contains("explain"),
+        "{m}"
+    );
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args([&sample("egw-mtls-trap1.config_dump.json"), "-o", "json"])
+        .output()
+        .unwrap();
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(s[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "XR0048"));
+    // A healthy gateway and a sidecar do not.
+    for healthy in ["egw-mtls.config_dump.json", "sleep-sidecar.config_dump.json"] {
+        let out = Command::cargo_bin("egress-xray")
+            .unwrap()
+            .args([&sample(healthy), "-o", "json"])
+            .output()
+            .unwrap();
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            !s[0]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == "XR0048"),
+            "{healthy}"
+        );
+    }
 }
 
 #[test]

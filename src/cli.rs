@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::analysis::filter::TextFilter;
 use crate::analysis::{
     bootstrap, diff, endpoints, explain, inventory, isolation, nack, paths, routes, secrets, summary, tls, trace,
 };
@@ -88,135 +89,108 @@ pub enum Command {
     },
     /// Listeners, one row per filter chain, with istioctl's columns plus STATE
     /// (rejected, warming and draining listeners included).
+    #[command(after_help = "Example:\n  egress-xray listeners egw-a.json egw-b.json --port 8443")]
     Listeners {
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Only listeners on this port.
-        #[arg(long)]
-        port: Option<u32>,
-        /// Only listeners bound to this address.
-        #[arg(long)]
-        address: Option<String>,
-        /// Only listeners whose name contains this text.
-        #[arg(long)]
-        name: Option<String>,
-        /// Only listeners in this state.
-        #[arg(long, value_enum)]
-        state: Option<StateArg>,
+        /// Config dumps; with several, a PROXY column says which each row is from.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        #[command(flatten)]
+        filter: ListenerArgs,
     },
     /// Clusters with istioctl's columns (FQDN, port, subset, direction, type,
     /// destination rule) plus STATE (warming clusters included).
+    #[command(after_help = "Example:\n  egress-xray clusters egw.json --fqdn '*.wikipedia.org' -o raw")]
     Clusters {
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Only clusters whose FQDN (or non-Istio name) contains this text.
-        #[arg(long)]
-        fqdn: Option<String>,
-        /// Only clusters for this port.
-        #[arg(long)]
-        port: Option<u32>,
-        /// Only clusters of this subset.
-        #[arg(long)]
-        subset: Option<String>,
-        /// Only clusters of this direction (inbound, outbound, ...).
-        #[arg(long)]
-        direction: Option<String>,
-        /// Only clusters of this discovery type (EDS, STRICT_DNS, LOGICAL_DNS, STATIC, ORIGINAL_DST).
-        #[arg(long = "type")]
-        discovery_type: Option<String>,
-        /// Only clusters in this state.
-        #[arg(long, value_enum)]
-        state: Option<StateArg>,
+        /// Config dumps; with several, a PROXY column says which each row is from.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        #[command(flatten)]
+        filter: ClusterArgs,
     },
     /// Routes, one row per route of each virtual host, with istioctl's
     /// columns plus STATE; RDS, static and listener-inline configurations.
+    #[command(after_help = "Example:\n  egress-xray routes ingress.json --domain example.org -o wide")]
     Routes {
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Only the route configuration with this name (e.g. `http.8080`, `80`).
-        #[arg(long)]
-        name: Option<String>,
-        /// Only virtual hosts with a domain containing this text.
-        #[arg(long)]
-        domain: Option<String>,
-        /// Only routes that may send to this cluster.
-        #[arg(long)]
-        cluster: Option<String>,
-        /// Only route configurations in this state.
-        #[arg(long, value_enum)]
-        state: Option<StateArg>,
+        /// Config dumps; with several, a PROXY column says which each row is from.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        #[command(flatten)]
+        filter: RouteArgs,
     },
     /// Endpoints, one row per host, with istioctl's columns plus STATE; from
     /// the EDS section, else from clusters' own load_assignment.
+    #[command(
+        after_help = "Example:\n  egress-xray endpoints sidecar.json --cluster 'outbound|80||*' --status HEALTHY"
+    )]
     Endpoints {
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Only endpoints at this address (`10.0.0.1` or `10.0.0.1:8080`).
-        #[arg(long)]
-        address: Option<String>,
-        /// Only endpoints on this port.
-        #[arg(long)]
-        port: Option<u32>,
-        /// Only endpoints of this cluster (exact name, case-insensitive).
-        #[arg(long)]
-        cluster: Option<String>,
-        /// Only endpoints with this health status (HEALTHY, UNHEALTHY, DRAINING, ...).
-        #[arg(long)]
-        status: Option<String>,
+        /// Config dumps; with several, a PROXY column says which each row is from.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        #[command(flatten)]
+        filter: EndpointArgs,
     },
     /// Secrets with istioctl's columns plus STATE; certificate validity is
     /// judged at the dump's own time unless --now is given.
+    #[command(after_help = "Example:\n  egress-xray secrets egw.json --now now")]
     Secrets {
-        #[arg(value_name = "FILE")]
-        file: String,
+        /// Config dumps; with several, a PROXY column says which each row is from.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
         /// Judge validity at this RFC 3339 time (e.g. 2026-11-26T00:00:00Z) or `now`.
         #[arg(long, value_parser = parse_now)]
         now: Option<time::OffsetDateTime>,
-        /// Only secrets whose name contains this text.
-        #[arg(long)]
-        name: Option<String>,
+        /// Only secrets whose name matches (a part of it, or a glob).
+        #[arg(long, value_parser = text_filter)]
+        name: Option<TextFilter>,
     },
     /// Who the proxy is, which Envoy and Istio it runs, where it gets its
     /// configuration, and its node metadata.
+    #[command(after_help = "Example:\n  egress-xray bootstrap egw.json")]
     Bootstrap {
-        #[arg(value_name = "FILE")]
-        file: String,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
     },
     /// Extension configs delivered by ECDS, with rejected ones.
+    #[command(after_help = "Example:\n  egress-xray ecds sidecar.json")]
     Ecds {
-        #[arg(value_name = "FILE")]
-        file: String,
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
     },
     /// Every listener → filter chain → route → cluster → endpoints path, as
     /// a tree (or -o mermaid / dot / json), with dangling references as findings.
+    #[command(after_help = "Example:\n  egress-xray paths sidecar.json --host example.org -o mermaid")]
     Paths {
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Only this listener.
-        #[arg(long)]
-        listener: Option<String>,
+        /// Config dumps (one tree each).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        /// Only listeners whose name matches (a part of it, or a glob).
+        #[arg(long, value_parser = text_filter)]
+        listener: Option<TextFilter>,
         /// Only listeners on this port.
         #[arg(long)]
         port: Option<u32>,
-        /// Only chains whose SNI or HTTP domains match this host.
+        /// Only chains that serve this host name (SNI or HTTP domain; wildcards in the config count).
         #[arg(long)]
         host: Option<String>,
-        /// Only chains that lead to this cluster.
-        #[arg(long)]
-        cluster: Option<String>,
+        /// Only chains that lead to a cluster that matches (a part of its name, or a glob).
+        #[arg(long, value_parser = text_filter)]
+        cluster: Option<TextFilter>,
     },
     /// TLS verdicts: per cluster whether it originates TLS (none, tls, mtls,
     /// istio_mutual, conditional) with SNI and trust; per filter chain whether
-    /// it terminates TLS, passes it through on SNI, or sees plain bytes.
+    /// it terminates TLS (and with which protocol versions), passes it through
+    /// on SNI, or sees plain bytes.
+    #[command(after_help = "Example:\n  egress-xray tls egw-pt.json egw-mtls.json --host wikipedia")]
     Tls {
-        #[arg(value_name = "FILE")]
-        file: String,
-        /// Only clusters and chains whose cluster name, SNI or server name contains this text.
-        #[arg(long)]
-        host: Option<String>,
-        /// Only this listener's chains (and no clusters).
-        #[arg(long)]
-        listener: Option<String>,
+        /// Config dumps (one report each).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<String>,
+        /// Only clusters and chains whose cluster name, SNI, server name or destination matches (a part, or a glob).
+        #[arg(long, value_parser = text_filter)]
+        host: Option<TextFilter>,
+        /// Only the chains of listeners whose name matches (and no clusters).
+        #[arg(long, value_parser = text_filter)]
+        listener: Option<TextFilter>,
     },
     /// Trace one connection (and HTTP request) as Envoy would: listener,
     /// filter chain with the near misses, TLS at each hop, route, cluster,
@@ -379,6 +353,128 @@ impl From<StateArg> for State {
     }
 }
 
+/// How text filters are read: a part of the value, or a glob over all of
+/// it (see analysis::filter).
+fn text_filter(s: &str) -> Result<TextFilter, String> {
+    TextFilter::new(s)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListenerArgs {
+    /// Only listeners on this port.
+    #[arg(long)]
+    port: Option<u32>,
+    /// Only listeners bound to this address (exactly).
+    #[arg(long)]
+    address: Option<String>,
+    /// Only listeners whose name matches (a part of it, or a glob: `*_8443`).
+    #[arg(long, value_parser = text_filter)]
+    name: Option<TextFilter>,
+    /// Only listeners in this state.
+    #[arg(long, value_enum)]
+    state: Option<StateArg>,
+}
+
+impl From<ListenerArgs> for inventory::ListenerFilter {
+    fn from(a: ListenerArgs) -> Self {
+        Self {
+            port: a.port,
+            address: a.address,
+            name: a.name,
+            state: a.state.map(State::from),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    /// Only clusters whose FQDN (or non-Istio name) matches (a part of it, or a glob: `*.svc.cluster.local`).
+    #[arg(long, value_parser = text_filter)]
+    fqdn: Option<TextFilter>,
+    /// Only clusters for this port.
+    #[arg(long)]
+    port: Option<u32>,
+    /// Only clusters of this subset (exactly).
+    #[arg(long)]
+    subset: Option<String>,
+    /// Only clusters of this direction (inbound, outbound, ...; exactly).
+    #[arg(long)]
+    direction: Option<String>,
+    /// Only clusters of this discovery type (EDS, STRICT_DNS, LOGICAL_DNS, STATIC, ORIGINAL_DST; exactly).
+    #[arg(long = "type")]
+    discovery_type: Option<String>,
+    /// Only clusters in this state.
+    #[arg(long, value_enum)]
+    state: Option<StateArg>,
+}
+
+impl From<ClusterArgs> for inventory::ClusterFilter {
+    fn from(a: ClusterArgs) -> Self {
+        Self {
+            fqdn: a.fqdn,
+            port: a.port,
+            subset: a.subset,
+            direction: a.direction,
+            discovery_type: a.discovery_type,
+            state: a.state.map(State::from),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RouteArgs {
+    /// Only route configurations whose name matches (a part of it, or a glob: `http.*`).
+    #[arg(long, value_parser = text_filter)]
+    name: Option<TextFilter>,
+    /// Only virtual hosts with a domain that matches (a part of it, or a glob).
+    #[arg(long, value_parser = text_filter)]
+    domain: Option<TextFilter>,
+    /// Only routes that may send to a cluster that matches (a part of its name, or a glob).
+    #[arg(long, value_parser = text_filter)]
+    cluster: Option<TextFilter>,
+    /// Only route configurations in this state.
+    #[arg(long, value_enum)]
+    state: Option<StateArg>,
+}
+
+impl From<RouteArgs> for routes::RouteFilter {
+    fn from(a: RouteArgs) -> Self {
+        Self {
+            name: a.name,
+            domain: a.domain,
+            cluster: a.cluster,
+            state: a.state.map(State::from),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EndpointArgs {
+    /// Only endpoints at this address (`10.0.0.1` or `10.0.0.1:8080`; exactly).
+    #[arg(long)]
+    address: Option<String>,
+    /// Only endpoints on this port.
+    #[arg(long)]
+    port: Option<u32>,
+    /// Only endpoints of clusters that match (a part of the name, or a glob: `outbound|443||*`).
+    #[arg(long, value_parser = text_filter)]
+    cluster: Option<TextFilter>,
+    /// Only endpoints with this health status (HEALTHY, UNHEALTHY, DRAINING, ...; exactly).
+    #[arg(long)]
+    status: Option<String>,
+}
+
+impl From<EndpointArgs> for endpoints::EndpointFilter {
+    fn from(a: EndpointArgs) -> Self {
+        Self {
+            address: a.address,
+            port: a.port,
+            cluster: a.cluster,
+            status: a.status,
+        }
+    }
+}
+
 /// Runs the CLI; returns the process exit code.
 pub fn run() -> i32 {
     // clap prints --help and usage errors itself: give it our --color choice.
@@ -532,96 +628,36 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             }
             out
         }
-        Command::Listeners {
-            file,
-            port,
-            address,
-            name,
-            state,
-        } => {
-            let mut views = per_dump(&file, inventory::listeners)?;
-            views.retain(|l| {
-                port.is_none_or(|p| l.port == p)
-                    && address.as_ref().is_none_or(|a| &l.address == a)
-                    && name.as_ref().is_none_or(|n| l.name.contains(n.as_str()))
-                    && state.is_none_or(|s| l.state == State::from(s))
-            });
+        Command::Listeners { files, filter } => {
+            let filter = inventory::ListenerFilter::from(filter);
+            let views = rows(&files, inventory::listeners, |v| filter.keep(v))?;
             emit(&views, common.output, |v, wide| table::listeners(v, wide, palette))
         }
-        Command::Clusters {
-            file,
-            fqdn,
-            port,
-            subset,
-            direction,
-            discovery_type,
-            state,
-        } => {
-            let mut views = per_dump(&file, inventory::clusters)?;
-            views.retain(|c| {
-                fqdn.as_ref().is_none_or(|f| c.fqdn.contains(f.as_str()))
-                    && port.is_none_or(|p| c.port == Some(p))
-                    && subset.as_ref().is_none_or(|s| &c.subset == s)
-                    && direction.as_ref().is_none_or(|d| &c.direction == d)
-                    && discovery_type
-                        .as_ref()
-                        .is_none_or(|t| c.discovery_type.eq_ignore_ascii_case(t))
-                    && state.is_none_or(|s| c.state == State::from(s))
-            });
+        Command::Clusters { files, filter } => {
+            let filter = inventory::ClusterFilter::from(filter);
+            let views = rows(&files, inventory::clusters, |v| filter.keep(v))?;
             emit(&views, common.output, |v, wide| table::clusters(v, wide, palette))
         }
-        Command::Routes {
-            file,
-            name,
-            domain,
-            cluster,
-            state,
-        } => {
-            let mut views = per_dump(&file, routes::routes)?;
-            views.retain(|r| {
-                name.as_ref().is_none_or(|n| &r.route_config == n)
-                    && domain
-                        .as_ref()
-                        .is_none_or(|d| r.domains.iter().any(|x| x.contains(d.as_str())))
-                    && cluster.as_ref().is_none_or(|c| r.clusters.contains(c))
-                    && state.is_none_or(|s| r.state == State::from(s))
-            });
+        Command::Routes { files, filter } => {
+            let filter = routes::RouteFilter::from(filter);
+            let views = rows(&files, routes::routes, |v| filter.keep(v))?;
             emit(&views, common.output, |v, wide| table::routes(v, wide, palette))
         }
-        Command::Endpoints {
-            file,
-            address,
-            port,
-            cluster,
-            status,
-        } => {
-            let mut views = per_dump(&file, endpoints::endpoints)?;
-            views.retain(|e| {
-                address.as_ref().is_none_or(|a| {
-                    e.address.eq_ignore_ascii_case(a)
-                        || e.address
-                            .rsplit_once(':')
-                            .is_some_and(|(ip, _)| ip.eq_ignore_ascii_case(a))
-                }) && port.is_none_or(|p| e.port == Some(p))
-                    && cluster.as_ref().is_none_or(|c| e.cluster.eq_ignore_ascii_case(c))
-                    && status.as_ref().is_none_or(|s| e.status.eq_ignore_ascii_case(s))
-            });
+        Command::Endpoints { files, filter } => {
+            let filter = endpoints::EndpointFilter::from(filter);
+            let views = rows(&files, endpoints::endpoints, |v| filter.keep(v))?;
             emit(&views, common.output, |v, wide| table::endpoints(v, wide, palette))
         }
-        Command::Secrets { file, now, name } => {
-            let mut views = Vec::new();
-            for d in load(&file)? {
-                views.extend(secrets::secrets(&Index::build(d), now));
-            }
-            views.retain(|s| name.as_ref().is_none_or(|n| s.name.contains(n.as_str())));
+        Command::Secrets { files, now, name } => {
+            let filter = secrets::SecretFilter { name };
+            let views = rows(&files, |ix| secrets::secrets(ix, now), |v| filter.keep(v))?;
             emit(&views, common.output, |v, wide| {
                 table::secrets(v, wide, now.is_some(), palette)
             })
         }
-        Command::Bootstrap { file } => {
+        Command::Bootstrap { files } => {
             let mut views = Vec::new();
-            for d in load(&file)? {
-                let ix = Index::build(d);
+            for ix in indexes(&files)? {
                 match bootstrap::bootstrap(&ix) {
                     Some(b) => views.push(b),
                     None => {
@@ -638,12 +674,12 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 _ => views.iter().map(table::bootstrap).collect::<Vec<_>>().join("\n"),
             }
         }
-        Command::Ecds { file } => {
-            let views = per_dump(&file, bootstrap::ecds)?;
+        Command::Ecds { files } => {
+            let views = rows(&files, bootstrap::ecds, |_| true)?;
             emit(&views, common.output, |v, wide| table::ecds(v, wide, palette))
         }
         Command::Paths {
-            file,
+            files,
             listener,
             port,
             host,
@@ -655,36 +691,31 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 host,
                 cluster,
             };
-            let mut reports = Vec::new();
-            for d in load(&file)? {
-                reports.push(paths::paths(&Index::build(d), &filter));
-            }
+            let reports: Vec<_> = indexes(&files)?.iter().map(|ix| paths::paths(ix, &filter)).collect();
             emit_each(&reports, common.output, |r, o| match o {
                 OutputFormat::Mermaid => graph::mermaid(r),
                 OutputFormat::Dot => graph::dot(r),
                 o => graph::tree(r, o == OutputFormat::Wide, palette),
             })
         }
-        Command::Tls { file, host, listener } => {
-            let mut reports = Vec::new();
-            for d in load(&file)? {
-                let mut r = tls::tls(&Index::build(d));
-                if let Some(h) = &host {
-                    r.clusters.retain(|c| {
-                        c.name.contains(h.as_str()) || c.sni.as_ref().is_some_and(|s| s.contains(h.as_str()))
-                    });
-                    r.filter_chains.retain(|c| {
-                        c.server_names.iter().any(|s| s.contains(h.as_str())) || c.destination.contains(h.as_str())
-                    });
-                }
-                if let Some(l) = &listener {
-                    r.clusters.clear();
-                    r.filter_chains.retain(|c| &c.listener == l);
-                }
-                reports.push(r);
-            }
+        Command::Tls { files, host, listener } => {
+            let filter = tls::TlsFilter { host, listener };
+            let reports: Vec<_> = indexes(&files)?
+                .iter()
+                .map(|ix| {
+                    let mut r = tls::tls(ix);
+                    filter.apply(&mut r);
+                    r
+                })
+                .collect();
+            let several = reports.len() > 1;
             emit_each(&reports, common.output, |r, o| {
-                table::tls(r, o == OutputFormat::Wide, palette)
+                let t = table::tls(r, o == OutputFormat::Wide, palette);
+                if several {
+                    format!("{}\n{t}", palette.bold(&r.proxy))
+                } else {
+                    t
+                }
             })
         }
         Command::Trace {
@@ -998,11 +1029,14 @@ fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&
     }
 }
 
-/// A view of every dump in a file (egctl files hold several), concatenated.
-fn per_dump<T>(file: &str, view: impl Fn(&Index) -> Vec<T>) -> Result<Vec<T>, InputError> {
+/// The rows of a view over every dump of every file (egctl files hold
+/// several), concatenated in the order given, filtered.
+fn rows<T>(files: &[String], view: impl Fn(&Index) -> Vec<T>, keep: impl Fn(&T) -> bool) -> Result<Vec<T>, InputError> {
     let mut out = Vec::new();
-    for d in load(file)? {
-        out.extend(view(&Index::build(d)));
+    for f in files {
+        for d in load(f)? {
+            out.extend(view(&Index::build(d)).into_iter().filter(|v| keep(v)));
+        }
     }
     Ok(out)
 }

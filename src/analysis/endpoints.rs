@@ -6,11 +6,14 @@ use envoy_types::pb::envoy::config::core::v3::{address, socket_address, Address,
 use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint::HostIdentifier, LbEndpoint};
 use serde::Serialize;
 
+use super::filter::{keep, TextFilter};
 use crate::model::istio::ClusterName;
 use crate::model::{EndpointOrigin, Index, State};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointView {
+    /// The proxy the row is from (`pod.namespace`, else the node id or file).
+    pub proxy: String,
     /// istioctl's NAME: `ip:port`, a pipe path, or `envoy://listener/id`.
     pub address: String,
     /// The socket port; None for pipes and internal addresses.
@@ -34,9 +37,35 @@ pub struct EndpointView {
     pub last_updated: Option<String>,
 }
 
+/// What `endpoints` keeps; every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointFilter {
+    /// `10.0.0.1` or `10.0.0.1:8080`, exactly.
+    pub address: Option<String>,
+    pub port: Option<u32>,
+    pub cluster: Option<TextFilter>,
+    /// A health status (`HEALTHY`, `UNHEALTHY`, `DRAINING`, ...), exactly.
+    pub status: Option<String>,
+}
+
+impl EndpointFilter {
+    pub fn keep(&self, e: &EndpointView) -> bool {
+        self.address.as_ref().is_none_or(|a| {
+            e.address.eq_ignore_ascii_case(a)
+                || e.address.rsplit_once(':').is_some_and(|(ip, _)| {
+                    ip.trim_matches(['[', ']'])
+                        .eq_ignore_ascii_case(a.trim_matches(['[', ']']))
+                })
+        }) && self.port.is_none_or(|p| e.port == Some(p))
+            && keep(&self.cluster, &e.cluster)
+            && self.status.as_ref().is_none_or(|s| e.status.eq_ignore_ascii_case(s))
+    }
+}
+
 /// Rows in istioctl's order: clusters by FQDN, subset, port, direction
 /// (EDS entries before static ones on ties), hosts as listed.
 pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
+    let proxy = ix.proxy_name();
     // Clusters that take their endpoints from EDS under another name
     // (`eds_cluster_config.service_name`: Cilium, Consul, Envoy Gateway):
     // the assignment is listed under each such cluster.
@@ -62,10 +91,10 @@ pub fn endpoints(ix: &Index) -> Vec<EndpointView> {
         match by_service.get(&e.cluster_name) {
             Some(clusters) if e.origin != EndpointOrigin::LoadAssignment => {
                 for c in clusters {
-                    rows.extend(rows_of(e, c, Some(&e.cluster_name)));
+                    rows.extend(rows_of(&proxy, e, c, Some(&e.cluster_name)));
                 }
             }
-            _ => rows.extend(rows_of(e, &e.cluster_name, None)),
+            _ => rows.extend(rows_of(&proxy, e, &e.cluster_name, None)),
         }
     }
     rows
@@ -81,10 +110,12 @@ pub fn of_cluster(ix: &Index, c: &envoy_types::pb::envoy::config::cluster::v3::C
         .filter(|e| e.cluster_name == c.name || e.cluster_name == key)
         .collect();
     let known = !entries.is_empty();
+    let proxy = ix.proxy_name();
     let rows = entries
         .into_iter()
         .flat_map(|e| {
             rows_of(
+                &proxy,
                 e,
                 &c.name,
                 (e.cluster_name != c.name).then_some(e.cluster_name.as_str()),
@@ -95,7 +126,7 @@ pub fn of_cluster(ix: &Index, c: &envoy_types::pb::envoy::config::cluster::v3::C
 }
 
 /// One row per host of an assignment, shown under `cluster`.
-fn rows_of(e: &crate::model::EndpointEntry, cluster: &str, service: Option<&str>) -> Vec<EndpointView> {
+fn rows_of(proxy: &str, e: &crate::model::EndpointEntry, cluster: &str, service: Option<&str>) -> Vec<EndpointView> {
     let mut rows = Vec::new();
     for group in &e.assignment().endpoints {
         for lb in &group.lb_endpoints {
@@ -108,6 +139,7 @@ fn rows_of(e: &crate::model::EndpointEntry, cluster: &str, service: Option<&str>
                 .map(endpoint_address)
                 .unwrap_or_else(|| ("unknown".into(), None));
             rows.push(EndpointView {
+                proxy: proxy.to_string(),
                 address,
                 port,
                 status: HealthStatus::try_from(lb.health_status)

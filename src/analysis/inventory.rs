@@ -11,11 +11,14 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
 use serde::Serialize;
 
+use super::filter::{keep, TextFilter};
 use crate::model::istio::{cluster_services, ClusterName, IstioConfigRef};
 use crate::model::{listener_chains, network_filter_config, Index, Rejection, State};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ListenerView {
+    /// The proxy the row is from (`pod.namespace`, else the node id or file).
+    pub proxy: String,
     pub name: String,
     /// First address as `ip` (or pipe path / internal name).
     pub address: String,
@@ -48,6 +51,56 @@ pub struct ChainView {
     pub destination: String,
 }
 
+/// What `listeners` keeps; every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerFilter {
+    pub port: Option<u32>,
+    /// One of the listener's addresses, exactly.
+    pub address: Option<String>,
+    pub name: Option<TextFilter>,
+    pub state: Option<State>,
+}
+
+impl ListenerFilter {
+    pub fn keep(&self, l: &ListenerView) -> bool {
+        self.port.is_none_or(|p| l.port == p)
+            && self.address.as_ref().is_none_or(|a| {
+                l.addresses
+                    .iter()
+                    .chain([&l.address])
+                    .any(|x| x.eq_ignore_ascii_case(a))
+            })
+            && keep(&self.name, &l.name)
+            && self.state.is_none_or(|s| l.state == s)
+    }
+}
+
+/// What `clusters` keeps; every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFilter {
+    /// The FQDN, or the whole name of a cluster outside Istio's grammar.
+    pub fqdn: Option<TextFilter>,
+    pub port: Option<u32>,
+    pub subset: Option<String>,
+    pub direction: Option<String>,
+    pub discovery_type: Option<String>,
+    pub state: Option<State>,
+}
+
+impl ClusterFilter {
+    pub fn keep(&self, c: &ClusterView) -> bool {
+        let word = |f: &Option<String>, v: &str| f.as_ref().is_none_or(|f| f.eq_ignore_ascii_case(v));
+        self.fqdn
+            .as_ref()
+            .is_none_or(|f| f.matches(&c.fqdn) || f.matches(&c.name))
+            && self.port.is_none_or(|p| c.port == Some(p))
+            && word(&self.subset, &c.subset)
+            && word(&self.direction, &c.direction)
+            && word(&self.discovery_type, &c.discovery_type)
+            && self.state.is_none_or(|s| c.state == s)
+    }
+}
+
 /// Listeners ordered like istioctl (port, then address), then by name and state.
 pub fn listeners(ix: &Index) -> Vec<ListenerView> {
     let mut views: Vec<ListenerView> = ix
@@ -68,6 +121,7 @@ pub fn listeners(ix: &Index) -> Vec<ListenerView> {
             }
             let (address, port) = addresses.first().cloned().unwrap_or_default();
             ListenerView {
+                proxy: ix.proxy_name(),
                 name: e.name.clone(),
                 address,
                 addresses: addresses.iter().map(|(a, p)| format!("{a}:{p}")).collect(),
@@ -283,6 +337,8 @@ fn address_parts(a: &Address) -> (String, u32) {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterView {
+    /// The proxy the row is from (`pod.namespace`, else the node id or file).
+    pub proxy: String,
     pub name: String,
     /// Envoy's discovery type (`EDS`, `STRICT_DNS`, ...), or the custom
     /// cluster type's name.
@@ -309,6 +365,7 @@ pub fn clusters(ix: &Index) -> Vec<ClusterView> {
             let parsed = ClusterName::parse(&e.name);
             let cluster = e.peek();
             ClusterView {
+                proxy: ix.proxy_name(),
                 name: e.name.clone(),
                 discovery_type: discovery_type(&cluster.cluster_discovery_type),
                 state: e.state,

@@ -117,11 +117,13 @@ pub struct ClusterNode {
 /// Filters on the graph; all empty = everything.
 #[derive(Debug, Clone, Default)]
 pub struct PathFilter {
-    pub listener: Option<String>,
+    pub listener: Option<super::filter::TextFilter>,
     pub port: Option<u32>,
-    /// An SNI or HTTP domain (exact or matched by a wildcard).
+    /// A host name as a client sends it: kept where a chain's server names
+    /// or a virtual host's domains (wildcards included) serve it.
     pub host: Option<String>,
-    pub cluster: Option<String>,
+    /// A cluster the chain may send to.
+    pub cluster: Option<super::filter::TextFilter>,
 }
 
 /// The whole graph of the dump (active and static listeners, plus warming,
@@ -132,7 +134,7 @@ pub fn paths(ix: &Index, filter: &PathFilter) -> PathsReport {
     let mut findings = Vec::new();
     for e in &ix.listeners {
         let Some(l) = e.listener() else { continue };
-        if filter.listener.as_ref().is_some_and(|n| n != &e.name) {
+        if filter.listener.as_ref().is_some_and(|n| !n.matches(&e.name)) {
             continue;
         }
         let addresses = addresses(l);
@@ -250,11 +252,11 @@ fn keep_chain(c: &ChainPath, f: &PathFilter) -> bool {
     });
     let cluster_ok = f.cluster.as_ref().is_none_or(|want| {
         c.filters.iter().any(|f| {
-            f.clusters.contains(want)
+            want.any(&f.clusters)
                 || f.route.as_ref().is_some_and(|r| {
                     r.vhosts
                         .iter()
-                        .any(|v| v.routes.iter().any(|leaf| leaf.clusters.contains(want)))
+                        .any(|v| v.routes.iter().any(|leaf| want.any(&leaf.clusters)))
                 })
         })
     });

@@ -6,12 +6,15 @@ use envoy_types::pb::envoy::config::route::v3::{header_matcher, route, route_act
 use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 use serde::Serialize;
 
+use super::filter::{keep, TextFilter};
 use super::inventory::describe_route_match;
 use crate::model::istio::IstioConfigRef;
 use crate::model::{Index, RouteOrigin, State};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteView {
+    /// The proxy the row is from (`pod.namespace`, else the node id or file).
+    pub proxy: String,
     /// The route configuration's name (empty for most inline ones).
     pub route_config: String,
     pub origin: RouteOrigin,
@@ -43,10 +46,31 @@ pub struct RouteView {
     pub last_updated: Option<String>,
 }
 
+/// What `routes` keeps; every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct RouteFilter {
+    /// The route configuration's name (`http.8080`, `80`).
+    pub name: Option<TextFilter>,
+    pub domain: Option<TextFilter>,
+    /// A cluster the route may send to.
+    pub cluster: Option<TextFilter>,
+    pub state: Option<State>,
+}
+
+impl RouteFilter {
+    pub fn keep(&self, r: &RouteView) -> bool {
+        keep(&self.name, &r.route_config)
+            && self.domain.as_ref().is_none_or(|d| d.any(&r.domains))
+            && self.cluster.as_ref().is_none_or(|c| c.any(&r.clusters))
+            && self.state.is_none_or(|s| r.state == s)
+    }
+}
+
 /// Rows in istioctl's order: RDS configurations before static and inline
 /// ones, each as the dump lists it (numerically named configurations sorted
 /// among themselves), routes in evaluation order.
 pub fn routes(ix: &Index) -> Vec<RouteView> {
+    let proxy = ix.proxy_name();
     let mut entries: Vec<_> = ix.route_configs.iter().collect();
     entries.sort_by_key(|e| !matches!(e.origin, RouteOrigin::Rds));
     sort_numeric_names(&mut entries, |e| e.name.as_str());
@@ -55,6 +79,7 @@ pub fn routes(ix: &Index) -> Vec<RouteView> {
         let rc = e.route_config();
         for vh in &rc.virtual_hosts {
             let base = RouteView {
+                proxy: proxy.clone(),
                 route_config: e.name.clone(),
                 origin: e.origin.clone(),
                 in_routes_section: e.in_routes_section,

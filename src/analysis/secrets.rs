@@ -18,6 +18,8 @@ use crate::model::{Index, Rejection, State};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretView {
+    /// The proxy the row is from (`pod.namespace`, else the node id or file).
+    pub proxy: String,
     pub name: String,
     /// istioctl's TYPE: `Cert Chain`, `CA`, `Session Ticket Keys`,
     /// `Generic`, or empty for a secret without content (still warming).
@@ -48,6 +50,18 @@ pub struct SecretView {
     pub last_updated: Option<String>,
 }
 
+/// What `secrets` keeps.
+#[derive(Debug, Clone, Default)]
+pub struct SecretFilter {
+    pub name: Option<super::filter::TextFilter>,
+}
+
+impl SecretFilter {
+    pub fn keep(&self, s: &SecretView) -> bool {
+        super::filter::keep(&self.name, &s.name)
+    }
+}
+
 /// Secrets in the order the dump lists them (static, active, warming), one
 /// row per certificate source: a SPIFFE validator gives one row per trust
 /// domain. Validity is judged at `now`, else at the dump's own time (the
@@ -58,6 +72,7 @@ pub fn secrets(ix: &Index, now: Option<OffsetDateTime>) -> Vec<SecretView> {
     let mut rows = Vec::new();
     for e in &ix.secrets {
         let base = SecretView {
+            proxy: ix.proxy_name(),
             name: e.name.clone(),
             kind: String::new(),
             state: e.state,

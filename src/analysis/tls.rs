@@ -179,8 +179,34 @@ pub struct ChainTls {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TlsReport {
+    /// The proxy the row is from (`pod.namespace`, else the node id or file).
+    pub proxy: String,
     pub clusters: Vec<ClusterTls>,
     pub filter_chains: Vec<ChainTls>,
+}
+
+/// What `tls` keeps.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFilter {
+    /// A cluster by name or SNI; a chain by server name or destination.
+    pub host: Option<super::filter::TextFilter>,
+    /// Only this listener's chains, and no clusters.
+    pub listener: Option<super::filter::TextFilter>,
+}
+
+impl TlsFilter {
+    pub fn apply(&self, r: &mut TlsReport) {
+        if let Some(h) = &self.host {
+            r.clusters
+                .retain(|c| h.matches(&c.name) || c.sni.as_ref().is_some_and(|s| h.matches(s)));
+            r.filter_chains
+                .retain(|c| h.any(&c.server_names) || h.matches(&c.destination));
+        }
+        if let Some(l) = &self.listener {
+            r.clusters.clear();
+            r.filter_chains.retain(|c| l.matches(&c.listener));
+        }
+    }
 }
 
 /// TLS verdicts for every cluster and every filter chain of the dump.
@@ -208,6 +234,7 @@ pub fn tls(ix: &Index) -> TlsReport {
         }
     }
     TlsReport {
+        proxy: ix.proxy_name(),
         clusters,
         filter_chains,
     }

@@ -169,6 +169,7 @@ fn state_cell(s: State, p: Palette) -> String {
 
 /// One row per filter chain (the default chain too), like `istioctl pc listener`.
 pub fn listeners(views: &[ListenerView], wide: bool, p: Palette) -> String {
+    let several = several_proxies(views.iter().map(|v| v.proxy.as_str()));
     let mut rows = Vec::new();
     for l in views {
         let port = l.port.to_string();
@@ -202,6 +203,9 @@ pub fn listeners(views: &[ListenerView], wide: bool, p: Palette) -> String {
                 row.push(l.version_info.clone());
                 row.push(l.last_updated.clone().unwrap_or_default());
             }
+            if several {
+                row.insert(0, l.proxy.clone());
+            }
             rows.push(row);
         }
     }
@@ -210,11 +214,21 @@ pub fn listeners(views: &[ListenerView], wide: bool, p: Palette) -> String {
         header.insert(3, "CHAIN");
         header.extend(["VERSION", "LAST UPDATED"]);
     }
+    if several {
+        header.insert(0, "PROXY");
+    }
     table(&header, rows)
+}
+
+/// Whether rows come from more than one proxy (a PROXY column then leads).
+fn several_proxies<'a>(mut proxies: impl Iterator<Item = &'a str>) -> bool {
+    let Some(first) = proxies.next() else { return false };
+    proxies.any(|p| p != first)
 }
 
 /// Like `istioctl pc cluster`, plus STATE.
 pub fn clusters(views: &[ClusterView], wide: bool, p: Palette) -> String {
+    let several = several_proxies(views.iter().map(|v| v.proxy.as_str()));
     let rows = views
         .iter()
         .map(|c| {
@@ -233,6 +247,9 @@ pub fn clusters(views: &[ClusterView], wide: bool, p: Palette) -> String {
                 row.push(c.version_info.clone());
                 row.push(c.last_updated.clone().unwrap_or_default());
             }
+            if several {
+                row.insert(0, c.proxy.clone());
+            }
             row
         })
         .collect();
@@ -249,11 +266,15 @@ pub fn clusters(views: &[ClusterView], wide: bool, p: Palette) -> String {
         header.insert(0, "NAME");
         header.extend(["VERSION", "LAST UPDATED"]);
     }
+    if several {
+        header.insert(0, "PROXY");
+    }
     table(&header, rows)
 }
 
 /// Like `istioctl pc route`: one row per route, plus STATE.
 pub fn routes(views: &[RouteView], wide: bool, p: Palette) -> String {
+    let several = several_proxies(views.iter().map(|v| v.proxy.as_str()));
     let rows = views
         .iter()
         .map(|r| {
@@ -283,6 +304,9 @@ pub fn routes(views: &[RouteView], wide: bool, p: Palette) -> String {
                 row.push(route_origin(&r.origin));
                 row.push(r.version_info.clone());
             }
+            if several {
+                row.insert(0, r.proxy.clone());
+            }
             row
         })
         .collect();
@@ -291,6 +315,9 @@ pub fn routes(views: &[RouteView], wide: bool, p: Palette) -> String {
         header.insert(4, "CONDITIONS");
         header.insert(5, "ACTION");
         header.extend(["ORIGIN", "VERSION"]);
+    }
+    if several {
+        header.insert(0, "PROXY");
     }
     table(&header, rows)
 }
@@ -312,6 +339,7 @@ fn route_origin(o: &RouteOrigin) -> String {
 
 /// Like `istioctl pc endpoint`, plus STATE.
 pub fn endpoints(views: &[EndpointView], wide: bool, p: Palette) -> String {
+    let several = several_proxies(views.iter().map(|v| v.proxy.as_str()));
     let rows = views
         .iter()
         .map(|e| {
@@ -338,12 +366,18 @@ pub fn endpoints(views: &[EndpointView], wide: bool, p: Palette) -> String {
                     e.hostname.clone(),
                 ]);
             }
+            if several {
+                row.insert(0, e.proxy.clone());
+            }
             row
         })
         .collect();
     let mut header = vec!["NAME", "STATUS", "LOCALITY", "CLUSTER", "STATE"];
     if wide {
         header.extend(["ORIGIN", "PRIORITY", "WEIGHT", "HOSTNAME"]);
+    }
+    if several {
+        header.insert(0, "PROXY");
     }
     table(&header, rows)
 }
@@ -353,6 +387,7 @@ pub fn endpoints(views: &[EndpointView], wide: bool, p: Palette) -> String {
 pub fn secrets(views: &[SecretView], wide: bool, now_given: bool, p: Palette) -> String {
     // Like istioctl: a TRUST DOMAIN column only when SPIFFE bundles are there.
     let trust_domains = views.iter().any(|s| s.kind == "CA" && !s.trust_domain.is_empty());
+    let several = several_proxies(views.iter().map(|v| v.proxy.as_str()));
     let rows = views
         .iter()
         .map(|s| {
@@ -381,6 +416,9 @@ pub fn secrets(views: &[SecretView], wide: bool, now_given: bool, p: Palette) ->
                     s.error.clone().or_else(|| s.source.clone()).unwrap_or_default(),
                 ]);
             }
+            if several {
+                row.insert(0, s.proxy.clone());
+            }
             row
         })
         .collect();
@@ -398,6 +436,9 @@ pub fn secrets(views: &[SecretView], wide: bool, now_given: bool, p: Palette) ->
     }
     if wide {
         header.extend(["SUBJECT", "SAN", "CERTS", "NOTE"]);
+    }
+    if several {
+        header.insert(0, "PROXY");
     }
     let mut out = table(&header, rows);
     if let Some(at) = views.iter().find_map(|s| s.judged_at.as_deref()) {

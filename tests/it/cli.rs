@@ -509,3 +509,88 @@ fn zero_prefix_tie_is_a_finding() {
     let text = f[0].to_string();
     assert!(text.contains("all-v4") && text.contains("any"), "{text}");
 }
+
+/// The views compare gateways side by side: several dumps, a PROXY column
+/// (and `proxy` in JSON), one filter semantics (a part of the name, or a
+/// glob over all of it).
+#[test]
+fn views_take_several_dumps_with_a_proxy_column() {
+    let (mtls, pt) = (
+        common::sample("egw-mtls.config_dump.json"),
+        common::sample("egw-pt.config_dump.json"),
+    );
+    let out = xray()
+        .args(["listeners", &mtls, &pt, "--port", "8443"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("PROXY"), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("egw-mtls-6c8f9d7b5-x2k4p.egress-mtls") && l.contains("www.wikipedia.org")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("egw-pt-7d9f8c6b4-q8mzl.egress-pt") && l.contains("example.org")),
+        "{text}"
+    );
+    // One dump: no PROXY column, as istioctl prints it.
+    let out = xray().args(["listeners", &pt]).output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("NAME"));
+
+    let clusters = json_of(&["clusters", &mtls, &pt, "--fqdn", "*.org", "-o", "json"]);
+    let got: Vec<(String, String)> = clusters
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["proxy"].as_str().unwrap().to_string(),
+                c["fqdn"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "egw-mtls-6c8f9d7b5-x2k4p.egress-mtls".to_string(),
+                "www.wikipedia.org".to_string()
+            ),
+            (
+                "egw-pt-7d9f8c6b4-q8mzl.egress-pt".to_string(),
+                "example.org".to_string()
+            ),
+        ]
+    );
+    // A part of the name matches too, case-insensitively; a glob must match all of it.
+    let part = json_of(&["clusters", &mtls, "--fqdn", "WIKIPEDIA", "-o", "json"]);
+    assert_eq!(part.as_array().unwrap().len(), 1);
+    let none = json_of(&["clusters", &mtls, "--fqdn", "wikipedia*", "-o", "json"]);
+    assert!(none.as_array().unwrap().is_empty());
+    let eps = json_of(&["endpoints", &mtls, &pt, "--cluster", "outbound|443||*", "-o", "json"]);
+    let proxies: std::collections::BTreeSet<&str> = eps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["proxy"].as_str().unwrap())
+        .collect();
+    assert_eq!(proxies.len(), 2, "{eps}");
+    // tls: one report per dump, each named.
+    let out = xray().args(["tls", &mtls, &pt, "--host", "*.org"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("egw-mtls-6c8f9d7b5-x2k4p.egress-mtls") && text.contains("egw-pt-7d9f8c6b4-q8mzl.egress-pt"),
+        "{text}"
+    );
+    // A bad glob is a usage error that says why.
+    xray()
+        .args(["routes", &pt, "--domain", "[oops"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a valid glob"));
+}

@@ -265,6 +265,9 @@ fn meaning(args: &[&str]) -> String {
         let at = regex::Regex::new(r"\[\d+\]").unwrap();
         for item in list.iter_mut().filter_map(Value::as_object_mut) {
             item.remove("source");
+            // A dump without a node is named after its file, which the
+            // shuffle copies elsewhere.
+            item.remove("proxy");
             // A YAML dump is shuffled into JSON.
             item.remove("format");
             // A finding may quote where in the file it looked (`configs[1]...`).
@@ -289,6 +292,7 @@ fn meaning(args: &[&str]) -> String {
         Value::Array(list) => rows(list),
         Value::Object(report) => {
             report.remove("source");
+            report.remove("proxy");
             report
                 .values_mut()
                 .filter_map(Value::as_array_mut)

@@ -236,7 +236,7 @@ fn filter_chain_matcher_with_istio_ip_matcher() {
     let lines = egress_xray::analysis::paths::paths(
         &ix,
         &egress_xray::analysis::paths::PathFilter {
-            listener: Some("main_internal".into()),
+            listener: Some(egress_xray::analysis::filter::TextFilter::new("main_internal").unwrap()),
             ..Default::default()
         },
     )

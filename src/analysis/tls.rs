@@ -68,6 +68,8 @@ pub struct SocketVerdict {
     pub san_matchers: Vec<String>,
     pub tls_min: Option<String>,
     pub tls_max: Option<String>,
+    /// `tls_params.cipher_suites` (empty: Envoy's defaults).
+    pub cipher_suites: Vec<String>,
 }
 
 impl Origination {
@@ -97,6 +99,7 @@ impl SocketVerdict {
             san_matchers: Vec::new(),
             tls_min: None,
             tls_max: None,
+            cipher_suites: Vec::new(),
         }
     }
 }
@@ -144,9 +147,20 @@ pub enum Termination {
     Tls,
     /// TLS terminated with a required client certificate.
     Mtls,
+    /// Istio mutual TLS: SDS `default` certificate, client certificates
+    /// required and validated against `ROOTCA` (the same words as a
+    /// cluster's `istio_mutual`).
+    IstioMutual,
     /// A transport socket the tool cannot read: what it does to the bytes is
     /// not known.
     Unknown,
+}
+
+impl Termination {
+    /// TLS terminated with a client certificate required (Istio's or not).
+    pub fn mutual(self) -> bool {
+        matches!(self, Termination::Mtls | Termination::IstioMutual)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +182,8 @@ pub struct ChainTls {
     pub alpn: Vec<String>,
     pub tls_min: Option<String>,
     pub tls_max: Option<String>,
+    /// `tls_params.cipher_suites` (empty: Envoy's defaults).
+    pub cipher_suites: Vec<String>,
     pub wrappers: Vec<String>,
     /// The transport socket the tool could not read, when termination is
     /// `unknown`.
@@ -345,56 +361,95 @@ fn auto_sni(c: &Cluster) -> bool {
 
 const WRAPPER_DEPTH: usize = 8;
 
-/// The verdict of an upstream transport socket.
-pub fn socket_verdict(ts: &TransportSocket) -> SocketVerdict {
+/// A transport socket with its wrapper sockets peeled off.
+struct Peeled {
+    /// Wrapper sockets, outermost first.
+    wrappers: Vec<String>,
+    end: SocketEnd,
+}
+
+enum SocketEnd {
+    /// raw_buffer, no socket, or a wrapper without an inner one: plain bytes.
+    Plain,
+    /// The innermost socket that is no wrapper (a TLS context, or one the
+    /// caller does not know).
+    Socket(TransportSocket),
+    /// A socket named without a config, or wrappers nested too deep.
+    Unknown(String),
+}
+
+/// Peels the wrapper sockets (internal_upstream, upstream_proxy_protocol,
+/// tap, http_11_proxy, tcp_stats) off a transport socket, for upstream and
+/// downstream sockets alike.
+fn peel(ts: &TransportSocket) -> Peeled {
     let mut wrappers = Vec::new();
     let mut current = ts.clone();
     for _ in 0..WRAPPER_DEPTH {
         let Some(any) = typed(&current) else {
-            let mut v = SocketVerdict::plain();
-            v.wrappers = wrappers;
-            v.unknown_socket = Some(current.name.clone()).filter(|n| !n.contains("raw_buffer"));
-            if v.unknown_socket.is_some() {
-                v.origination = Origination::Unknown;
-            }
-            return v;
+            let end = if current.name.is_empty() || current.name.contains("raw_buffer") {
+                SocketEnd::Plain
+            } else {
+                SocketEnd::Unknown(current.name.clone())
+            };
+            return Peeled { wrappers, end };
         };
-        if let Some(up) = decode_any::<UpstreamTlsContext>(any) {
-            let mut v = upstream_verdict(&up);
-            v.wrappers = wrappers;
-            return v;
-        }
         if decode_any::<RawBuffer>(any).is_some() {
-            let mut v = SocketVerdict::plain();
-            v.wrappers = wrappers;
-            return v;
+            return Peeled {
+                wrappers,
+                end: SocketEnd::Plain,
+            };
         }
         match unwrap_socket(any) {
-            Some(inner) => {
+            Some(Some(inner)) => {
                 wrappers.push(short_name(&current));
-                match inner {
-                    Some(inner) => current = inner,
-                    None => {
-                        let mut v = SocketVerdict::plain();
-                        v.wrappers = wrappers;
-                        return v;
-                    }
-                }
+                current = inner;
+            }
+            Some(None) => {
+                wrappers.push(short_name(&current));
+                return Peeled {
+                    wrappers,
+                    end: SocketEnd::Plain,
+                };
             }
             None => {
-                let mut v = SocketVerdict::plain();
-                v.wrappers = wrappers;
-                v.unknown_socket = Some(short_name(&current));
-                v.origination = Origination::Unknown;
-                return v;
+                return Peeled {
+                    wrappers,
+                    end: SocketEnd::Socket(current),
+                }
             }
         }
     }
+    Peeled {
+        wrappers,
+        end: SocketEnd::Unknown("wrappers nested too deep".into()),
+    }
+}
+
+/// The verdict of an upstream transport socket.
+pub fn socket_verdict(ts: &TransportSocket) -> SocketVerdict {
+    let peeled = peel(ts);
+    let mut v = match &peeled.end {
+        SocketEnd::Plain => SocketVerdict::plain(),
+        SocketEnd::Socket(inner) => match typed(inner).and_then(decode_any::<UpstreamTlsContext>) {
+            Some(up) => upstream_verdict(&up),
+            None => unknown_verdict(short_name(inner)),
+        },
+        SocketEnd::Unknown(name) => unknown_verdict(name.clone()),
+    };
+    v.wrappers = peeled.wrappers;
+    v
+}
+
+fn unknown_verdict(name: String) -> SocketVerdict {
     let mut v = SocketVerdict::plain();
-    v.wrappers = wrappers;
-    v.unknown_socket = Some("wrappers nested too deep".into());
+    v.unknown_socket = Some(name);
     v.origination = Origination::Unknown;
     v
+}
+
+/// Istio's own certificates: SDS `default`, validated against `ROOTCA`.
+fn istio_certificates(v: &SocketVerdict) -> bool {
+    v.certificates.iter().any(|c| c == "sds default") && v.trust.iter().any(|t| t == "sds ROOTCA")
 }
 
 fn typed(ts: &TransportSocket) -> Option<&Any> {
@@ -441,8 +496,7 @@ fn upstream_verdict(up: &UpstreamTlsContext) -> SocketVerdict {
     v.sni = Some(up.sni.clone()).filter(|s| !s.is_empty());
     v.auto_sni = up.auto_host_sni;
     let client_cert = !v.certificates.is_empty();
-    let istio = v.certificates.iter().any(|c| c == "sds default") && v.trust.iter().any(|t| t == "sds ROOTCA");
-    v.origination = match (istio, client_cert) {
+    v.origination = match (istio_certificates(&v), client_cert) {
         (true, _) => Origination::IstioMutual,
         (false, true) => Origination::Mtls,
         (false, false) => Origination::Tls,
@@ -490,6 +544,7 @@ fn common_verdict(c: &CommonTlsContext) -> SocketVerdict {
         };
         v.tls_min = name(p.tls_minimum_protocol_version);
         v.tls_max = name(p.tls_maximum_protocol_version);
+        v.cipher_suites = p.cipher_suites.clone();
     }
     v
 }
@@ -563,42 +618,43 @@ pub fn chain_tls(
         alpn: Vec::new(),
         tls_min: None,
         tls_max: None,
+        cipher_suites: Vec::new(),
         wrappers: Vec::new(),
         unknown_socket: None,
         destination: super::inventory::describe_destination(c),
     };
-    let mut socket = c.transport_socket.clone();
-    for _ in 0..WRAPPER_DEPTH {
-        let Some(ts) = socket.take() else { break };
-        let Some(any) = typed(&ts) else { break };
-        if let Some(down) = decode_any::<DownstreamTlsContext>(any) {
-            let v = common_verdict(&down.common_tls_context.clone().unwrap_or_default());
-            out.require_client_certificate = down.require_client_certificate.is_some_and(|b| b.value);
-            out.termination = if out.require_client_certificate {
-                Termination::Mtls
-            } else {
-                Termination::Tls
-            };
-            out.certificates = v.certificates;
-            out.trust = v.trust;
-            out.san_matchers = v.san_matchers;
-            out.alpn = v.alpn;
-            out.tls_min = v.tls_min;
-            out.tls_max = v.tls_max;
-            return out;
-        }
-        if decode_any::<RawBuffer>(any).is_some() {
-            break;
-        }
-        match unwrap_socket(any) {
-            Some(Some(inner)) => {
-                out.wrappers.push(short_name(&ts));
-                socket = Some(inner);
-            }
-            Some(None) => break,
-            None => {
+    if let Some(ts) = &c.transport_socket {
+        let peeled = peel(ts);
+        out.wrappers = peeled.wrappers;
+        match peeled.end {
+            SocketEnd::Plain => {}
+            SocketEnd::Socket(inner) => match typed(&inner).and_then(decode_any::<DownstreamTlsContext>) {
+                Some(down) => {
+                    let v = common_verdict(&down.common_tls_context.clone().unwrap_or_default());
+                    out.require_client_certificate = down.require_client_certificate.is_some_and(|b| b.value);
+                    out.termination = match (out.require_client_certificate, istio_certificates(&v)) {
+                        (true, true) => Termination::IstioMutual,
+                        (true, false) => Termination::Mtls,
+                        (false, _) => Termination::Tls,
+                    };
+                    out.certificates = v.certificates;
+                    out.trust = v.trust;
+                    out.san_matchers = v.san_matchers;
+                    out.alpn = v.alpn;
+                    out.tls_min = v.tls_min;
+                    out.tls_max = v.tls_max;
+                    out.cipher_suites = v.cipher_suites;
+                    return out;
+                }
+                None => {
+                    out.termination = Termination::Unknown;
+                    out.unknown_socket = Some(short_name(&inner));
+                    return out;
+                }
+            },
+            SocketEnd::Unknown(name) => {
                 out.termination = Termination::Unknown;
-                out.unknown_socket = Some(short_name(&ts));
+                out.unknown_socket = Some(name);
                 return out;
             }
         }

@@ -520,8 +520,16 @@ fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option
     };
     if let Some((name, state, l)) = pick {
         if l.bind_to_port.is_some_and(|b| !b.value) {
-            t.listener_reason
-                .push_str("; it does not bind the port itself: connections reach it by original-destination hand-off");
+            // Istio names the hand-off listener virtualOutbound (15001) or
+            // virtualInbound (15006).
+            let via = serving
+                .iter()
+                .find(|(_, _, v)| v.use_original_dst.is_some_and(|b| b.value))
+                .map(|(n, _, _)| n.to_string());
+            t.listener_reason.push_str(&match via {
+                Some(v) => format!("; it does not bind the port itself: iptables sends the connection to {v}, which hands it here by its original destination (use_original_dst)"),
+                None => "; it does not bind the port itself: connections reach it from the listener iptables sends them to (virtualOutbound in Istio), by their original destination".into(),
+            });
         }
         return Some((name.to_string(), *state, l));
     }
@@ -533,7 +541,7 @@ fn pick_listener<'a>(ix: &'a Index, req: &TraceRequest, t: &mut Trace) -> Option
         .or_else(|| serving.iter().find(|(_, _, l)| has_listener_filter(l, "original_dst")));
     if let Some((name, state, l)) = virtual_listener {
         t.listener_reason = format!(
-            "no listener for port {}: the original-destination listener {name} (where iptables sends it) keeps the connection",
+            "no listener for port {}: {name}, the listener iptables sends every connection to (use_original_dst), keeps it",
             req.port
         );
         return Some((name.to_string(), *state, l));

@@ -19,6 +19,7 @@ fn termination(t: Termination) -> &'static str {
         Termination::Passthrough => "passthrough",
         Termination::Tls => "terminates tls",
         Termination::Mtls => "terminates mtls (client cert required)",
+        Termination::IstioMutual => "terminates istio_mutual (client cert required, mesh CA)",
         Termination::Unknown => "unknown transport socket",
     }
 }

@@ -226,6 +226,32 @@ fn several_proxies<'a>(mut proxies: impl Iterator<Item = &'a str>) -> bool {
     proxies.any(|p| p != first)
 }
 
+/// `TLSv1_2..TLSv1_3` as a column cell; `-` when Envoy's defaults apply.
+fn tls_versions(min: Option<&str>, max: Option<&str>) -> String {
+    let short = |v: &str| v.trim_start_matches("TLSv").replace('_', ".");
+    match (min, max) {
+        (None, None) => "-".into(),
+        (Some(a), None) => format!("{}+", short(a)),
+        (None, Some(b)) => format!("≤{}", short(b)),
+        (Some(a), Some(b)) if a == b => short(a),
+        (Some(a), Some(b)) => format!("{}–{}", short(a), short(b)),
+    }
+}
+
+/// What a chain's TLS versions mean for clients, when set.
+fn tls_versions_sentence(min: Option<&str>, max: Option<&str>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(min) = min {
+        parts.push(format!(
+            "minimum {min}: clients that offer only older versions are refused in the handshake"
+        ));
+    }
+    if let Some(max) = max {
+        parts.push(format!("maximum {max}"));
+    }
+    (!parts.is_empty()).then(|| format!("TLS versions: {}", parts.join("; ")))
+}
+
 /// Like `istioctl pc cluster`, plus STATE.
 pub fn clusters(views: &[ClusterView], wide: bool, p: Palette) -> String {
     let several = several_proxies(views.iter().map(|v| v.proxy.as_str()));
@@ -293,7 +319,12 @@ pub fn routes(views: &[RouteView], wide: bool, p: Palette) -> String {
             let mut row = vec![
                 r.route_config.clone(),
                 r.vhost.clone(),
-                r.domains_summary.clone(),
+                // -o wide lists every domain istioctl folds into `+N more...`.
+                if wide {
+                    r.domains.join(",")
+                } else {
+                    r.domains_summary.clone()
+                },
                 matched,
                 vs,
                 state_cell(r.state, p),
@@ -545,16 +576,21 @@ pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
                         };
                         let mut s = format!("{when} → {}", m.verdict.origination.as_str());
                         if c.endpoints_known {
-                            s.push_str(&format!(" ({} endpoints)", m.endpoints.len()));
+                            s.push_str(&format!(
+                                " ({} endpoint{})",
+                                m.endpoints.len(),
+                                crate::input::report::plural(m.endpoints.len())
+                            ));
                         }
                         s
                     })
                     .collect();
                 if c.endpoints_known && !c.default_endpoints.is_empty() {
                     parts.push(format!(
-                        "no match → {} ({} endpoints)",
+                        "no match → {} ({} endpoint{})",
                         c.default_socket.origination.as_str(),
-                        c.default_endpoints.len()
+                        c.default_endpoints.len(),
+                        crate::input::report::plural(c.default_endpoints.len())
                     ));
                 }
                 parts.join("; ")
@@ -567,15 +603,27 @@ pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
                 state_cell(c.state, p),
             ];
             if wide {
-                let v = &c.default_socket;
-                row.extend([v.san_matchers.join(","), v.alpn.join(","), v.wrappers.join(" > ")]);
+                // For auto mTLS, the TLS entry is what the SAN/ALPN are about.
+                let v = c
+                    .socket_matches
+                    .iter()
+                    .map(|m| &m.verdict)
+                    .find(|v| v.origination != Origination::None)
+                    .unwrap_or(&c.default_socket);
+                row.extend([
+                    v.san_matchers.join(","),
+                    v.alpn.join(","),
+                    tls_versions(v.tls_min.as_deref(), v.tls_max.as_deref()),
+                    v.cipher_suites.join(","),
+                    v.wrappers.join(" > "),
+                ]);
             }
             row
         })
         .collect();
     let mut header = vec!["CLUSTER", "ORIGINATES", "SNI", "HOW", "STATE"];
     if wide {
-        header.extend(["SAN MATCH", "ALPN", "WRAPPERS"]);
+        header.extend(["SAN MATCH", "ALPN", "TLS VERSIONS", "CIPHERS", "WRAPPERS"]);
     }
     let mut out = table(&header, rows);
     out.push('\n');
@@ -593,6 +641,7 @@ pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
                 Termination::Passthrough => "passthrough".into(),
                 Termination::Tls => p.bold("tls"),
                 Termination::Mtls => p.bold("mtls"),
+                Termination::IstioMutual => p.bold("istio_mutual"),
                 Termination::Unknown => p.yellow(&format!(
                     "unknown ({})",
                     c.unknown_socket.as_deref().unwrap_or("socket not readable")
@@ -610,10 +659,16 @@ pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
                 if c.require_client_certificate { "yes" } else { "no" }.into(),
                 c.certificates.join(","),
                 c.trust.join(","),
+                tls_versions(c.tls_min.as_deref(), c.tls_max.as_deref()),
                 c.destination.clone(),
             ];
             if wide {
-                row.extend([c.alpn.join(","), c.san_matchers.join(","), c.wrappers.join(" > ")]);
+                row.extend([
+                    c.alpn.join(","),
+                    c.san_matchers.join(","),
+                    c.cipher_suites.join(","),
+                    c.wrappers.join(" > "),
+                ]);
             }
             row
         })
@@ -626,10 +681,11 @@ pub fn tls(r: &TlsReport, wide: bool, p: Palette) -> String {
         "CLIENT CERT",
         "CERTIFICATE",
         "VALIDATION",
+        "TLS VERSIONS",
         "DESTINATION",
     ];
     if wide {
-        header.extend(["ALPN", "SAN MATCH", "WRAPPERS"]);
+        header.extend(["ALPN", "SAN MATCH", "CIPHERS", "WRAPPERS"]);
     }
     out.push_str(&table(&header, rows));
     out
@@ -676,7 +732,10 @@ pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
         super::push_line(out, &format!("{:<11}  {text}", ""));
     };
     let c = &t.connection;
-    let mut seen = vec![format!("port {}", c.dst_port), format!("transport {}", c.transport)];
+    let mut seen = vec![format!("port {}", c.dst_port)];
+    if !c.transport.is_empty() {
+        seen.push(format!("transport {}", c.transport));
+    }
     if let Some(ip) = c.dst_ip {
         seen.insert(0, format!("dst {ip}"));
     }
@@ -751,8 +810,19 @@ pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
                 ct.certificates.join(","),
                 ct.trust.join(",")
             ),
+            Termination::IstioMutual => format!(
+                "terminates Istio mutual TLS (istio_mutual): requires a client certificate from the mesh; cert {}, validated by {}",
+                ct.certificates.join(","),
+                ct.trust.join(",")
+            ),
         };
         line(&mut out, "tls in", what);
+        if let Some(v) = tls_versions_sentence(ct.tls_min.as_deref(), ct.tls_max.as_deref()) {
+            sub(&mut out, v);
+        }
+        if !ct.cipher_suites.is_empty() {
+            sub(&mut out, format!("cipher suites {}", ct.cipher_suites.join(",")));
+        }
     }
     if let Some(f) = &t.network_filter {
         line(&mut out, "filter", f.clone());
@@ -880,7 +950,10 @@ pub fn explain(e: &Explanation, wide: bool, p: Palette) -> String {
             .iter()
             .map(|l| {
                 let present = match l.present {
-                    Some(true) => format!("yes ({} chains)", l.present_chains.unwrap_or(0)),
+                    Some(true) => {
+                        let n = l.present_chains.unwrap_or(0);
+                        format!("yes ({n} chain{})", crate::input::report::plural(n))
+                    }
                     Some(false) => p.red("no"),
                     None => "-".into(),
                 };

@@ -132,7 +132,7 @@ fn tls_json_contract_answers_the_scenario() {
         .find(|c| c["listener"] == "0.0.0.0_8443")
         .expect("gateway chain");
     assert_eq!(chain["server_names"][0], "www.wikipedia.org");
-    assert_eq!(chain["termination"], "mtls");
+    assert_eq!(chain["termination"], "istio_mutual");
     assert_eq!(chain["require_client_certificate"], true);
     let wiki = mtls["clusters"]
         .as_array()
@@ -593,4 +593,35 @@ fn views_take_several_dumps_with_a_proxy_column() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a valid glob"));
+}
+
+/// `-o wide` expands the domains istioctl's DOMAINS column folds.
+#[test]
+fn wide_routes_list_every_domain() {
+    let f = common::sample("istio14-sidecar.config_dump.json");
+    let folded = String::from_utf8(xray().args(["routes", &f]).output().unwrap().stdout).unwrap();
+    let row = folded
+        .lines()
+        .find(|l| l.contains("more"))
+        .expect("a folded DOMAINS cell");
+    let vhost = row.split_whitespace().nth(1).unwrap().to_string();
+    let wide = String::from_utf8(xray().args(["routes", &f, "-o", "wide"]).output().unwrap().stdout).unwrap();
+    let json = json_of(&["routes", &f, "-o", "json"]);
+    let domains: Vec<String> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["vhost"] == vhost.as_str())
+        .unwrap()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    let line = wide
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(&vhost))
+        .unwrap();
+    assert!(line.contains(&domains.join(",")), "{line}");
+    assert!(!line.contains("more"), "{line}");
 }

@@ -674,7 +674,7 @@ fn tls_verdicts_on_every_corpus_dump() {
         let r = tls::tls(ix);
         chains += r.filter_chains.len();
         for c in &r.filter_chains {
-            if c.termination == tls::Termination::Mtls {
+            if c.termination.mutual() {
                 assert!(c.require_client_certificate);
             }
         }

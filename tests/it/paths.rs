@@ -25,7 +25,7 @@ fn sample_graph_and_diagrams() {
         .find(|l| l["name"] == "0.0.0.0_8443")
         .unwrap();
     let chain = &l["chains"][0];
-    assert_eq!(chain["tls"]["termination"], "mtls");
+    assert_eq!(chain["tls"]["termination"], "istio_mutual");
     let tcp = chain["filters"]
         .as_array()
         .unwrap()

@@ -33,7 +33,7 @@ fn trace_json_contract_on_the_scenario_gateways() {
     assert_eq!(t["filter_chain"]["index"], 0);
     assert!(t["filter_chain"]["name"].is_string());
     assert_eq!(t["cluster"], "outbound|443||www.wikipedia.org");
-    assert_eq!(t["chain_tls"]["termination"], "mtls");
+    assert_eq!(t["chain_tls"]["termination"], "istio_mutual");
     assert_eq!(t["cluster_tls"]["origination"], "none");
 
     // The passthrough gateway only knows example.org.
@@ -416,4 +416,51 @@ fn the_port_is_inferred_from_the_sni_or_host() {
         .unwrap();
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("needs --port"));
+}
+
+/// A chain's TLS parameters are shown where the answer is given: after a
+/// push that raises the minimum to TLS 1.3, trace says older clients are
+/// refused and `tls` lists the versions and ciphers.
+#[test]
+fn tls_parameters_of_a_chain_reach_trace_and_tls() {
+    let text = std::fs::read_to_string(common::sample("egw-mtls.config_dump.json")).unwrap();
+    let raised = text.replace(
+        "\"tls_minimum_protocol_version\": \"TLSv1_2\"",
+        "\"tls_minimum_protocol_version\": \"TLSv1_3\", \"cipher_suites\": [\"ECDHE-RSA-AES256-GCM-SHA384\"]",
+    );
+    assert_ne!(raised, text, "the sample sets a minimum TLS version");
+    let path = std::env::temp_dir().join(format!("egress-xray-tls13-{}.json", std::process::id()));
+    std::fs::write(&path, raised).unwrap();
+    let file = path.to_string_lossy().to_string();
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["trace", &file, "--sni", "www.wikipedia.org"])
+        .output()
+        .unwrap();
+    let trace = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        trace.contains("minimum TLSv1_3: clients that offer only older versions are refused"),
+        "{trace}"
+    );
+    assert!(trace.contains("cipher suites ECDHE-RSA-AES256-GCM-SHA384"), "{trace}");
+    let out = Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(["tls", &file, "--listener", "0.0.0.0_8443", "-o", "wide"])
+        .output()
+        .unwrap();
+    let tls = String::from_utf8(out.stdout).unwrap();
+    let row = tls.lines().find(|l| l.contains("www.wikipedia.org")).unwrap();
+    assert!(
+        row.contains("istio_mutual") && row.contains(" 1.3+ ") && row.contains("ECDHE-RSA-AES256-GCM-SHA384"),
+        "{tls}"
+    );
+    let json = json_of(&["tls", &file, "-o", "json"]);
+    let chain = json["filter_chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["listener"] == "0.0.0.0_8443")
+        .unwrap();
+    assert_eq!(chain["tls_min"], "TLSv1_3");
+    let _ = std::fs::remove_file(&path);
 }

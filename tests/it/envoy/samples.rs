@@ -95,6 +95,6 @@ fn the_sample_envoy_wrote_reads_cleanly_and_traces_as_envoy_ran_it() {
         .iter()
         .find(|c| c.name == "https.443.tls-wiki.egress-mtls")
         .expect("the mTLS chain");
-    assert_eq!(mtls.termination, Termination::Mtls);
+    assert_eq!(mtls.termination, Termination::IstioMutual);
     assert!(mtls.require_client_certificate);
 }

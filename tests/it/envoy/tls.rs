@@ -80,7 +80,8 @@ struct ClusterSpec {
 
 #[derive(Debug, Clone)]
 struct ChainSpec {
-    /// 0 plain, 1 passthrough, 2 TLS, 3 mTLS (files), 4 mTLS (SDS).
+    /// 0 plain, 1 passthrough, 2 TLS, 3 mTLS (files), 4 Istio mutual (SDS
+    /// `default`, `ROOTCA`).
     kind: u8,
 }
 
@@ -265,7 +266,8 @@ fn tls_verdicts_match_what_envoy_was_given() {
                 0 => Termination::None,
                 1 => Termination::Passthrough,
                 2 => Termination::Tls,
-                _ => Termination::Mtls,
+                3 => Termination::Mtls,
+                _ => Termination::IstioMutual,
             };
             assert_eq!(v.termination, want, "chain {name}: {s:?}");
             assert_eq!(v.require_client_certificate, s.kind >= 3, "chain {name}: {s:?}");

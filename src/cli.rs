@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::analysis::filter::TextFilter;
 use crate::analysis::{
-    bootstrap, diff, endpoints, explain, inventory, isolation, nack, paths, routes, secrets, summary, tls, trace,
+    bootstrap, diff, endpoints, explain, inventory, isolation, nack, paths, raw, routes, secrets, summary, tls, trace,
 };
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
@@ -575,6 +575,22 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         None if !cli.files.is_empty() => Command::Summary { files: cli.files },
         None => return done(Cli::command().render_help().to_string(), 2),
     };
+    if matches!(common.output, OutputFormat::Raw | OutputFormat::RawYaml)
+        && !matches!(
+            command,
+            Command::Listeners { .. }
+                | Command::Clusters { .. }
+                | Command::Routes { .. }
+                | Command::Endpoints { .. }
+                | Command::Secrets { .. }
+        )
+    {
+        return Ok(Outcome {
+            stdout: String::new(),
+            stderr: "egress-xray: error: -o raw and -o raw-yaml print the resources a view selects: use them with listeners, clusters, routes, endpoints or secrets\n".into(),
+            code: 2,
+        });
+    }
     if matches!(common.output, OutputFormat::Mermaid | OutputFormat::Dot) && !matches!(command, Command::Paths { .. }) {
         return Ok(Outcome {
             stdout: String::new(),
@@ -630,30 +646,58 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         }
         Command::Listeners { files, filter } => {
             let filter = inventory::ListenerFilter::from(filter);
-            let views = rows(&files, inventory::listeners, |v| filter.keep(v))?;
-            emit(&views, common.output, |v, wide| table::listeners(v, wide, palette))
+            view_output(
+                &files,
+                common.output,
+                inventory::listeners,
+                |v| filter.keep(v),
+                raw::listeners,
+                |v, wide| table::listeners(v, wide, palette),
+            )?
         }
         Command::Clusters { files, filter } => {
             let filter = inventory::ClusterFilter::from(filter);
-            let views = rows(&files, inventory::clusters, |v| filter.keep(v))?;
-            emit(&views, common.output, |v, wide| table::clusters(v, wide, palette))
+            view_output(
+                &files,
+                common.output,
+                inventory::clusters,
+                |v| filter.keep(v),
+                raw::clusters,
+                |v, wide| table::clusters(v, wide, palette),
+            )?
         }
         Command::Routes { files, filter } => {
             let filter = routes::RouteFilter::from(filter);
-            let views = rows(&files, routes::routes, |v| filter.keep(v))?;
-            emit(&views, common.output, |v, wide| table::routes(v, wide, palette))
+            view_output(
+                &files,
+                common.output,
+                routes::routes,
+                |v| filter.keep(v),
+                raw::route_configs,
+                |v, wide| table::routes(v, wide, palette),
+            )?
         }
         Command::Endpoints { files, filter } => {
             let filter = endpoints::EndpointFilter::from(filter);
-            let views = rows(&files, endpoints::endpoints, |v| filter.keep(v))?;
-            emit(&views, common.output, |v, wide| table::endpoints(v, wide, palette))
+            view_output(
+                &files,
+                common.output,
+                endpoints::endpoints,
+                |v| filter.keep(v),
+                raw::endpoints,
+                |v, wide| table::endpoints(v, wide, palette),
+            )?
         }
         Command::Secrets { files, now, name } => {
             let filter = secrets::SecretFilter { name };
-            let views = rows(&files, |ix| secrets::secrets(ix, now), |v| filter.keep(v))?;
-            emit(&views, common.output, |v, wide| {
-                table::secrets(v, wide, now.is_some(), palette)
-            })
+            view_output(
+                &files,
+                common.output,
+                |ix| secrets::secrets(ix, now),
+                |v| filter.keep(v),
+                raw::secrets,
+                |v, wide| table::secrets(v, wide, now.is_some(), palette),
+            )?
         }
         Command::Bootstrap { files } => {
             let mut views = Vec::new();
@@ -1024,9 +1068,43 @@ fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&
         OutputFormat::Json => render::json(views),
         OutputFormat::Yaml => render::yaml(views),
         OutputFormat::Wide => table(views, true),
-        // Diagrams are refused before any command runs.
-        OutputFormat::Table | OutputFormat::Mermaid | OutputFormat::Dot => table(views, false),
+        // Diagrams and raw resources are refused before any command that
+        // cannot give them runs.
+        OutputFormat::Table | OutputFormat::Mermaid | OutputFormat::Dot | OutputFormat::Raw | OutputFormat::RawYaml => {
+            table(views, false)
+        }
     }
+}
+
+/// A view over every dump of every file: its rows (filtered), or with
+/// `-o raw` the resources those rows are about, as Envoy holds them.
+fn view_output<T: serde::Serialize>(
+    files: &[String],
+    output: OutputFormat,
+    view: impl Fn(&Index) -> Vec<T>,
+    keep: impl Fn(&T) -> bool,
+    raw: impl Fn(&Index, &[T]) -> Vec<serde_json::Value>,
+    table: impl Fn(&[T], bool) -> String,
+) -> Result<String, InputError> {
+    let raw_out = matches!(output, OutputFormat::Raw | OutputFormat::RawYaml);
+    let mut views = Vec::new();
+    let mut resources = Vec::new();
+    for f in files {
+        for d in load(f)? {
+            let ix = Index::build(d);
+            let rows: Vec<T> = view(&ix).into_iter().filter(|v| keep(v)).collect();
+            if raw_out {
+                resources.extend(raw(&ix, &rows));
+            } else {
+                views.extend(rows);
+            }
+        }
+    }
+    Ok(match output {
+        OutputFormat::Raw => render::json(&resources),
+        OutputFormat::RawYaml => render::yaml(&resources),
+        o => emit(&views, o, table),
+    })
 }
 
 /// The rows of a view over every dump of every file (egctl files hold

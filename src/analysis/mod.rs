@@ -12,6 +12,7 @@ pub mod isolation;
 pub mod matching;
 pub mod nack;
 pub mod paths;
+pub mod raw;
 pub mod routes;
 pub mod secrets;
 pub mod summary;

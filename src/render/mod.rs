@@ -21,6 +21,11 @@ pub enum OutputFormat {
     Mermaid,
     /// A Graphviz digraph (`paths` only).
     Dot,
+    /// The selected resources as Envoy holds them, proto3 JSON with Anys
+    /// expanded (`listeners`, `clusters`, `routes`, `endpoints`, `secrets`).
+    Raw,
+    /// `raw` as YAML.
+    RawYaml,
 }
 
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {

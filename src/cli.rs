@@ -66,6 +66,11 @@ pub struct Common {
     #[arg(long, value_enum, default_value = "auto", global = true)]
     pub color: ColorChoice,
 
+    /// Do not page long output at a terminal (the pager is $PAGER, else
+    /// `less` with LESS=FRX, as git does; PAGER=cat turns it off too).
+    #[arg(long, global = true)]
+    pub no_pager: bool,
+
     /// The most MiB read from stdin or a pipe, or inflated from gzip, per
     /// input (regular files are mapped and not limited).
     #[arg(long, value_name = "MIB", default_value_t = crate::input::DEFAULT_MAX_INPUT >> 20, global = true)]
@@ -322,13 +327,18 @@ pub enum Command {
         istio: Vec<String>,
     },
     /// The catalogue of finding codes: what each means and how to fix it.
-    Findings,
+    #[command(after_help = "Example:\n  egress-xray findings XR0012")]
+    Findings {
+        /// Only these codes or names (`XR0012`, `gateway-listener-omitted`).
+        #[arg(value_name = "CODE")]
+        codes: Vec<String>,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
+    /// The man page: shown with man(1) at a terminal, roff otherwise.
     Man,
 }
 
@@ -487,12 +497,66 @@ pub fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let palette = palette(cli.common.color, std::io::stdout().is_terminal());
+    let terminal = std::io::stdout().is_terminal();
+    let palette = palette(cli.common.color, terminal);
+    let no_pager = cli.common.no_pager;
+    if terminal && matches!(cli.command, Some(Command::Man)) && show_man_page() {
+        return 0;
+    }
     let outcome = execute(cli, palette);
+    let _ = std::io::stderr().lock().write_all(outcome.stderr.as_bytes());
+    if terminal && !no_pager && page(&outcome.stdout) {
+        return outcome.code;
+    }
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(outcome.stdout.as_bytes());
-    let _ = std::io::stderr().lock().write_all(outcome.stderr.as_bytes());
     outcome.code
+}
+
+/// Shows text through the user's pager, as git does: $PAGER (run by the
+/// shell), else `less` with LESS=FRX (it quits at once when the text fits
+/// the screen); no pager for PAGER=cat or an empty PAGER. False when no
+/// pager could run (the caller prints the text itself).
+fn page(text: &str) -> bool {
+    if text.is_empty() {
+        return false;
+    }
+    let pager = std::env::var("PAGER").unwrap_or_else(|_| "less".into());
+    let pager = pager.trim();
+    if pager.is_empty() || pager == "cat" {
+        return false;
+    }
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(pager).stdin(std::process::Stdio::piped());
+    if std::env::var_os("LESS").is_none() {
+        cmd.env("LESS", "FRX");
+    }
+    let Ok(mut child) = cmd.spawn() else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        // The user may quit the pager before reading everything.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    child.wait().is_ok()
+}
+
+/// At a terminal, `man` shows the page with man(1) rather than printing
+/// roff; false when man(1) is not there (the roff is printed then).
+fn show_man_page() -> bool {
+    let mut roff = Vec::new();
+    if clap_mangen::Man::new(Cli::command()).render(&mut roff).is_err() {
+        return false;
+    }
+    let path = std::env::temp_dir().join(format!("egress-xray-{}.1", std::process::id()));
+    if std::fs::write(&path, &roff).is_err() {
+        return false;
+    }
+    let shown = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&path)
+        .status()
+        .is_ok_and(|s| s.success());
+    let _ = std::fs::remove_file(&path);
+    shown
 }
 
 /// The `--color` value among raw arguments, as clap's own choice.
@@ -1025,11 +1089,43 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 table::isolation(r, o == OutputFormat::Wide, palette)
             })
         }
-        Command::Findings => match common.output {
-            OutputFormat::Json => render::json(crate::findings::CATALOGUE),
-            OutputFormat::Yaml => render::yaml(crate::findings::CATALOGUE),
-            _ => catalogue_markdown(),
-        },
+        Command::Findings { codes } => {
+            let rules: Vec<crate::findings::Rule> = if codes.is_empty() {
+                crate::findings::CATALOGUE.to_vec()
+            } else {
+                let mut out = Vec::new();
+                for c in &codes {
+                    match crate::findings::CATALOGUE
+                        .iter()
+                        .find(|r| r.code.eq_ignore_ascii_case(c) || r.name.eq_ignore_ascii_case(c))
+                    {
+                        Some(r) => out.push(*r),
+                        None => {
+                            return Ok(Outcome {
+                                stdout: String::new(),
+                                stderr: format!(
+                                    "egress-xray: error: no finding {c}: codes run from {} to {} (`egress-xray findings` lists them)\n",
+                                    crate::findings::CATALOGUE[0].code,
+                                    crate::findings::CATALOGUE[crate::findings::CATALOGUE.len() - 1].code
+                                ),
+                                code: 2,
+                            })
+                        }
+                    }
+                }
+                out
+            };
+            match common.output {
+                OutputFormat::Json => render::json(&rules),
+                OutputFormat::Yaml => render::yaml(&rules),
+                _ if codes.is_empty() => catalogue_markdown(),
+                _ => rules
+                    .iter()
+                    .map(|r| rule_markdown(r).trim_start().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
@@ -1304,16 +1400,21 @@ pub fn catalogue_markdown() -> String {
          `egress-xray findings` (a test keeps it in step with the code).\n",
     );
     for r in crate::findings::CATALOGUE {
-        s.push_str(&format!(
-            "\n## {} {}\n\nSeverity: {:?}\n\n**Why.** {}\n\n**Fix.** {}\n",
-            r.code,
-            r.name,
-            r.severity,
-            squash(r.why),
-            squash(r.fix)
-        ));
+        s.push_str(&rule_markdown(r));
     }
     s
+}
+
+/// One catalogue entry as Markdown.
+fn rule_markdown(r: &crate::findings::Rule) -> String {
+    format!(
+        "\n## {} {}\n\nSeverity: {:?}\n\n**Why.** {}\n\n**Fix.** {}\n",
+        r.code,
+        r.name,
+        r.severity,
+        squash(r.why),
+        squash(r.fix)
+    )
 }
 
 fn squash(s: &str) -> String {

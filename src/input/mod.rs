@@ -383,7 +383,82 @@ fn pasted_text(text: &str) -> Option<String> {
                 .into(),
         );
     }
-    None
+    if let Some(what) = log_file(t) {
+        return Some(what);
+    }
+    kubernetes_manifest(t)
+}
+
+/// Timestamped lines: an Envoy, pilot-agent or istiod log.
+fn log_file(t: &str) -> Option<String> {
+    let stamp =
+        regex::Regex::new(r"^(\[)?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|^[IWEF]\d{4} \d{2}:\d{2}").expect("a valid regex");
+    let lines: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).take(5).collect();
+    let stamped = lines.iter().filter(|l| stamp.is_match(l)).count();
+    if stamped == 0 || stamped * 2 < lines.len() {
+        return None;
+    }
+    let istiod = lines
+        .iter()
+        .any(|l| l.contains("\tads\t") || l.contains("ads\tADS:") || l.contains("\tmodel\t") || l.contains("pilot"));
+    Some(if istiod {
+        "a log file (istiod's, by its lines): give it to `egress-xray nack --istiod-log FILE` \
+         or `egress-xray explain --istiod-log FILE`"
+            .into()
+    } else {
+        "a log file (timestamped lines): give an Envoy or pilot-agent log to \
+         `egress-xray nack --envoy-log [PROXY=]FILE`, an istiod log to `--istiod-log FILE`"
+            .into()
+    })
+}
+
+/// YAML or JSON Kubernetes objects (apiVersion and kind at the top level).
+fn kubernetes_manifest(t: &str) -> Option<String> {
+    let head: String = t.chars().take(65536).collect();
+    let (api, kind) = if head.starts_with('{') {
+        (
+            regex::Regex::new(r#"^\{\s*"(apiVersion|kind)""#).expect("a valid regex"),
+            regex::Regex::new(r#""kind"\s*:\s*"([A-Za-z]+)""#).expect("a valid regex"),
+        )
+    } else {
+        (
+            regex::Regex::new(r"(?m)^apiVersion:\s*\S+").expect("a valid regex"),
+            regex::Regex::new(r"(?m)^kind:\s*([A-Za-z]+)").expect("a valid regex"),
+        )
+    };
+    if !api.is_match(&head) {
+        return None;
+    }
+    let mut kinds: Vec<String> = Vec::new();
+    for c in kind.captures_iter(&head) {
+        let k = c[1].to_string();
+        if !kinds.contains(&k) && k != "List" {
+            kinds.push(k);
+        }
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    let istio = [
+        "Gateway",
+        "VirtualService",
+        "ServiceEntry",
+        "DestinationRule",
+        "Sidecar",
+        "EnvoyFilter",
+    ];
+    let workloads = ["Service", "Deployment", "StatefulSet", "DaemonSet", "Pod"];
+    let hint = if kinds.iter().any(|k| istio.contains(&k.as_str())) {
+        "give it to `egress-xray explain --istio FILE` (Istio objects) or `egress-xray nack --istio FILE`"
+    } else if kinds.iter().any(|k| workloads.contains(&k.as_str())) {
+        "give it to `egress-xray explain --k8s FILE` (Services, Deployments, Pods)"
+    } else {
+        "not Istio config or a workload either; egress-xray reads config dumps, Istio objects (`explain --istio`) and Services/Deployments/Pods (`explain --k8s`)"
+    };
+    Some(format!(
+        "a Kubernetes manifest ({}): {hint}",
+        kinds.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// At most 120 characters of input text, for a message.

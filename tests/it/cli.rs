@@ -248,7 +248,7 @@ fn bad_input_is_located_and_exits_2() {
     fails_with(b"{\n  \"configs\": [\n    {\"a\": tru }\n  ]\n}\n", ":3:");
     fails_with(
         b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
-        "Kubernetes manifest (kind: ConfigMap)",
+        "a Kubernetes manifest (ConfigMap): not Istio config or a workload",
     );
     fails_with(b"{'configs': [{'@type': 'x', 'a': True}]}", "Python dict repr");
     fails_with(&[0x00, 0xff, 0x13, 0x37, 0x80, 0x81, 0x82], "binary data");
@@ -693,4 +693,26 @@ fn raw_output_is_what_envoy_wrote() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("use them with listeners, clusters"));
+}
+
+/// `findings CODE` prints that entry only; a name works too; an unknown
+/// code is a usage error.
+#[test]
+fn findings_takes_codes() {
+    let out = String::from_utf8(xray().args(["findings", "XR0012"]).output().unwrap().stdout).unwrap();
+    assert!(out.starts_with("## XR0012 gateway-listener-omitted"), "{out}");
+    assert_eq!(out.matches("## XR").count(), 1);
+    let two = json_of(&["findings", "xr0012", "duplicate-sni", "-o", "json"]);
+    let codes: Vec<&str> = two
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["XR0012", "XR0019"]);
+    xray()
+        .args(["findings", "XR9999"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no finding XR9999"));
 }

@@ -671,3 +671,36 @@ fn the_line_after_a_cut_line_stands_alone() {
     assert!(!log.ends_with('\n'), "no newline is invented after the last line");
     assert!(note.unwrap().contains("1 line(s) longer than 64 KiB"));
 }
+
+/// Files that are not dumps but are handed over as dumps every day say what
+/// they are and which command takes them.
+#[test]
+fn manifests_and_logs_given_as_dumps_name_the_command_that_takes_them() {
+    for (file, says) in [
+        ("istio/base/egress-mtls.yaml", "a Kubernetes manifest (Gateway, VirtualService, ServiceEntry): give it to `egress-xray explain --istio FILE`"),
+        ("istio/k8s.yaml", "a Kubernetes manifest (Service, Deployment): give it to `egress-xray explain --k8s FILE`"),
+        ("trap2/istiod.log", "a log file (istiod's, by its lines): give it to `egress-xray nack --istiod-log FILE`"),
+        ("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log", "a log file (timestamped lines): give an Envoy or pilot-agent log to `egress-xray nack --envoy-log [PROXY=]FILE`"),
+    ] {
+        let out = assert_cmd::Command::cargo_bin("egress-xray")
+            .unwrap()
+            .arg(crate::common::sample(file))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{file}: {err}");
+    }
+    // kubectl -o json output too.
+    let dir = std::env::temp_dir().join(format!("egress-xray-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("gw.json");
+    std::fs::write(&p, "{\n    \"apiVersion\": \"networking.istio.io/v1\",\n    \"kind\": \"Gateway\",\n    \"metadata\": {\"name\": \"g\"}\n}\n").unwrap();
+    let out = assert_cmd::Command::cargo_bin("egress-xray")
+        .unwrap()
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a Kubernetes manifest (Gateway)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,6 +20,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_egress-xray");
 /// terminal received and the exit code. Bounded: the child is killed by
 /// its PID after 60 s.
 fn on_pty(args: &[String]) -> (Vec<u8>, i32) {
+    on_pty_with(args, "cat")
+}
+
+/// `on_pty` with this $PAGER (`cat`: none; paging has its own test).
+fn on_pty_with(args: &[String], pager: &str) -> (Vec<u8>, i32) {
     let size = Winsize {
         ws_row: 50,
         ws_col: 160,
@@ -39,6 +44,7 @@ fn on_pty(args: &[String]) -> (Vec<u8>, i32) {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .env("TERM", "xterm-256color")
+            .env("PAGER", pager)
             .env_remove("NO_COLOR")
             .env_remove("CLICOLOR")
             .env_remove("CLICOLOR_FORCE")
@@ -170,7 +176,6 @@ fn cases() -> Vec<Vec<String>> {
         vec!["isolation".into(), mtls.clone(), pt.clone()],
         vec!["findings".into()],
         vec!["completions".into(), "bash".into()],
-        vec!["man".into()],
         vec!["--help".into()],
         vec!["trace".into(), "--help".into()],
     ];
@@ -248,4 +253,46 @@ fn cells_are_measured_in_display_columns() {
     assert_eq!(width("abc"), 3);
     assert_eq!(width("日本"), 4, "wide characters take two columns");
     assert_eq!(width("e\u{301}"), 1, "a combining accent takes none");
+}
+
+/// Long output at a terminal goes through the pager ($PAGER, run by the
+/// shell, as git does); --no-pager, PAGER=cat and a pipe do not page.
+#[test]
+fn output_at_a_terminal_is_paged_unless_told_not_to() {
+    let args = vec![
+        "listeners".to_string(),
+        common::sample("sleep-sidecar.config_dump.json"),
+    ];
+    let (paged, code) = on_pty_with(&args, "sed 's/^/PAGED:/'");
+    assert_eq!(code, 0);
+    let paged = strip(&paged);
+    assert!(
+        paged.lines().filter(|l| !l.is_empty()).all(|l| l.starts_with("PAGED:")),
+        "{paged}"
+    );
+    let mut no_pager = args.clone();
+    no_pager.push("--no-pager".into());
+    let (direct, _) = on_pty_with(&no_pager, "sed 's/^/PAGED:/'");
+    assert!(!strip(&direct).contains("PAGED:"));
+    let (cat, _) = on_pty_with(&args, "cat");
+    assert!(!strip(&cat).contains("PAGED:"));
+    assert!(!String::from_utf8_lossy(&piped(&args)).contains("PAGED:"));
+}
+
+/// `man` at a terminal shows the page with man(1); in a pipe it is roff.
+#[test]
+fn man_at_a_terminal_is_rendered() {
+    if std::process::Command::new("man").arg("--version").output().is_err() {
+        eprintln!("skipped: no man(1) on this machine");
+        return;
+    }
+    let (shown, code) = on_pty(&["man".to_string()]);
+    assert_eq!(code, 0);
+    let shown = strip(&shown).replace('\u{8}', "");
+    assert!(!shown.contains(".TH"), "{shown}");
+    assert!(
+        shown.contains("SYNOPSIS") || shown.contains("SSYYNNOOPPSSIISS"),
+        "{shown}"
+    );
+    assert!(String::from_utf8_lossy(&piped(&["man".to_string()])).starts_with(".ie"));
 }

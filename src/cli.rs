@@ -88,6 +88,7 @@ pub enum ColorChoice {
 pub enum Command {
     /// One screen per dump: identity, versions, counts per type and state,
     /// what was skipped, and findings (the default command).
+    #[command(after_help = "Example:\n  egress-xray summary egw-a.json egw-b.json.gz")]
     Summary {
         #[arg(value_name = "FILE", required = true)]
         files: Vec<String>,
@@ -200,6 +201,7 @@ pub enum Command {
     /// Trace one connection (and HTTP request) as Envoy would: listener,
     /// filter chain with the near misses, TLS at each hop, route, cluster,
     /// endpoints — each decision with its reason.
+    #[command(after_help = "Example:\n  egress-xray trace sidecar.json --sni www.wikipedia.org")]
     Trace {
         #[arg(value_name = "FILE")]
         file: String,
@@ -245,6 +247,9 @@ pub enum Command {
     /// Explain why a gateway listener has zero filter chains or is missing:
     /// predict istiod's gateway listeners from the Istio config, cross-check
     /// them with dumps and istiod's log; every cause with a code and a fix.
+    #[command(
+        after_help = "Example:\n  egress-xray explain egw.json --istio istio/ --k8s k8s.yaml --istiod-log istiod.log"
+    )]
     Explain {
         /// Config dumps of gateway pods (optional).
         #[arg(value_name = "DUMP")]
@@ -270,6 +275,9 @@ pub enum Command {
     },
     /// Postmortem of rejected config (NACKs): who rejected what, when, why,
     /// from which Istio object, and which other proxies it reached.
+    #[command(
+        after_help = "Example:\n  egress-xray nack gw-a.json gw-b.json --envoy-log gw-a=gw-a.log --istiod-log istiod.log --istio istio/"
+    )]
     Nack {
         /// Config dumps (listener error_state, versions, warming resources).
         #[arg(value_name = "DUMP")]
@@ -294,6 +302,7 @@ pub enum Command {
     /// Semantic diff of two dumps (two proxies, or one proxy over time):
     /// added, removed and changed resources with field paths. Exit status
     /// 0 same, 1 different, 2 error.
+    #[command(after_help = "Example:\n  egress-xray diff before.json after.json --stat")]
     Diff {
         #[arg(value_name = "A")]
         a: String,
@@ -319,6 +328,7 @@ pub enum Command {
     /// Isolation across gateways: external hosts each one reaches (and
     /// through which listener), Istio objects shared by several (blast
     /// radius), and which are on the same push.
+    #[command(after_help = "Example:\n  egress-xray isolation gw-a.json gw-b.json --istio istio/")]
     Isolation {
         #[arg(value_name = "DUMP", required = true, num_args = 2..)]
         dumps: Vec<String>,
@@ -334,11 +344,13 @@ pub enum Command {
         codes: Vec<String>,
     },
     /// Print shell completions.
+    #[command(after_help = "Example:\n  egress-xray completions bash > /etc/bash_completion.d/egress-xray")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// The man page: shown with man(1) at a terminal, roff otherwise.
+    #[command(after_help = "Example:\n  egress-xray man > egress-xray.1")]
     Man,
 }
 

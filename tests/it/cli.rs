@@ -716,3 +716,19 @@ fn findings_takes_codes() {
         .code(2)
         .stderr(predicate::str::contains("no finding XR9999"));
 }
+
+/// Every command's --help ends with an example of it.
+#[test]
+fn every_command_help_shows_an_example() {
+    use clap::CommandFactory;
+    let cli = egress_xray::cli::Cli::command();
+    for sub in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = sub.get_name().to_string();
+        let out = xray().args([name.as_str(), "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains(&format!("Example:\n  egress-xray {name}")),
+            "{name} --help:\n{help}"
+        );
+    }
+}

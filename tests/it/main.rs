@@ -17,6 +17,7 @@ mod nack;
 mod paths;
 #[cfg(unix)]
 mod pty;
+mod questions;
 mod robustness;
 mod snapshots;
 mod trace;

@@ -912,26 +912,16 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         } => {
             let indexes = indexes(&dumps)?;
             let paths: Vec<String> = istio.iter().chain(&k8s).cloned().collect();
-            let config = if paths.is_empty() {
-                None
-            } else {
-                Some(crate::istio::Config::load(&paths)?)
-            };
-            let mut log = Vec::new();
-            let mut notes = Vec::new();
-            for f in &istiod_log {
-                let (text, note) = input::read_log(f)?;
-                notes.extend(note);
-                log.extend(crate::istio::log::parse(f, &text));
-            }
+            let config = crate::istio::load_config(&paths)?;
+            let logs = crate::istio::LogFiles::read(&istiod_log)?;
             let mut ex = explain::explain(&explain::ExplainInput {
                 dumps: &indexes,
                 config: config.as_ref(),
-                log: &log,
+                log: &logs.gateway_lines(),
                 gateway,
                 expect_ports: &expect_port,
             });
-            ex.limits.extend(notes);
+            ex.limits.extend(logs.notes);
             if let Some(c) = &config {
                 ex.limits.extend(c.skipped.iter().map(|s| format!("skipped {s}")));
             }
@@ -970,15 +960,9 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     },
                 }
             }
-            let mut notes = Vec::new();
-            let mut read = |f: &str| -> Result<String, InputError> {
-                let (text, note) = input::read_log(f)?;
-                notes.extend(note);
-                Ok(text)
-            };
+            let mut envoy_logs = crate::istio::LogFiles::default();
             let mut envoy = Vec::new();
             let mut identity_notes = Vec::new();
-            let mut logs_read = Vec::new();
             let dump_proxies: Vec<String> = indexes.iter().map(|ix| ix.proxy_name()).collect();
             for (file, r, src) in dump_evidence {
                 let proxy = log_identity(&file, "", &dump_proxies, &mut identity_notes);
@@ -989,34 +973,33 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
                     _ => (None, arg.clone()),
                 };
-                let text = read(&file)?;
-                logs_read.push((file.clone(), text.lines().count()));
-                let proxy = proxy.or_else(|| log_identity(&file, &text, &dump_proxies, &mut identity_notes));
-                for (r, src) in crate::istio::nacklog::parse_log(&file, &text) {
+                let text = envoy_logs.push(&file)?;
+                let proxy = proxy.or_else(|| log_identity(&file, text, &dump_proxies, &mut identity_notes));
+                for (r, src) in crate::istio::nacklog::parse_log(&file, text) {
                     envoy.push((proxy.clone(), r, src));
                 }
             }
-            let mut istiod = Vec::new();
-            let mut gateway_lines = Vec::new();
-            for f in &istiod_log {
-                let text = read(f)?;
-                logs_read.push((f.clone(), text.lines().count()));
-                istiod.extend(crate::istio::nacklog::parse_log(f, &text));
-                gateway_lines.extend(crate::istio::log::parse(f, &text));
-            }
+            let istiod_logs = crate::istio::LogFiles::read(&istiod_log)?;
+            let istiod: Vec<_> = istiod_logs
+                .files
+                .iter()
+                .flat_map(|(f, t)| crate::istio::nacklog::parse_log(f, t))
+                .collect();
+            let gateway_lines = istiod_logs.gateway_lines();
+            let mut logs_read = envoy_logs.sizes();
+            logs_read.extend(istiod_logs.sizes());
+            let mut notes = envoy_logs.notes;
+            notes.extend(istiod_logs.notes);
             let mut sync = Vec::new();
             for f in &syncz {
-                let text = read(f)?;
+                let (text, note) = input::read_log(f)?;
+                notes.extend(note);
                 sync.extend(nack::parse_syncz(f, &text).map_err(|msg| InputError::NotADump {
                     file: f.clone(),
                     looks_like: msg,
                 })?);
             }
-            let config = if istio.is_empty() {
-                None
-            } else {
-                Some(crate::istio::Config::load(&istio)?)
-            };
+            let config = crate::istio::load_config(&istio)?;
             let mut report = nack::postmortem(&nack::NackInput {
                 dumps: &indexes,
                 envoy: &envoy,
@@ -1091,11 +1074,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         }
         Command::Isolation { dumps, istio } => {
             let indexes = indexes(&dumps)?;
-            let config = if istio.is_empty() {
-                None
-            } else {
-                Some(crate::istio::Config::load(&istio)?)
-            };
+            let config = crate::istio::load_config(&istio)?;
             let report = isolation::isolation(&indexes, config.as_ref());
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::isolation(r, o == OutputFormat::Wide, palette)

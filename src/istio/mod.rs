@@ -262,6 +262,53 @@ pub struct Config {
     sources: BTreeMap<(String, String, String), String>,
 }
 
+/// The Istio and Kubernetes objects of `--istio`/`--k8s` paths; None when
+/// no path is given. The one loader of every command that reads config.
+pub fn load_config(paths: &[String]) -> Result<Option<Config>, InputError> {
+    if paths.is_empty() {
+        Ok(None)
+    } else {
+        Config::load(paths).map(Some)
+    }
+}
+
+/// Log files as read for every command: each file's text (bounded per
+/// line like every input) and a note for what reading cut.
+#[derive(Debug, Default)]
+pub struct LogFiles {
+    pub files: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+impl LogFiles {
+    /// Reads each file; only a file that cannot be read at all is an error.
+    pub fn read(files: &[String]) -> Result<Self, InputError> {
+        let mut out = LogFiles::default();
+        for f in files {
+            out.push(f)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads one more file and returns its text.
+    pub fn push(&mut self, file: &str) -> Result<&str, InputError> {
+        let (text, note) = crate::input::read_log(file)?;
+        self.notes.extend(note);
+        self.files.push((file.to_string(), text));
+        Ok(&self.files.last().expect("just pushed").1)
+    }
+
+    /// istiod's gateway-building lines of every file.
+    pub fn gateway_lines(&self) -> Vec<log::LogLine> {
+        self.files.iter().flat_map(|(f, t)| log::parse(f, t)).collect()
+    }
+
+    /// (file, line count) of every file.
+    pub fn sizes(&self) -> Vec<(String, usize)> {
+        self.files.iter().map(|(f, t)| (f.clone(), t.lines().count())).collect()
+    }
+}
+
 impl Config {
     /// Loads files or directories (recursively, `.yaml`, `.yml`, `.json`).
     pub fn load(paths: &[String]) -> Result<Self, InputError> {

@@ -3,6 +3,7 @@
 
 pub mod graph;
 pub mod table;
+pub mod trace;
 
 use serde::Serialize;
 

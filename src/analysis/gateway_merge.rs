@@ -461,18 +461,9 @@ pub fn merge<'a>(applied: &[Applied<'a>]) -> Merged<'a> {
                     if let Some((current, existing)) = plain_text.get(&port).cloned() {
                         let can_merge = is_http_protocol(&current.1)
                             && (is_http_protocol(&s.port.protocol) || current.1.eq_ignore_ascii_case(&s.port.protocol));
-                        if !can_merge && current.2 == s.bind {
-                            skip(
-                                ms,
-                                Skip::Conflict {
-                                    existing,
-                                    existing_protocol: current.1.clone(),
-                                },
-                                &mut skipped,
-                            );
-                            continue;
-                        }
-                        if route.is_empty() && current.2 == s.bind {
+                        // Another protocol on the port and bind, or a second
+                        // server without a route name (TCP): istiod skips it.
+                        if (!can_merge || route.is_empty()) && current.2 == s.bind {
                             skip(
                                 ms,
                                 Skip::Conflict {

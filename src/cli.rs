@@ -66,6 +66,11 @@ pub struct Common {
     #[arg(long, value_enum, default_value = "auto", global = true)]
     pub color: ColorChoice,
 
+    /// In an archive or bug-report directory, only proxies whose `ns/pod`
+    /// matches (a part of it, or a glob: `istio-system/istio-ingress*`).
+    #[arg(long, global = true, value_name = "NS/POD", value_parser = text_filter)]
+    pub proxy: Option<TextFilter>,
+
     /// Do not page long output at a terminal (the pager is $PAGER, else
     /// `less` with LESS=FRX, as git does; PAGER=cat turns it off too).
     #[arg(long, global = true)]
@@ -619,6 +624,7 @@ pub fn run_args<I: IntoIterator<Item = String>>(args: I) -> Outcome {
 
 fn execute(cli: Cli, palette: Palette) -> Outcome {
     crate::input::set_max_input(cli.common.max_input_size.saturating_mul(1 << 20));
+    crate::input::set_proxy_filter(cli.common.proxy.clone());
     let text_output = !matches!(cli.common.output, OutputFormat::Json | OutputFormat::Yaml);
     let mut outcome = match dispatch(cli, palette) {
         Ok(o) => o,

@@ -2,6 +2,7 @@
 //! (never from the extension), and decode every dump in it into
 //! `envoy.admin.v3.ConfigDump` messages.
 
+pub mod archive;
 pub mod error;
 pub mod json;
 pub mod normalize;
@@ -66,6 +67,22 @@ impl LoadedDump {
 /// mapped, not read, and are not limited.
 pub const DEFAULT_MAX_INPUT: u64 = 4 << 30;
 static MAX_INPUT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_INPUT);
+
+/// Which proxies of an archive are read (`--proxy NS/POD`, a part of the
+/// name or a glob); all when unset.
+static PROXY_FILTER: std::sync::RwLock<Option<crate::analysis::filter::TextFilter>> = std::sync::RwLock::new(None);
+
+pub fn set_proxy_filter(f: Option<crate::analysis::filter::TextFilter>) {
+    *PROXY_FILTER.write().unwrap_or_else(|e| e.into_inner()) = f;
+}
+
+fn proxy_selected(proxy: &str) -> bool {
+    PROXY_FILTER
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_none_or(|f| f.matches(proxy))
+}
 
 pub fn set_max_input(bytes: u64) {
     MAX_INPUT.store(bytes, std::sync::atomic::Ordering::Relaxed);
@@ -169,6 +186,16 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
             file: path.into(),
             source,
         };
+        let dir = std::path::Path::new(path);
+        if dir.is_dir() {
+            if archive::is_layout_dir(dir) {
+                return load_archive(path, archive::read_dir(dir)?);
+            }
+            return Err(InputError::NotADump {
+                file: path.into(),
+                looks_like: "a directory that holds no istioctl bug-report or egctl collect layout (proxies/<ns>/<pod>/config_dump?include_eds, config-dumps/<ns>/<pod>.json): give the dump files themselves".into(),
+            });
+        }
         let f = std::fs::File::open(path).map_err(io)?;
         if f.metadata().map_err(io)?.is_file() {
             // A regular file is mapped rather than copied into the heap: its
@@ -188,8 +215,97 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
     load_bytes(&file, &bytes)
 }
 
+/// The dumps of an archive (or extracted directory), one per proxy
+/// selected, each named `ns/pod`; what could not be read is said on the
+/// dumps, never silently dropped.
+fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDump>, InputError> {
+    let mut notes = contents.notes;
+    for p in &contents.proxies_without_dump {
+        if proxy_selected(p) {
+            notes.push(format!(
+                "proxy {p} has logs but no config dump (istioctl bug-report drops every debug file of a pod when one of its admin requests failed)"
+            ));
+        }
+    }
+    let mut out: Vec<LoadedDump> = Vec::new();
+    let mut dumps_seen = 0;
+    for e in contents.entries {
+        let proxy = match &e.role {
+            archive::Role::Dump { proxy } => proxy.clone(),
+            archive::Role::ZtunnelDump { proxy } => {
+                if proxy_selected(proxy) {
+                    notes.push(format!("{}: ztunnel's own config dump (not Envoy's), not read", e.path));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        dumps_seen += 1;
+        if !proxy_selected(&proxy) {
+            continue;
+        }
+        let head = String::from_utf8_lossy(&e.bytes[..e.bytes.len().min(200)])
+            .trim()
+            .to_string();
+        if !head.starts_with('{')
+            && !head.starts_with('[')
+            && !e.bytes.starts_with(&[0x1f, 0x8b])
+            && e.bytes
+                .iter()
+                .take(200)
+                .all(|b| !b.is_ascii_control() || b.is_ascii_whitespace())
+        {
+            notes.push(format!(
+                "{}: holds text where a dump was expected ({}), not read",
+                e.path,
+                excerpt(head.lines().next().unwrap_or(""))
+            ));
+            continue;
+        }
+        match load_bytes(&e.path, &e.bytes) {
+            Ok(ds) => {
+                for mut d in ds {
+                    let eds = d.sections.iter().any(|s| s.type_url.ends_with("EndpointsConfigDump"));
+                    if !eds {
+                        d.report.archive_notes.push(
+                            "taken without ?include_eds: the dump holds no EDS endpoints (an empty endpoints view is not \"no endpoints\")".into(),
+                        );
+                    }
+                    d.name = Some(match d.name.take() {
+                        Some(inner) => format!("{proxy}/{inner}"),
+                        None => proxy.clone(),
+                    });
+                    d.file = file.to_string();
+                    out.push(d);
+                }
+            }
+            Err(err) => notes.push(format!("{}: not read: {err}", e.path)),
+        }
+    }
+    if out.is_empty() {
+        let why = if dumps_seen == 0 {
+            "an archive (or directory) with no proxy config dump".to_string()
+        } else {
+            format!("an archive with {dumps_seen} config dump(s), none of them read or selected by --proxy")
+        };
+        return Err(InputError::NotADump {
+            file: file.into(),
+            looks_like: if notes.is_empty() {
+                why
+            } else {
+                format!("{why}; {}", notes.join("; "))
+            },
+        });
+    }
+    out[0].report.archive_notes.extend(notes);
+    Ok(out)
+}
+
 /// Decodes every dump in `bytes`; `file` is used in messages only.
 pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputError> {
+    if let Some(kind) = archive::sniff(bytes) {
+        return load_archive(file, archive::read(file, bytes, kind)?);
+    }
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let out = read_stream(file, "gzip content", flate2::read::MultiGzDecoder::new(bytes)).map_err(|e| match e {
             InputError::Io { source, .. } => InputError::Gzip {

@@ -48,6 +48,10 @@ pub struct DecodeReport {
     /// `Defaulted container "istio-proxy" out of: ...`), skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preamble: Option<String>,
+    /// What reading the archive the dump came from said (proxies without a
+    /// dump, entries passed over, a dump taken without include_eds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archive_notes: Vec<String>,
     /// Example locations, at most MAX_EXAMPLES of each kind.
     pub examples: Vec<ReportExample>,
 }

@@ -139,6 +139,9 @@ pub fn summary(s: &Summary, p: Palette) -> String {
     }
     let _ = writeln!(out);
     super::push_line(&mut out, &format!("  skipped     {}", s.skipped));
+    for n in &s.decode_report.archive_notes {
+        super::push_line(&mut out, &format!("  archive     {n}"));
+    }
     if s.findings.is_empty() {
         super::push_line(&mut out, "  findings    none");
     } else {

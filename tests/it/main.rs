@@ -1,6 +1,7 @@
 //! The integration tests, as one test binary: linking the Envoy API once
 //! instead of once per file is most of a clean `cargo test`'s time.
 
+mod archives;
 mod common;
 
 mod cli;

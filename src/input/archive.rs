@@ -1,0 +1,329 @@
+//! Troubleshooting archives as users are handed them, read in place:
+//! `.tar.gz`/`.tgz`/`.tar`/`.zip` files (recognised by content) and
+//! extracted directories, in the layouts of `istioctl bug-report` (with or
+//! without its `bug-report/` prefix) and `egctl x collect`
+//! (`config-dumps/<ns>/<pod>.json`, `config-dumps/<ns>-<pod>.json`).
+//! Entries are streamed; nothing is written to disk. Entries with `..` or
+//! an absolute path, symlinks and links are passed over and said; each
+//! entry read is bounded like every input.
+
+use std::io::Read;
+
+use super::InputError;
+
+/// What kind of container the bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Tar,
+    TarGz,
+    Zip,
+}
+
+/// The archive kind of `bytes`, by content (a gzip is inflated just enough
+/// to see whether it holds a tar).
+pub fn sniff(bytes: &[u8]) -> Option<Kind> {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return Some(Kind::Zip);
+    }
+    if is_tar(bytes) {
+        return Some(Kind::Tar);
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut head = [0u8; 512];
+        let mut d = flate2::read::MultiGzDecoder::new(bytes);
+        let mut n = 0;
+        while n < head.len() {
+            match d.read(&mut head[n..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+        }
+        if n == head.len() && is_tar(&head) {
+            return Some(Kind::TarGz);
+        }
+    }
+    None
+}
+
+fn is_tar(b: &[u8]) -> bool {
+    b.len() >= 262 && &b[257..262] == b"ustar"
+}
+
+/// What an entry is to us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// An Envoy config dump of proxy `ns/pod`.
+    Dump { proxy: String },
+    /// ztunnel's own config dump (not Envoy's).
+    ZtunnelDump { proxy: String },
+    /// The istio-proxy container's log of `ns/pod`.
+    ProxyLog { proxy: String },
+    /// istiod's log.
+    IstiodLog,
+    /// istiod's `/debug/syncz`.
+    Syncz,
+    /// Istio custom resources (`cluster/crs`).
+    IstioConfig,
+    /// Something else in the archive.
+    Other,
+}
+
+/// The role of an entry by its path (`/` separators), in every layout read.
+pub fn role(path: &str) -> Role {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    // istioctl bug-report, with or without the `bug-report/` prefix (or
+    // under any directory it was extracted into).
+    if let Some(i) = parts.iter().rposition(|p| *p == "proxies") {
+        if let [ns, pod, file] = &parts[i + 1..] {
+            let proxy = format!("{ns}/{pod}");
+            return match *file {
+                "config_dump?include_eds" | "config_dump_include_eds" => Role::Dump { proxy },
+                "config_dump" => Role::ZtunnelDump { proxy },
+                "istio-proxy.log" => Role::ProxyLog { proxy },
+                _ => Role::Other,
+            };
+        }
+    }
+    if let Some(i) = parts.iter().rposition(|p| *p == "istio") {
+        match &parts[i + 1..] {
+            [_, _, "discovery.log"] => return Role::IstiodLog,
+            [_, _, "debug", "syncz"] => return Role::Syncz,
+            _ => {}
+        }
+    }
+    if parts.len() >= 2 && parts[parts.len() - 2] == "cluster" && parts[parts.len() - 1] == "crs" {
+        return Role::IstioConfig;
+    }
+    // egctl x collect: config-dumps/<ns>/<pod>.json (v1.5+) or
+    // config-dumps/<ns>-<pod>.json (v1.2–1.4).
+    if let Some(i) = parts.iter().rposition(|p| *p == "config-dumps") {
+        match &parts[i + 1..] {
+            [ns, file] if file.ends_with(".json") => {
+                return Role::Dump {
+                    proxy: format!("{ns}/{}", file.trim_end_matches(".json")),
+                }
+            }
+            [file] if file.ends_with(".json") && *file != "errors.json" => {
+                return Role::Dump {
+                    proxy: file.trim_end_matches(".json").to_string(),
+                }
+            }
+            _ => {}
+        }
+    }
+    Role::Other
+}
+
+/// One entry read, with its role.
+#[derive(Debug)]
+pub struct Entry {
+    pub path: String,
+    pub role: Role,
+    pub bytes: Vec<u8>,
+}
+
+/// The entries of interest of an archive, and what reading it passed over.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub entries: Vec<Entry>,
+    /// Proxies with a directory but no config dump.
+    pub proxies_without_dump: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Contents {
+    fn finish(mut self, seen_proxies: std::collections::BTreeSet<String>) -> Self {
+        let dumped: std::collections::BTreeSet<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| match &e.role {
+                Role::Dump { proxy } | Role::ZtunnelDump { proxy } => Some(proxy.clone()),
+                _ => None,
+            })
+            .collect();
+        self.proxies_without_dump = seen_proxies.difference(&dumped).cloned().collect();
+        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self
+    }
+}
+
+/// A path as a safe relative name: `\` read as `/`; None for `..` or an
+/// absolute path.
+fn safe_path(raw: &str) -> Option<String> {
+    let p = raw.replace('\\', "/");
+    if p.starts_with('/') || p.split('/').any(|s| s == "..") || p.contains(':') && p.chars().nth(1) == Some(':') {
+        return None;
+    }
+    Some(p.trim_start_matches("./").to_string())
+}
+
+/// The proxy a path's directory names (for proxies whose dump is missing).
+fn proxy_dir(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let i = parts.iter().rposition(|p| *p == "proxies")?;
+    match &parts[i + 1..] {
+        [ns, pod, _, ..] => Some(format!("{ns}/{pod}")),
+        _ => None,
+    }
+}
+
+/// Reads the entries whose role is not `Other` (and counts the rest).
+pub fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<Contents, InputError> {
+    let limit = super::max_input();
+    let mut out = Contents::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let bad = |msg: String| InputError::NotADump {
+        file: file.to_string(),
+        looks_like: format!("an archive that cannot be read: {msg}"),
+    };
+    let mut take = |out: &mut Contents, raw: &str, r: &mut dyn Read, size: u64| -> Result<(), InputError> {
+        let Some(path) = safe_path(raw) else {
+            out.notes
+                .push(format!("entry {raw:?} passed over: a path outside the archive"));
+            return Ok(());
+        };
+        if let Some(p) = proxy_dir(&path) {
+            seen.insert(p);
+        }
+        let role = role(&path);
+        if role == Role::Other {
+            return Ok(());
+        }
+        if size > limit {
+            out.notes.push(format!(
+                "entry {path} passed over: {size} bytes, more than --max-input-size"
+            ));
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        r.take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| bad(format!("{path}: {e}")))?;
+        out.entries.push(Entry { path, role, bytes: buf });
+        Ok(())
+    };
+    match kind {
+        Kind::Tar | Kind::TarGz => {
+            let reader: Box<dyn Read> = if kind == Kind::TarGz {
+                Box::new(flate2::read::MultiGzDecoder::new(bytes))
+            } else {
+                Box::new(bytes)
+            };
+            let mut ar = tar::Archive::new(reader);
+            for e in ar.entries().map_err(|e| bad(e.to_string()))? {
+                let mut e = e.map_err(|e| bad(e.to_string()))?;
+                let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                let t = e.header().entry_type();
+                if t.is_symlink() || t.is_hard_link() {
+                    let target = e
+                        .link_name_bytes()
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
+                    out.notes.push(format!("entry {raw} passed over: a link to {target:?}"));
+                    continue;
+                }
+                if !t.is_file() {
+                    continue;
+                }
+                let size = e.size();
+                take(&mut out, &raw, &mut e, size)?;
+            }
+        }
+        Kind::Zip => {
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+            for i in 0..z.len() {
+                let mut e = z.by_index(i).map_err(|e| bad(e.to_string()))?;
+                let raw = e.name().map(|n| n.into_owned()).map_err(|err| bad(err.to_string()))?;
+                if e.is_dir() {
+                    continue;
+                }
+                if e.is_symlink() {
+                    out.notes.push(format!("entry {raw} passed over: a symlink"));
+                    continue;
+                }
+                let size = e.size();
+                take(&mut out, &raw, &mut e, size)?;
+            }
+        }
+    }
+    Ok(out.finish(seen))
+}
+
+/// The same for an extracted directory (links to folders or outside the
+/// directory are passed over by the walk).
+pub fn read_dir(dir: &std::path::Path) -> Result<Contents, InputError> {
+    let walk = super::walk_dir(dir)?;
+    let mut out = Contents::default();
+    let mut seen = std::collections::BTreeSet::new();
+    out.notes.extend(walk.skipped);
+    for p in walk.files {
+        let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+        if let Some(proxy) = proxy_dir(&rel) {
+            seen.insert(proxy);
+        }
+        let role = role(&rel);
+        if role == Role::Other {
+            continue;
+        }
+        let bytes = std::fs::read(&p).map_err(|source| InputError::Io {
+            file: p.display().to_string(),
+            source,
+        })?;
+        out.entries.push(Entry {
+            path: p.display().to_string(),
+            role,
+            bytes,
+        });
+    }
+    Ok(out.finish(seen))
+}
+
+/// Whether a directory holds a layout we read (any entry with a role).
+pub fn is_layout_dir(dir: &std::path::Path) -> bool {
+    dir.join("proxies").is_dir()
+        || dir.join("bug-report").join("proxies").is_dir()
+        || dir.join("config-dumps").is_dir()
+        || std::fs::read_dir(dir).ok().is_some_and(|rd| {
+            rd.flatten()
+                .any(|e| e.path().is_dir() && e.path().join("config-dumps").is_dir())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_in_every_layout() {
+        let dump = |p: &str| Role::Dump { proxy: p.into() };
+        assert_eq!(
+            role("bug-report/proxies/istio-system/gw-1/config_dump?include_eds"),
+            dump("istio-system/gw-1")
+        );
+        assert_eq!(role("proxies/default/app/config_dump?include_eds"), dump("default/app"));
+        assert_eq!(
+            role("proxies/istio-system/ztunnel-x/config_dump"),
+            Role::ZtunnelDump {
+                proxy: "istio-system/ztunnel-x".into()
+            }
+        );
+        assert_eq!(
+            role("bug-report/istio/istio-system/istiod-1/discovery.log"),
+            Role::IstiodLog
+        );
+        assert_eq!(role("bug-report/istio/istio-system/istiod-1/debug/syncz"), Role::Syncz);
+        assert_eq!(role("bug-report/cluster/crs"), Role::IstioConfig);
+        assert_eq!(
+            role("envoy-gateway-2026-01-02T15_04_05/config-dumps/envoy-gateway-system/envoy-x.json"),
+            dump("envoy-gateway-system/envoy-x")
+        );
+        assert_eq!(
+            role("eg/config-dumps/envoy-gateway-system-envoy-x.json"),
+            dump("envoy-gateway-system-envoy-x")
+        );
+        assert_eq!(role("bug-report/proxies/default/app/stats/prometheus"), Role::Other);
+        assert_eq!(safe_path("a\\b\\c"), Some("a/b/c".into()));
+        assert_eq!(safe_path("../etc/passwd"), None);
+        assert_eq!(safe_path("/etc/passwd"), None);
+    }
+}

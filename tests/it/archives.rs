@@ -1,0 +1,286 @@
+//! Archives as SREs are handed them: the real `istioctl bug-report`
+//! archives of the corpus, and archives built here in every layout and
+//! shape the tools write (prefix or not, zip, Windows separators, links,
+//! paths outside the archive, proxies without a dump, ztunnel dumps, error
+//! text where JSON was expected, egctl's layouts, extracted directories).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::common;
+
+fn xray(args: &[&str]) -> (String, String, i32) {
+    let out = assert_cmd::Command::cargo_bin("egress-xray")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn summaries(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let (out, err, code) = xray(&all);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_corpus_bug_reports_are_read_as_they_are() {
+    let Some(corpus) = common::corpus() else { return };
+    let big = corpus.join("archives/istio__istio__bug-report__ce7467045126.tar.gz");
+    let big = big.to_string_lossy();
+    let s = summaries(&[&big]);
+    assert_eq!(s.len(), 17, "17 proxies");
+    let names: Vec<&str> = s.iter().map(|x| x["source"].as_str().unwrap()).collect();
+    assert!(names.iter().all(|n| n.starts_with(&format!("{big}#"))), "{names:?}");
+    assert!(names
+        .iter()
+        .any(|n| n.ends_with("#istio-ingress/istio-ingressgateway-66ff6cdcf5-ccj9x")));
+    // --proxy selects by ns/pod, a part or a glob.
+    let gw = summaries(&[&big, "--proxy", "istio-ingress/*"]);
+    assert_eq!(gw.len(), 3);
+    let one = summaries(&[&big, "--proxy", "ingressgateway"]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["identity"]["proxy_type"], "router");
+    let small = corpus.join("archives/istio__istio__bug-report__4f9653159fa.tar.gz");
+    assert_eq!(summaries(&[&small.to_string_lossy()]).len(), 1);
+    // Every view reads the archive; rows name their proxy.
+    let (out, err, code) = xray(&["listeners", &big, "--proxy", "istio-ingress/*", "--port", "80"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("PROXY") && out.contains("istio-ingressgateway-66ff6cdcf5-ccj9x.istio-ingress"),
+        "{out}"
+    );
+    let (_, err, code) = xray(&[&big, "--proxy", "no-such-pod"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("17 config dump(s), none of them read or selected by --proxy"),
+        "{err}"
+    );
+}
+
+/// A tar entry written as given, even where `tar::Builder` would refuse
+/// the path (`..`, Windows separators).
+fn raw_entry(b: &mut tar::Builder<impl Write>, path: &str, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    let name = &mut h.as_gnu_mut().unwrap().name;
+    name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+fn symlink_entry(b: &mut tar::Builder<impl Write>, path: &str, target: &str) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, path, target).unwrap();
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("egress-xray-archive-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(common::sample(name)).unwrap()
+}
+
+/// The entries of a small bug-report: two gateways with dumps, a proxy
+/// whose debug files were dropped, a ztunnel, a dump holding an error text.
+fn bug_report_entries(prefix: &str, sep: &str) -> Vec<(String, Vec<u8>)> {
+    let p = |rest: &str| format!("{prefix}{}", rest.replace('/', sep));
+    vec![
+        (
+            p("proxies/egress-mtls/egw-mtls-6c8f9d7b5-x2k4p/config_dump?include_eds"),
+            sample("egw-mtls.config_dump.json"),
+        ),
+        (
+            p("proxies/egress-mtls/egw-mtls-6c8f9d7b5-x2k4p/istio-proxy.log"),
+            b"2026-11-20T10:00:00.000000Z info envoy main\n".to_vec(),
+        ),
+        (
+            p("proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds"),
+            sample("egw-pt.config_dump.json"),
+        ),
+        (
+            p("proxies/mesh-test/sleep-1/istio-proxy.log"),
+            b"2026-11-20T10:00:00.000000Z info envoy main\n".to_vec(),
+        ),
+        (
+            p("proxies/istio-system/ztunnel-abcde/config_dump"),
+            br#"{"workloads": []}"#.to_vec(),
+        ),
+        (
+            p("proxies/other/broken-1/config_dump?include_eds"),
+            b"404 page not found\n".to_vec(),
+        ),
+        (
+            p("istio/istio-system/istiod-1/discovery.log"),
+            b"2026-11-20T10:00:00.000000Z info ads ADS: new connection\n".to_vec(),
+        ),
+        (p("cluster/crs"), b"apiVersion: v1\nkind: List\nitems: []\n".to_vec()),
+        (p("versions"), b"client version: 1.30.0\n".to_vec()),
+    ]
+}
+
+fn check_bug_report(path: &str) {
+    let s = summaries(&[path]);
+    let sources: Vec<&str> = s.iter().map(|x| x["source"].as_str().unwrap()).collect();
+    assert_eq!(
+        sources,
+        [
+            format!("{path}#egress-mtls/egw-mtls-6c8f9d7b5-x2k4p"),
+            format!("{path}#egress-pt/egw-pt-7d9f8c6b4-q8mzl")
+        ],
+        "{path}"
+    );
+    let notes: Vec<String> = s
+        .iter()
+        .flat_map(|x| {
+            x["decode_report"]["archive_notes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    let has = |needle: &str| {
+        assert!(
+            notes.iter().any(|n| n.contains(needle)),
+            "{path}: no note with {needle:?}: {notes:#?}"
+        )
+    };
+    has("proxy mesh-test/sleep-1 has logs but no config dump");
+    has("ztunnel's own config dump (not Envoy's), not read");
+    has("holds text where a dump was expected (404 page not found)");
+    // The summary text says it too.
+    let (text, _, _) = xray(&[path]);
+    assert!(
+        text.contains("archive     proxy mesh-test/sleep-1 has logs but no config dump"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bug_report_tar_gz_with_and_without_prefix_and_a_zip() {
+    let dir = tempdir("br");
+    // With the bug-report/ prefix, plus hostile entries.
+    let path = dir.join("bug-report.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (name, data) in bug_report_entries("bug-report/", "/") {
+            raw_entry(&mut b, &name, &data);
+        }
+        raw_entry(&mut b, "../outside/proxies/x/y/config_dump?include_eds", b"{}");
+        symlink_entry(&mut b, "pod-logs/egw/istio-proxy.log", "../../etc/passwd");
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let p = path.to_string_lossy().into_owned();
+    check_bug_report(&p);
+    let s = summaries(&[&p]);
+    let notes = s[0]["decode_report"]["archive_notes"].to_string();
+    assert!(notes.contains("passed over: a path outside the archive"), "{notes}");
+    assert!(notes.contains("passed over: a link to"), "{notes}");
+
+    // `--dir` bug-reports have no prefix; a tar made on Windows has `\`.
+    let path = dir.join("bug-report.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, data) in bug_report_entries("", "\\") {
+            raw_entry(&mut b, &name, &data);
+        }
+        b.finish().unwrap();
+    }
+    check_bug_report(&path.to_string_lossy());
+
+    // The same as a zip.
+    let path = dir.join("bug-report.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (name, data) in bug_report_entries("bug-report/", "/") {
+            z.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            z.write_all(&data).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    check_bug_report(&path.to_string_lossy());
+
+    // Extracted, as a directory.
+    let root = dir.join("extracted");
+    for (name, data) in bug_report_entries("bug-report/", "/") {
+        let f = root.join(&name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, data).unwrap();
+    }
+    let s = summaries(&[&root.to_string_lossy()]);
+    assert_eq!(s.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn egctl_collect_layouts() {
+    let dir = tempdir("eg");
+    let dump = sample("envoy-gateways.config_dump.json");
+    for (layout, entry) in [
+        (
+            "v1.5",
+            "envoy-gateway-2026-01-02T15_04_05/config-dumps/envoy-gateway-system/envoy-default-eg-1.json",
+        ),
+        (
+            "v1.2",
+            "envoy-gateway-2026-01-02T15_04_05/config-dumps/envoy-gateway-system-envoy-default-eg-1.json",
+        ),
+    ] {
+        let path = dir.join(format!("eg-{layout}.tar.gz"));
+        {
+            let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+            let mut b = tar::Builder::new(gz);
+            raw_entry(&mut b, entry, &dump);
+            raw_entry(&mut b, "envoy-gateway-2026-01-02T15_04_05/config-dumps/errors.log", b"");
+            symlink_entry(
+                &mut b,
+                "envoy-gateway-2026-01-02T15_04_05/pod-logs/envoy-default-eg-1/envoy.log",
+                "../../cluster-resources/pods/logs/envoy-gateway-system/envoy-default-eg-1/envoy.log",
+            );
+            b.into_inner().unwrap().finish().unwrap();
+        }
+        let p = path.to_string_lossy().into_owned();
+        let s = summaries(&[&p]);
+        assert_eq!(s.len(), 1, "{layout}");
+        assert!(
+            s[0]["source"].as_str().unwrap().contains("envoy-default-eg-1"),
+            "{layout}"
+        );
+        assert!(s[0]["counts"].to_string().contains("listeners"), "{layout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_directory_without_a_layout_is_named() {
+    let dir = tempdir("plain");
+    std::fs::write(dir.join("notes.txt"), "hello").unwrap();
+    let (_, err, code) = xray(&[&dir.to_string_lossy()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("a directory that holds no istioctl bug-report or egctl collect layout"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}

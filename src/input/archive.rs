@@ -1,8 +1,11 @@
 //! Troubleshooting archives as users are handed them, read in place:
 //! `.tar.gz`/`.tgz`/`.tar`/`.zip` files (recognised by content) and
 //! extracted directories, in the layouts of `istioctl bug-report` (with or
-//! without its `bug-report/` prefix) and `egctl x collect`
-//! (`config-dumps/<ns>/<pod>.json`, `config-dumps/<ns>-<pod>.json`).
+//! without its `bug-report/` prefix), OpenShift Service Mesh must-gather
+//! (2.0–2.3 `envoyConfiguration`, 2.4+/3.x `config_dump_proxy.json`, the
+//! core must-gather under `istio/`), `egctl x collect`
+//! (`config-dumps/<ns>/<pod>.json`, `config-dumps/<ns>-<pod>.json`) and
+//! `consul-k8s debug` (`proxy/<ns>/<proxy type>/<pod>/config_dumps.json`).
 //! Entries are streamed; nothing is written to disk. Entries with `..` or
 //! an absolute path, symlinks and links are passed over and said; each
 //! entry read is bounded like every input.
@@ -62,6 +65,10 @@ pub enum Role {
     IstiodLog,
     /// istiod's `/debug/syncz`.
     Syncz,
+    /// istiod's view of a proxy's config (must-gather's
+    /// `config_dump_istiod.json`/`pilotConfiguration`): what istiod would
+    /// send, not what the proxy holds.
+    IstiodView { proxy: String },
     /// Istio custom resources (`cluster/crs`).
     IstioConfig,
     /// Something else in the archive.
@@ -93,6 +100,44 @@ pub fn role(path: &str) -> Role {
     }
     if parts.len() >= 2 && parts[parts.len() - 2] == "cluster" && parts[parts.len() - 1] == "crs" {
         return Role::IstioConfig;
+    }
+    // must-gather (oc adm inspect layout): namespaces/<ns>/pods/<pod>/...
+    if let Some(i) = parts.iter().rposition(|p| *p == "namespaces") {
+        match &parts[i + 1..] {
+            [ns, "pods", pod, file] => {
+                let proxy = format!("{ns}/{pod}");
+                return match *file {
+                    "config_dump_proxy.json" | "envoyConfiguration" => Role::Dump { proxy },
+                    "config_dump_istiod.json" | "pilotConfiguration" => Role::IstiodView { proxy },
+                    _ => Role::Other,
+                };
+            }
+            [ns, "pods", pod, "istio-proxy", "istio-proxy", "logs", "current.log" | "previous.log"] => {
+                return Role::ProxyLog {
+                    proxy: format!("{ns}/{pod}"),
+                }
+            }
+            [_, "pods", _, "discovery", "discovery", "logs", "current.log" | "previous.log"] => return Role::IstiodLog,
+            [_, "debug-syncz.json"] | [_, _, "debug-syncz.json"] | [_, "controlplane", "synchronization"] => {
+                return Role::Syncz
+            }
+            [_, group, _, file] | [_, group, file]
+                if (group.ends_with("istio.io") || group.ends_with("gateway.networking.k8s.io"))
+                    && (file.ends_with(".yaml") || file.ends_with(".yml")) =>
+            {
+                return Role::IstioConfig
+            }
+            _ => {}
+        }
+    }
+    // consul-k8s debug: proxy/<ns>/<proxy type>/<pod>/config_dumps.json
+    // (proxy types hold spaces: "API Gateway", "Mesh Gateway").
+    if let Some(i) = parts.iter().rposition(|p| *p == "proxy") {
+        if let [ns, _kind, pod, "config_dumps.json"] = &parts[i + 1..] {
+            return Role::Dump {
+                proxy: format!("{ns}/{pod}"),
+            };
+        }
     }
     // egctl x collect: config-dumps/<ns>/<pod>.json (v1.5+) or
     // config-dumps/<ns>-<pod>.json (v1.2–1.4).
@@ -157,12 +202,19 @@ fn safe_path(raw: &str) -> Option<String> {
     Some(p.trim_start_matches("./").to_string())
 }
 
-/// The proxy a path's directory names (for proxies whose dump is missing).
+/// The proxy a path's directory names (for proxies whose dump is missing):
+/// a bug-report proxy directory, or a must-gather pod with an istio-proxy
+/// container.
 fn proxy_dir(path: &str) -> Option<String> {
     let parts: Vec<&str> = path.split('/').collect();
-    let i = parts.iter().rposition(|p| *p == "proxies")?;
+    if let Some(i) = parts.iter().rposition(|p| *p == "proxies") {
+        if let [ns, pod, _, ..] = &parts[i + 1..] {
+            return Some(format!("{ns}/{pod}"));
+        }
+    }
+    let i = parts.iter().rposition(|p| *p == "namespaces")?;
     match &parts[i + 1..] {
-        [ns, pod, _, ..] => Some(format!("{ns}/{pod}")),
+        [ns, "pods", pod, "istio-proxy", ..] => Some(format!("{ns}/{pod}")),
         _ => None,
     }
 }
@@ -280,12 +332,14 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Contents, InputError> {
 
 /// Whether a directory holds a layout we read (any entry with a role).
 pub fn is_layout_dir(dir: &std::path::Path) -> bool {
-    dir.join("proxies").is_dir()
-        || dir.join("bug-report").join("proxies").is_dir()
-        || dir.join("config-dumps").is_dir()
+    let marks = ["proxies", "config-dumps", "namespaces", "proxy"];
+    let holds = |d: &std::path::Path| marks.iter().any(|m| d.join(m).is_dir());
+    holds(dir)
         || std::fs::read_dir(dir).ok().is_some_and(|rd| {
-            rd.flatten()
-                .any(|e| e.path().is_dir() && e.path().join("config-dumps").is_dir())
+            rd.flatten().any(|e| {
+                let p = e.path();
+                p.is_dir() && (holds(&p) || p.join("istio").is_dir() && holds(&p.join("istio")))
+            })
         })
 }
 
@@ -322,6 +376,52 @@ mod tests {
             dump("envoy-gateway-system-envoy-x")
         );
         assert_eq!(role("bug-report/proxies/default/app/stats/prometheus"), Role::Other);
+        // must-gather: 3.x, the core must-gather under istio/, 2.0–2.3.
+        assert_eq!(
+            role("quay-io-x/namespaces/bookinfo/pods/details-1/config_dump_proxy.json"),
+            dump("bookinfo/details-1")
+        );
+        assert_eq!(
+            role("img/istio/namespaces/bookinfo/pods/details-1/config_dump_proxy.json"),
+            dump("bookinfo/details-1")
+        );
+        assert_eq!(
+            role("img/namespaces/bookinfo/pods/details-1/envoyConfiguration"),
+            dump("bookinfo/details-1")
+        );
+        assert_eq!(
+            role("img/namespaces/bookinfo/pods/details-1/config_dump_istiod.json"),
+            Role::IstiodView {
+                proxy: "bookinfo/details-1".into()
+            }
+        );
+        assert_eq!(
+            role("img/namespaces/bookinfo/pods/details-1/istio-proxy/istio-proxy/logs/current.log"),
+            Role::ProxyLog {
+                proxy: "bookinfo/details-1".into()
+            }
+        );
+        assert_eq!(
+            role("img/namespaces/istio-system/pods/istiod-1/discovery/discovery/logs/current.log"),
+            Role::IstiodLog
+        );
+        assert_eq!(
+            role("img/namespaces/istio-system/default/debug-syncz.json"),
+            Role::Syncz
+        );
+        assert_eq!(
+            role("img/namespaces/istio-system/controlplane/synchronization"),
+            Role::Syncz
+        );
+        assert_eq!(
+            role("img/namespaces/bookinfo/networking.istio.io/virtualservices/reviews.yaml"),
+            Role::IstioConfig
+        );
+        // consul-k8s debug, directory names with spaces.
+        assert_eq!(
+            role("consul-k8s-debug-2026/proxy/default/API Gateway/api-gw-1/config_dumps.json"),
+            dump("default/api-gw-1")
+        );
         assert_eq!(safe_path("a\\b\\c"), Some("a/b/c".into()));
         assert_eq!(safe_path("../etc/passwd"), None);
         assert_eq!(safe_path("/etc/passwd"), None);

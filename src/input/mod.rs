@@ -193,7 +193,11 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
             }
             return Err(InputError::NotADump {
                 file: path.into(),
-                looks_like: "a directory that holds no istioctl bug-report or egctl collect layout (proxies/<ns>/<pod>/config_dump?include_eds, config-dumps/<ns>/<pod>.json): give the dump files themselves".into(),
+                looks_like: "a directory that holds no troubleshooting layout egress-xray reads (istioctl bug-report \
+                             proxies/<ns>/<pod>/config_dump?include_eds, must-gather \
+                             namespaces/<ns>/pods/<pod>/config_dump_proxy.json, egctl config-dumps/<ns>/<pod>.json, \
+                             consul-k8s proxy/.../config_dumps.json): give the dump files themselves"
+                    .into(),
             });
         }
         let f = std::fs::File::open(path).map_err(io)?;
@@ -235,6 +239,15 @@ fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDum
             archive::Role::ZtunnelDump { proxy } => {
                 if proxy_selected(proxy) {
                     notes.push(format!("{}: ztunnel's own config dump (not Envoy's), not read", e.path));
+                }
+                continue;
+            }
+            archive::Role::IstiodView { proxy } => {
+                if proxy_selected(proxy) {
+                    notes.push(format!(
+                        "{}: istiod's view of {proxy} (what istiod would send, not what the proxy holds), not read as its dump",
+                        e.path
+                    ));
                 }
                 continue;
             }

@@ -279,8 +279,86 @@ fn a_directory_without_a_layout_is_named() {
     let (_, err, code) = xray(&[&dir.to_string_lossy()]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("a directory that holds no istioctl bug-report or egctl collect layout"),
+        err.contains("a directory that holds no troubleshooting layout egress-xray reads"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+/// An OpenShift Service Mesh must-gather tree (3.x layout, under the gather
+/// image's directory) and a consul-k8s debug archive (directory names with
+/// spaces, the {pod: {config_dump, clusters}} wrapper).
+#[test]
+fn must_gather_and_consul_debug() {
+    let dir = tempdir("mg");
+    let root = dir.join("must-gather.local.123456/quay-io-maistra-must-gather-sha256-abc");
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "namespaces/egress-pt/pods/egw-pt-7d9f8c6b4-q8mzl/config_dump_proxy.json",
+            sample("egw-pt.config_dump.json"),
+        ),
+        (
+            "namespaces/egress-pt/pods/egw-pt-7d9f8c6b4-q8mzl/config_dump_istiod.json",
+            b"Proxy not connected to this Pilot instance. It may be connected to another instance.\n".to_vec(),
+        ),
+        (
+            "namespaces/egress-pt/pods/egw-pt-7d9f8c6b4-q8mzl/istio-proxy/istio-proxy/logs/current.log",
+            b"2026-11-20T10:00:00.000000Z info envoy main\n".to_vec(),
+        ),
+        (
+            "namespaces/bookinfo/pods/details-1/config_dump_proxy.json",
+            b"Error: received unsuccessful status code 503\n".to_vec(),
+        ),
+        (
+            "namespaces/bookinfo/pods/details-1/istio-proxy/istio-proxy/logs/current.log",
+            b"2026-11-20T10:00:00.000000Z info envoy main\n".to_vec(),
+        ),
+    ];
+    for (name, data) in &files {
+        let f = root.join(name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, data).unwrap();
+    }
+    let top = dir.join("must-gather.local.123456");
+    let s = summaries(&[&top.to_string_lossy()]);
+    assert_eq!(s.len(), 1);
+    assert!(s[0]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("#egress-pt/egw-pt-7d9f8c6b4-q8mzl"));
+    let notes = s[0]["decode_report"]["archive_notes"].to_string();
+    assert!(notes.contains("taken without ?include_eds"), "{notes}");
+    assert!(
+        notes.contains("istiod's view of egress-pt/egw-pt-7d9f8c6b4-q8mzl"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("holds text where a dump was expected (Error: received unsuccessful status code 503)"),
+        "{notes}"
+    );
+
+    // consul-k8s debug
+    let path = dir.join("consul-k8s-debug-2026-01-02T15-04-05Z.tar.gz");
+    {
+        let wrapped = format!(
+            "{{\"api-gw-1\": {{\"config_dump\": {}, \"clusters\": {{}}}}}}",
+            String::from_utf8(sample("egw-pt.config_dump.json")).unwrap()
+        );
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        raw_entry(
+            &mut b,
+            "consul-k8s-debug-2026-01-02T15-04-05Z/proxy/default/API Gateway/api-gw-1/config_dumps.json",
+            wrapped.as_bytes(),
+        );
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let s = summaries(&[&path.to_string_lossy()]);
+    assert_eq!(s.len(), 1);
+    assert!(
+        s[0]["source"].as_str().unwrap().contains("#default/api-gw-1/"),
+        "{}",
+        s[0]["source"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -918,8 +918,10 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         } => {
             let indexes = indexes(&dumps)?;
             let paths: Vec<String> = istio.iter().chain(&k8s).cloned().collect();
-            let config = crate::istio::load_config(&paths)?;
-            let logs = crate::istio::LogFiles::read(&istiod_log)?;
+            let extras = crate::istio::ArchiveExtras::read(&dumps, input::proxy_selected)?;
+            let config = crate::istio::load_config(&paths)?.or(extras.config);
+            let mut logs = crate::istio::LogFiles::read(&istiod_log)?;
+            logs.extend(extras.istiod_logs);
             let mut ex = explain::explain(&explain::ExplainInput {
                 dumps: &indexes,
                 config: config.as_ref(),
@@ -985,7 +987,17 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     envoy.push((proxy.clone(), r, src));
                 }
             }
-            let istiod_logs = crate::istio::LogFiles::read(&istiod_log)?;
+            // What archives given as dumps hold: proxy and istiod logs,
+            // syncz, Istio objects.
+            let extras = crate::istio::ArchiveExtras::read(&dumps, input::proxy_selected)?;
+            for (proxy, label, text) in &extras.proxy_logs {
+                envoy_logs.push_text(label.clone(), text.clone());
+                for (r, src) in crate::istio::nacklog::parse_log(label, text) {
+                    envoy.push((Some(proxy.clone()), r, src));
+                }
+            }
+            let mut istiod_logs = crate::istio::LogFiles::read(&istiod_log)?;
+            istiod_logs.extend(extras.istiod_logs);
             let istiod: Vec<_> = istiod_logs
                 .files
                 .iter()
@@ -1005,7 +1017,13 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     looks_like: msg,
                 })?);
             }
-            let config = crate::istio::load_config(&istio)?;
+            for (label, text) in &extras.syncz {
+                match nack::parse_syncz(label, text) {
+                    Ok(s) => sync.extend(s),
+                    Err(msg) => notes.push(format!("{label}: not read as syncz: {msg}")),
+                }
+            }
+            let config = crate::istio::load_config(&istio)?.or(extras.config);
             let mut report = nack::postmortem(&nack::NackInput {
                 dumps: &indexes,
                 envoy: &envoy,
@@ -1080,7 +1098,8 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         }
         Command::Isolation { dumps, istio } => {
             let indexes = indexes(&dumps)?;
-            let config = crate::istio::load_config(&istio)?;
+            let extras = crate::istio::ArchiveExtras::read(&dumps, input::proxy_selected)?;
+            let config = crate::istio::load_config(&istio)?.or(extras.config);
             let report = isolation::isolation(&indexes, config.as_ref());
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::isolation(r, o == OutputFormat::Wide, palette)

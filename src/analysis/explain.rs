@@ -157,14 +157,12 @@ fn gw_name(g: &Gateway) -> String {
 /// selects), else one per Gateway selector.
 fn targets(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
+    let mut not_gateways: Vec<String> = Vec::new();
     for (i, ix) in input.dumps.iter().enumerate() {
         let Some(b) = &ix.bootstrap else { continue };
         let Some(node) = &b.node else { continue };
         if node.id.starts_with("sidecar~") || node.id.starts_with("ztunnel~") {
-            ex.limits.push(format!(
-                "{} is not a gateway (node {}): Gateways apply only to router proxies",
-                ix.source, node.id
-            ));
+            not_gateways.push(ix.proxy_name());
             continue;
         }
         let meta = node.metadata.as_ref();
@@ -206,6 +204,21 @@ fn targets(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) -> Vec<Targ
             container_ports: BTreeMap::new(),
         });
     }
+    if !not_gateways.is_empty() {
+        let shown: Vec<&str> = not_gateways.iter().take(3).map(String::as_str).collect();
+        let more = not_gateways.len().saturating_sub(shown.len());
+        ex.limits.push(format!(
+            "{} of the dumps {} sidecars, not gateways (Gateways apply only to router proxies): {}{}",
+            not_gateways.len(),
+            if not_gateways.len() == 1 { "is a" } else { "are" },
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
     let selected = |w: &Workload| {
         cfg.gateways.values().any(|g| {
             !g.spec.selector.is_empty()
@@ -217,10 +230,28 @@ fn targets(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) -> Vec<Targ
         if !w.looks_like_gateway && !selected(w) {
             continue;
         }
-        let dumped = out
-            .iter()
-            .any(|t| t.proxy.namespace == w.namespace && !w.labels.is_empty() && subset(&w.labels, &t.proxy.labels));
+        // An archive read with --proxy: only the proxies selected.
+        if w.kind == "Pod" && !crate::input::proxy_selected(&format!("{}/{}", w.namespace, w.name)) {
+            continue;
+        }
+        let dumped = out.iter().any(|t| {
+            t.proxy.namespace == w.namespace
+                && (t.proxy.name == w.name || !w.labels.is_empty() && subset(&w.labels, &t.proxy.labels))
+        });
         if dumped {
+            continue;
+        }
+        // A Gateway API gateway: istiod builds its listeners from a
+        // Kubernetes Gateway, which explain does not model.
+        if ["gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name"]
+            .iter()
+            .any(|l| w.labels.contains_key(*l))
+            && !selected(w)
+        {
+            ex.limits.push(format!(
+                "{} {}/{} is a Gateway API gateway: its listeners come from a Kubernetes Gateway (gateway.networking.k8s.io), which explain does not model",
+                w.kind, w.namespace, w.name
+            ));
             continue;
         }
         let (unprivileged, source) = if w.spec_known {
@@ -319,6 +350,18 @@ fn predict(cfg: &Config, input: &ExplainInput, ex: &mut Explanation) {
         ex.limits.extend(merged.undetermined.iter().cloned());
         let wanted = |gw: &str| input.gateway.as_ref().is_none_or(|w| w == gw);
         if applied.is_empty() {
+            // A Gateway API gateway: its listeners come from a Kubernetes
+            // Gateway, which explain does not model.
+            if ["gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name"]
+                .iter()
+                .any(|l| target.proxy.labels.contains_key(*l))
+            {
+                ex.limits.push(format!(
+                    "{} is a Gateway API gateway: its listeners come from a Kubernetes Gateway (gateway.networking.k8s.io), which explain does not model",
+                    target.proxy.name
+                ));
+                continue;
+            }
             unexpected_listeners(input, &target, &BTreeSet::new(), ex);
             if input.gateway.is_none() || target.proxy.dump.is_some() {
                 let names: Vec<String> = cfg.gateways.values().map(gw_name).collect();

@@ -69,7 +69,8 @@ pub enum Role {
     /// `config_dump_istiod.json`/`pilotConfiguration`): what istiod would
     /// send, not what the proxy holds.
     IstiodView { proxy: String },
-    /// Istio custom resources (`cluster/crs`).
+    /// Istio and Kubernetes objects (`cluster/crs`, `cluster/k8s-resources`,
+    /// `cluster/pods`, must-gather's per-resource YAML).
     IstioConfig,
     /// Something else in the archive.
     Other,
@@ -98,7 +99,10 @@ pub fn role(path: &str) -> Role {
             _ => {}
         }
     }
-    if parts.len() >= 2 && parts[parts.len() - 2] == "cluster" && parts[parts.len() - 1] == "crs" {
+    if parts.len() >= 2
+        && parts[parts.len() - 2] == "cluster"
+        && matches!(parts[parts.len() - 1], "crs" | "k8s-resources" | "pods")
+    {
         return Role::IstioConfig;
     }
     // must-gather (oc adm inspect layout): namespaces/<ns>/pods/<pod>/...
@@ -330,6 +334,28 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Contents, InputError> {
     Ok(out.finish(seen))
 }
 
+/// The contents of `path` when it is an archive file or a layout
+/// directory; None for anything else (a plain dump).
+pub fn open(path: &str) -> Result<Option<Contents>, InputError> {
+    let p = std::path::Path::new(path);
+    if p.is_dir() {
+        return if is_layout_dir(p) {
+            read_dir(p).map(Some)
+        } else {
+            Ok(None)
+        };
+    }
+    let Ok(f) = std::fs::File::open(p) else { return Ok(None) };
+    // SAFETY: read-only mapping, as for dumps (see input::load_path).
+    let Ok(map) = (unsafe { memmap2::Mmap::map(&f) }) else {
+        return Ok(None);
+    };
+    match sniff(&map) {
+        Some(kind) => read(path, &map, kind).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Whether a directory holds a layout we read (any entry with a role).
 pub fn is_layout_dir(dir: &std::path::Path) -> bool {
     let marks = ["proxies", "config-dumps", "namespaces", "proxy"];
@@ -367,6 +393,7 @@ mod tests {
         );
         assert_eq!(role("bug-report/istio/istio-system/istiod-1/debug/syncz"), Role::Syncz);
         assert_eq!(role("bug-report/cluster/crs"), Role::IstioConfig);
+        assert_eq!(role("bug-report/cluster/k8s-resources"), Role::IstioConfig);
         assert_eq!(
             role("envoy-gateway-2026-01-02T15_04_05/config-dumps/envoy-gateway-system/envoy-x.json"),
             dump("envoy-gateway-system/envoy-x")

@@ -76,7 +76,7 @@ pub fn set_proxy_filter(f: Option<crate::analysis::filter::TextFilter>) {
     *PROXY_FILTER.write().unwrap_or_else(|e| e.into_inner()) = f;
 }
 
-fn proxy_selected(proxy: &str) -> bool {
+pub fn proxy_selected(proxy: &str) -> bool {
     PROXY_FILTER
         .read()
         .unwrap_or_else(|e| e.into_inner())

@@ -20,10 +20,13 @@ use crate::input::InputError;
 pub struct Meta {
     pub name: String,
     pub namespace: String,
+    #[serde(deserialize_with = "lenient_map")]
     pub labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "lenient_map")]
     pub annotations: BTreeMap<String, String>,
     /// RFC 3339; istiod orders Gateways and VirtualServices by it (older
-    /// first, then by name and namespace).
+    /// first, then by name and namespace). Pod templates hold `null`.
+    #[serde(deserialize_with = "lenient_string")]
     pub creation_timestamp: String,
 }
 
@@ -307,6 +310,63 @@ impl LogFiles {
     pub fn sizes(&self) -> Vec<(String, usize)> {
         self.files.iter().map(|(f, t)| (f.clone(), t.lines().count())).collect()
     }
+
+    /// Adds a log already read (an archive entry).
+    pub fn push_text(&mut self, label: String, text: String) {
+        self.files.push((label, text));
+    }
+
+    pub fn extend(&mut self, other: LogFiles) {
+        self.files.extend(other.files);
+        self.notes.extend(other.notes);
+    }
+}
+
+/// What archives given as dumps hold beside the dumps: proxy logs (with
+/// their proxy, `pod.namespace`), istiod logs, istiod's syncz and Istio
+/// objects — so that nack, explain and isolation need no extra flags.
+#[derive(Debug, Default)]
+pub struct ArchiveExtras {
+    pub proxy_logs: Vec<(String, String, String)>,
+    pub istiod_logs: LogFiles,
+    pub syncz: Vec<(String, String)>,
+    pub config: Option<Config>,
+}
+
+impl ArchiveExtras {
+    pub fn read(paths: &[String], proxy_selected: impl Fn(&str) -> bool) -> Result<Self, InputError> {
+        use crate::input::archive::{self, Role};
+        let mut out = ArchiveExtras::default();
+        let mut config = Config::default();
+        let mut has_config = false;
+        for path in paths {
+            let Some(contents) = archive::open(path)? else { continue };
+            for e in contents.entries {
+                let label = format!("{path}#{}", e.path);
+                let text = || String::from_utf8_lossy(&e.bytes).into_owned();
+                match &e.role {
+                    Role::ProxyLog { proxy } if proxy_selected(proxy) => {
+                        let (ns, pod) = proxy.split_once('/').unwrap_or(("", proxy));
+                        out.proxy_logs.push((format!("{pod}.{ns}"), label, text()));
+                    }
+                    Role::IstiodLog => out.istiod_logs.push_text(label, text()),
+                    Role::Syncz => out.syncz.push((label, text())),
+                    Role::IstioConfig => {
+                        // One unreadable object file does not hide the rest.
+                        match config.load_text(&label, &text()) {
+                            Ok(()) => has_config = true,
+                            Err(err) => out.istiod_logs.notes.push(format!("{label}: not read: {err}")),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if has_config {
+            out.config = Some(config);
+        }
+        Ok(out)
+    }
 }
 
 impl Config {
@@ -547,6 +607,30 @@ fn workload(kind: &str, value: &serde_json::Value) -> Result<Workload, serde_jso
         container_ports,
         looks_like_gateway,
     })
+}
+
+/// A string map as Kubernetes objects hold it in the wild: null values
+/// (seen in `kubectl get -o yaml` of some controllers) read as empty,
+/// numbers and booleans as their text.
+fn lenient_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+/// A string that may be null (read as empty).
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 fn ns_or_default(ns: &str) -> String {

@@ -362,3 +362,53 @@ fn must_gather_and_consul_debug() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the archive holds beside the dumps feeds explain and nack without
+/// extra flags: Istio objects (cluster/crs), Kubernetes objects
+/// (cluster/k8s-resources), proxy and istiod logs, syncz.
+#[test]
+fn explain_and_nack_read_the_rest_of_the_archive() {
+    let Some(corpus) = common::corpus() else { return };
+    let big = corpus.join("archives/istio__istio__bug-report__ce7467045126.tar.gz");
+    let big = big.to_string_lossy();
+    let (out, err, code) = xray(&["explain", &big, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let l = v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["workload"] == "istio-ingressgateway-66ff6cdcf5-ccj9x")
+        .expect("the ingress gateway's listener, predicted from the Gateway in cluster/crs");
+    assert_eq!(l["name"], "0.0.0.0_80");
+    assert_eq!(l["gateway"], "default/bookinfo-gateway");
+    assert_eq!(l["present"], true);
+    assert_eq!(l["present_chains"], l["predicted_chains"]);
+    let codes: Vec<(&str, &str)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    // argo-gateway: a gateway pod that no Gateway selects, with no listeners.
+    assert!(
+        codes.iter().any(|(c, m)| *c == "XR0048" && m.contains("argo-gateway")),
+        "{codes:?}"
+    );
+    assert!(
+        codes.iter().any(|(c, m)| *c == "XR0021" && m.contains("argo-gateway")),
+        "{codes:?}"
+    );
+    // The Gateway API gateway is said to be out of scope, not flagged.
+    assert!(!codes.iter().any(|(_, m)| m.contains("gateway-istio")), "{codes:?}");
+    assert!(v["limits"]
+        .to_string()
+        .contains("gateway-istio-57c99684c4-zr6bs is a Gateway API gateway"));
+
+    let (out, err, code) = xray(&["nack", &big, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("istio-proxy.log: "), "proxy logs were read: {notes}");
+    assert!(notes.contains("discovery.log"), "istiod's log was read: {notes}");
+}

@@ -37,6 +37,10 @@ fn dump_files() -> Vec<(PathBuf, usize)> {
             let dumps = input::load_path(&p.to_string_lossy()).ok()?;
             Some((p, dumps.len()))
         })
+        // A fleet archive (17 proxies) would run every command on every
+        // proxy three times; archives are covered by tests/it/archives.rs
+        // and the one-proxy bug-report stays here.
+        .filter(|(_, n)| *n <= 4)
         .collect()
 }
 
@@ -85,9 +89,11 @@ fn commands(file: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn every_command_gives_the_same_bytes_every_run() {
+    use rayon::prelude::*;
     let files = dump_files();
     assert!(files.len() >= 8, "samples at least");
-    for (file, n) in &files {
+    // Files in parallel (each run is in-process and deterministic by itself).
+    files.par_iter().for_each(|(file, n)| {
         let f = file.to_string_lossy();
         for args in commands(&f) {
             let first = run_args(args.clone());
@@ -101,7 +107,7 @@ fn every_command_gives_the_same_bytes_every_run() {
             assert_eq!(same.code, 0, "diff of {f} with itself: {}", same.stdout);
             assert!(same.stdout.contains("no differences"), "{}", same.stdout);
         }
-    }
+    });
 }
 
 #[test]

@@ -341,6 +341,16 @@ pub enum Command {
         #[arg(long = "istio", value_name = "PATH")]
         istio: Vec<String>,
     },
+    /// The whole fleet of an archive (istioctl bug-report, must-gather,
+    /// egctl collect) or of the dumps given, worst first: each proxy's
+    /// role, versions and issues, and every issue grouped across proxies
+    /// with the command that explains it.
+    #[command(after_help = "Example:\n  egress-xray triage bug-report.tar.gz")]
+    Triage {
+        /// Archives, bug-report directories or dumps.
+        #[arg(value_name = "ARCHIVE|DIR|DUMP", required = true)]
+        files: Vec<String>,
+    },
     /// The catalogue of finding codes: what each means and how to fix it.
     #[command(after_help = "Example:\n  egress-xray findings XR0012")]
     Findings {
@@ -1103,6 +1113,49 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             let report = isolation::isolation(&indexes, config.as_ref());
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::isolation(r, o == OutputFormat::Wide, palette)
+            })
+        }
+        Command::Triage { files } => {
+            let indexes = indexes(&files)?;
+            let extras = crate::istio::ArchiveExtras::read(&files, input::proxy_selected)?;
+            let mut envoy = Vec::new();
+            for (proxy, label, text) in &extras.proxy_logs {
+                for (r, src) in crate::istio::nacklog::parse_log(label, text) {
+                    envoy.push((Some(proxy.clone()), r, src));
+                }
+            }
+            let istiod: Vec<_> = extras
+                .istiod_logs
+                .files
+                .iter()
+                .flat_map(|(f, t)| crate::istio::nacklog::parse_log(f, t))
+                .collect();
+            let mut sync = Vec::new();
+            let mut istio_sync = Vec::new();
+            for (label, text) in &extras.syncz {
+                sync.extend(nack::parse_syncz(label, text).unwrap_or_default());
+                istio_sync.extend(crate::analysis::triage::parse_istio_syncz(text));
+            }
+            let gateway_lines = extras.istiod_logs.gateway_lines();
+            let mut logs = extras.istiod_logs.sizes();
+            logs.extend(extras.proxy_logs.iter().map(|(_, l, t)| (l.clone(), t.lines().count())));
+            let report = nack::postmortem(&nack::NackInput {
+                dumps: &indexes,
+                envoy: &envoy,
+                istiod: &istiod,
+                gateway_lines: &gateway_lines,
+                syncz: &sync,
+                config: extras.config.as_ref(),
+                logs: &logs,
+            });
+            let source = if files.len() == 1 {
+                files[0].clone()
+            } else {
+                "DUMP...".into()
+            };
+            let t = crate::analysis::triage::triage(&indexes, &report, &istio_sync, &extras.analyze, &source);
+            emit_each(std::slice::from_ref(&t), common.output, |t, o| {
+                table::triage(t, o == OutputFormat::Wide, palette)
             })
         }
         Command::Findings { codes } => {

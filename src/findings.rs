@@ -446,6 +446,38 @@ pub const GATEWAY_NO_LDS_LISTENERS: Rule = Rule {
     fix: "Run `egress-xray explain DUMP --istio <Gateways, VirtualServices...> --k8s <Services, Deployment>` (and `--istiod-log`) to see why istiod built none.",
 };
 
+pub const XDS_TYPE_BEHIND: Rule = Rule {
+    code: "XR0049",
+    name: "xds-type-behind",
+    severity: Severity::Warning,
+    why: "The proxy's listeners are at an older push than its clusters (Istio's version_info `<time>/<push>`): the last listener update was not applied (rejected, or still warming) while the clusters moved on, so the proxy routes with old listeners over new clusters.",
+    fix: "Look for a rejected or warming listener (`egress-xray nack`, `egress-xray listeners --state warming`) and fix the config that produced it; compare with istiod's syncz.",
+};
+
+pub const CERTIFICATE_NOT_VALID: Rule = Rule {
+    code: "XR0050",
+    name: "certificate-not-valid",
+    severity: Severity::Error,
+    why: "A certificate the proxy holds was not valid at the dump's own time (expired, or not yet valid): TLS with it fails.",
+    fix: "Check the certificate's source (istiod/CA for SDS `default`/`ROOTCA`, the Kubernetes Secret for a credentialName) and why it was not rotated; `egress-xray secrets` shows each one.",
+};
+
+pub const PROXY_VERSION_SKEW: Rule = Rule {
+    code: "XR0051",
+    name: "proxy-version-skew",
+    severity: Severity::Info,
+    why: "Proxies of the fleet run different Istio versions (during an upgrade, or pods not restarted after one). istiod supports a limited skew; behaviour can differ between the versions.",
+    fix: "Restart the proxies left on the old version after the control plane upgrade (`kubectl rollout restart`), within Istio's supported skew.",
+};
+
+pub const PUSH_NOT_ACKED: Rule = Rule {
+    code: "XR0052",
+    name: "push-not-acknowledged",
+    severity: Severity::Warning,
+    why: "istiod's sync status (`/debug/syncz`) shows it sent the proxy a version of an xDS type that the proxy has not acknowledged: the proxy rejected it (a NACK) or has not answered yet. The proxy keeps serving the previous configuration of that type.",
+    fix: "Look for the rejection (`egress-xray nack` with the proxy's log and istiod's); a push that stays unacknowledged for minutes is a rejected one.",
+};
+
 /// Every rule, in code order.
 pub const CATALOGUE: &[Rule] = &[
     LISTENER_REJECTED,
@@ -496,6 +528,10 @@ pub const CATALOGUE: &[Rule] = &[
     GATEWAY_RULE_WITHOUT_ROUTE,
     GATEWAY_DUPLICATE_CHAIN_MATCH,
     GATEWAY_NO_LDS_LISTENERS,
+    XDS_TYPE_BEHIND,
+    CERTIFICATE_NOT_VALID,
+    PROXY_VERSION_SKEW,
+    PUSH_NOT_ACKED,
 ];
 
 /// A finding about one resource.

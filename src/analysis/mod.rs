@@ -18,3 +18,4 @@ pub mod secrets;
 pub mod summary;
 pub mod tls;
 pub mod trace;
+pub mod triage;

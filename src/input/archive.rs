@@ -65,6 +65,8 @@ pub enum Role {
     IstiodLog,
     /// istiod's `/debug/syncz`.
     Syncz,
+    /// `istioctl analyze` output (`analyze/allNamespaces/allNamespaces`).
+    Analyze,
     /// istiod's view of a proxy's config (must-gather's
     /// `config_dump_istiod.json`/`pilotConfiguration`): what istiod would
     /// send, not what the proxy holds.
@@ -90,6 +92,11 @@ pub fn role(path: &str) -> Role {
                 "istio-proxy.log" => Role::ProxyLog { proxy },
                 _ => Role::Other,
             };
+        }
+    }
+    if let Some(i) = parts.iter().rposition(|p| *p == "analyze") {
+        if parts.len() == i + 3 {
+            return Role::Analyze;
         }
     }
     if let Some(i) = parts.iter().rposition(|p| *p == "istio") {

@@ -331,6 +331,8 @@ pub struct ArchiveExtras {
     pub istiod_logs: LogFiles,
     pub syncz: Vec<(String, String)>,
     pub config: Option<Config>,
+    /// `istioctl analyze` lines (`Error [IST0101] (...) ...`).
+    pub analyze: Vec<String>,
 }
 
 impl ArchiveExtras {
@@ -351,6 +353,12 @@ impl ArchiveExtras {
                     }
                     Role::IstiodLog => out.istiod_logs.push_text(label, text()),
                     Role::Syncz => out.syncz.push((label, text())),
+                    Role::Analyze => out.analyze.extend(
+                        text()
+                            .lines()
+                            .filter(|l| l.starts_with("Error") || l.starts_with("Warning") || l.starts_with("Info"))
+                            .map(str::to_string),
+                    ),
                     Role::IstioConfig => {
                         // One unreadable object file does not hide the rest.
                         match config.load_text(&label, &text()) {

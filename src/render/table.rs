@@ -18,6 +18,7 @@ use crate::analysis::secrets::SecretView;
 use crate::analysis::summary::Summary;
 use crate::analysis::tls::{Origination, SocketVerdict, Termination, TlsReport};
 use crate::analysis::trace::Trace;
+use crate::analysis::triage::Triage;
 use crate::findings::{Finding, Severity};
 use crate::model::{EndpointOrigin, RouteOrigin, State};
 
@@ -725,6 +726,111 @@ fn socket_summary(v: &SocketVerdict) -> String {
 /// `egress-xray trace`, hop by hop (see render::trace).
 pub fn trace(t: &Trace, wide: bool, p: Palette) -> String {
     super::trace::render(t, wide, p)
+}
+
+/// `egress-xray triage`: the fleet in one line, the issues grouped across
+/// proxies (worst first) with the command that explains each, then the
+/// proxies with issues, worst first (all of them with -o wide).
+pub fn triage(t: &Triage, wide: bool, p: Palette) -> String {
+    let mut out = String::new();
+    let count = |role: &str| t.proxies.iter().filter(|r| r.role == role).count();
+    let mut istio: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &t.proxies {
+        *istio
+            .entry(r.istio_version.as_deref().unwrap_or("unknown"))
+            .or_default() += 1;
+    }
+    super::push_line(
+        &mut out,
+        &format!(
+            "{} proxies: {} gateways, {} sidecars{}; Istio {}",
+            t.proxies.len(),
+            count("gateway"),
+            count("sidecar"),
+            match count("unknown") {
+                0 => String::new(),
+                n => format!(", {n} of unknown role"),
+            },
+            istio
+                .iter()
+                .map(|(v, n)| format!("{v} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    out.push('\n');
+    if t.groups.is_empty() {
+        super::push_line(&mut out, "issues      none");
+    } else {
+        let rows = t
+            .groups
+            .iter()
+            .map(|g| {
+                let sev = match g.severity {
+                    Severity::Error => p.red("error"),
+                    Severity::Warning => p.yellow("warning"),
+                    Severity::Info => p.dim("info"),
+                };
+                let mut issue = format!("{}: {}", g.what, g.message);
+                if !wide && super::width(&issue) > 90 {
+                    issue = format!("{}…", issue.chars().take(89).collect::<String>());
+                }
+                let who = if wide || g.proxies.len() <= 2 {
+                    format!("{} of {}: {}", g.proxies.len(), g.of, g.proxies.join(", "))
+                } else {
+                    format!("{} of {}", g.proxies.len(), g.of)
+                };
+                vec![sev, g.code.to_string(), issue, who, g.next.clone()]
+            })
+            .collect();
+        out.push_str(&table(&["SEVERITY", "CODE", "ISSUE", "PROXIES", "NEXT"], rows));
+    }
+    let shown: Vec<_> = t.proxies.iter().filter(|r| wide || r.errors + r.warnings > 0).collect();
+    if !shown.is_empty() {
+        out.push('\n');
+        let rows = shown
+            .iter()
+            .map(|r| {
+                vec![
+                    r.proxy.clone(),
+                    r.role.clone(),
+                    r.istio_version.clone().unwrap_or_else(|| "-".into()),
+                    if r.errors > 0 {
+                        p.red(&r.errors.to_string())
+                    } else {
+                        "0".into()
+                    },
+                    r.warnings.to_string(),
+                    r.issues.first().cloned().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["PROXY", "ROLE", "ISTIO", "ERRORS", "WARNINGS", "FIRST ISSUE"],
+            rows,
+        ));
+    }
+    let clean = t.proxies.iter().filter(|r| r.errors + r.warnings == 0).count();
+    if !wide && clean > 0 {
+        super::push_line(
+            &mut out,
+            &p.dim(&format!("{clean} proxies without issues (-o wide lists them)")),
+        );
+    }
+    if !t.analyze.is_empty() {
+        super::push_line(&mut out, "\nistioctl analyze (from the archive):");
+        let info = t.analyze.iter().filter(|l| l.starts_with("Info")).count();
+        for l in t.analyze.iter().filter(|l| wide || !l.starts_with("Info")) {
+            super::push_line(&mut out, &format!("  {l}"));
+        }
+        if !wide && info > 0 {
+            super::push_line(&mut out, &p.dim(&format!("  {info} Info lines (-o wide lists them)")));
+        }
+    }
+    for n in &t.notes {
+        super::push_line(&mut out, &format!("\nnote: {n}"));
+    }
+    out
 }
 
 /// `egress-xray explain`: listeners predicted, then findings with fixes.

@@ -412,3 +412,110 @@ fn explain_and_nack_read_the_rest_of_the_archive() {
     assert!(notes.contains("istio-proxy.log: "), "proxy logs were read: {notes}");
     assert!(notes.contains("discovery.log"), "istiod's log was read: {notes}");
 }
+
+/// `triage` on the real 17-proxy bug-report: the gateway without listeners,
+/// the gateway whose listeners lag its clusters, version skew, and the
+/// archive's istioctl analyze output — each pointing to its command.
+#[test]
+fn triage_of_the_corpus_fleet() {
+    let Some(corpus) = common::corpus() else { return };
+    let big = corpus.join("archives/istio__istio__bug-report__ce7467045126.tar.gz");
+    let big = big.to_string_lossy();
+    let (out, err, code) = xray(&["triage", &big, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["proxies"].as_array().unwrap().len(), 17);
+    let groups = v["groups"].as_array().unwrap();
+    let group = |code: &str| {
+        groups
+            .iter()
+            .find(|g| g["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} group: {groups:#?}"))
+    };
+    let g = group("XR0048");
+    assert_eq!(g["proxies"][0], "istio-ingress/argo-gateway-85787cfc6c-jpkpw");
+    assert_eq!(g["of"], 17);
+    assert!(g["next"].as_str().unwrap().starts_with("egress-xray explain"), "{g}");
+    let g = group("XR0049");
+    assert_eq!(g["proxies"][0], "istio-ingress/istio-ingressgateway-66ff6cdcf5-ccj9x");
+    assert!(g["message"].as_str().unwrap().contains("listeners at push 2"), "{g}");
+    assert!(group("XR0051")["message"].as_str().unwrap().contains("1.20-dev (12)"));
+    // Worst first: errors before warnings before information.
+    let sev: Vec<&str> = groups.iter().map(|g| g["severity"].as_str().unwrap()).collect();
+    let rank = |s: &str| ["error", "warning", "info"].iter().position(|x| *x == s).unwrap();
+    assert!(sev.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{sev:?}");
+    assert_eq!(v["proxies"][0]["proxy"], "istio-ingress/argo-gateway-85787cfc6c-jpkpw");
+    assert!(v["analyze"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().starts_with("Warning [IST0158]")));
+    // The text form: one headline, the issues, the proxies with issues.
+    let (text, _, _) = xray(&["triage", &big]);
+    assert!(
+        text.starts_with("17 proxies: 3 gateways, 14 sidecars; Istio 1.18-dev (4), 1.19-dev (1), 1.20-dev (12)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("15 proxies without issues (-o wide lists them)"),
+        "{text}"
+    );
+}
+
+/// istiod's sync status in the archive: a push the proxy did not
+/// acknowledge is a finding of that proxy.
+#[test]
+fn triage_reads_istiods_sync_status() {
+    let dir = tempdir("sync");
+    let path = dir.join("bug-report.tar.gz");
+    let syncz = r#"[{"proxy":"egw-pt-7d9f8c6b4-q8mzl.egress-pt","proxy_type":"router","cluster_sent":"n2","cluster_acked":"n1","listener_sent":"l1","listener_acked":"l1"},
+                    {"proxy":"gone-1.default","proxy_type":"sidecar","cluster_sent":"a","cluster_acked":"a"}]"#;
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        raw_entry(
+            &mut b,
+            "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds",
+            &sample("egw-pt.config_dump.json"),
+        );
+        raw_entry(
+            &mut b,
+            "bug-report/proxies/egress-mtls/egw-mtls-6c8f9d7b5-x2k4p/config_dump?include_eds",
+            &sample("egw-mtls-trap1.config_dump.json"),
+        );
+        raw_entry(
+            &mut b,
+            "bug-report/istio/istio-system/istiod-1/debug/syncz",
+            syncz.as_bytes(),
+        );
+        raw_entry(
+            &mut b,
+            "bug-report/analyze/allNamespaces/allNamespaces",
+            b"Error [IST0101] (VirtualService egress-mtls/wiki) Referenced gateway not found\n",
+        );
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let p = path.to_string_lossy().into_owned();
+    let (out, err, code) = xray(&["triage", &p, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    let acked = groups
+        .iter()
+        .find(|g| g["code"] == "XR0052")
+        .expect("the unacknowledged push");
+    assert_eq!(acked["proxies"][0], "egress-pt/egw-pt-7d9f8c6b4-q8mzl");
+    assert!(acked["message"]
+        .as_str()
+        .unwrap()
+        .contains("istiod sent cluster n2, the proxy acknowledged n1"));
+    assert!(groups
+        .iter()
+        .any(|g| g["code"] == "XR0048" && g["proxies"][0] == "egress-mtls/egw-mtls-6c8f9d7b5-x2k4p"));
+    assert!(v["notes"].to_string().contains("gone-1.default"), "{}", v["notes"]);
+    assert_eq!(
+        v["analyze"][0],
+        "Error [IST0101] (VirtualService egress-mtls/wiki) Referenced gateway not found"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -351,6 +351,25 @@ pub enum Command {
         #[arg(value_name = "ARCHIVE|DIR|DUMP", required = true)]
         files: Vec<String>,
     },
+    /// Export the fleet for DuckDB, Spark or Trino: one JSON Lines file per
+    /// table (proxies, listeners, filter_chains, routes, virtual_hosts,
+    /// clusters, endpoints, secrets, findings, rejections), every row keyed
+    /// by proxy and snapshot time; one dump in memory at a time. Schema:
+    /// docs/export-schema.md.
+    #[command(
+        after_help = "Example:\n  egress-xray export bug-report.tar.gz -O fleet/ && duckdb -c \"select proxy from 'fleet/clusters.jsonl' where fqdn like '%wikipedia%'\""
+    )]
+    Export {
+        /// Archives, bug-report directories or dumps.
+        #[arg(value_name = "ARCHIVE|DIR|DUMP", required = true)]
+        files: Vec<String>,
+        /// The directory to write the tables into (created; existing tables replaced).
+        #[arg(short = 'O', long = "out-dir", value_name = "DIR")]
+        out_dir: String,
+        /// The table format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
     /// The catalogue of finding codes: what each means and how to fix it.
     #[command(after_help = "Example:\n  egress-xray findings XR0012")]
     Findings {
@@ -367,6 +386,12 @@ pub enum Command {
     /// The man page: shown with man(1) at a terminal, roff otherwise.
     #[command(after_help = "Example:\n  egress-xray man > egress-xray.1")]
     Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines: one object per line (DuckDB read_json, Spark, Trino).
+    Jsonl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -1157,6 +1182,69 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             emit_each(std::slice::from_ref(&t), common.output, |t, o| {
                 table::triage(t, o == OutputFormat::Wide, palette)
             })
+        }
+        Command::Export { files, out_dir, format } => {
+            let ExportFormat::Jsonl = format;
+            let dir = std::path::Path::new(&out_dir);
+            let io = |file: &std::path::Path, source| InputError::Io {
+                file: file.display().to_string(),
+                source,
+            };
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            let mut writers = Vec::new();
+            for t in crate::analysis::export::TABLES {
+                let path = dir.join(format!("{t}.jsonl"));
+                let f = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
+                writers.push((*t, path, std::io::BufWriter::new(f), 0usize));
+            }
+            let mut proxies = 0;
+            for f in &files {
+                for d in load(f)? {
+                    // One dump at a time: its rows are written and it is dropped.
+                    let ix = Index::build(d);
+                    proxies += 1;
+                    for (table, rows) in crate::analysis::export::rows(&ix) {
+                        let Some(w) = writers.iter_mut().find(|w| w.0 == table) else {
+                            continue;
+                        };
+                        for r in rows {
+                            let line = serde_json::to_string(&r).expect("a Value always serialises");
+                            w.2.write_all(line.as_bytes())
+                                .and_then(|()| w.2.write_all(b"\n"))
+                                .map_err(|e| io(&w.1, e))?;
+                            w.3 += 1;
+                        }
+                    }
+                }
+            }
+            let mut written = Vec::new();
+            for (table, path, mut w, n) in writers {
+                w.flush().map_err(|e| io(&path, e))?;
+                written.push(serde_json::json!({"table": table, "file": path.display().to_string(), "rows": n}));
+            }
+            let report = serde_json::json!({
+                "schema_version": crate::analysis::export::SCHEMA_VERSION,
+                "proxies": proxies,
+                "tables": written,
+            });
+            match common.output {
+                OutputFormat::Json => render::json(&report),
+                OutputFormat::Yaml => render::yaml(&report),
+                _ => {
+                    let mut s = format!(
+                        "{proxies} proxies exported (schema version {})\n",
+                        crate::analysis::export::SCHEMA_VERSION
+                    );
+                    for t in report["tables"].as_array().into_iter().flatten() {
+                        s.push_str(&format!(
+                            "  {:>8} rows  {}\n",
+                            t["rows"],
+                            t["file"].as_str().unwrap_or("")
+                        ));
+                    }
+                    s
+                }
+            }
         }
         Command::Findings { codes } => {
             let rules: Vec<crate::findings::Rule> = if codes.is_empty() {

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod diff;
 pub mod endpoints;
 pub mod explain;
+pub mod export;
 pub mod filter;
 pub mod gateway_merge;
 pub mod inventory;

@@ -12,6 +12,7 @@ mod diff;
 #[cfg(unix)]
 mod envoy;
 mod explain;
+mod export;
 mod hostile;
 mod istiod_gateway;
 mod nack;

@@ -519,3 +519,107 @@ fn triage_reads_istiods_sync_status() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A restarted container's log in a bug-report holds the previous log after
+/// a marker; a rejection in either part is found and named after the pod.
+/// An egctl v1.6 archive holds camelCase dumps without their secrets.
+#[test]
+fn restarted_logs_and_camel_case_egctl_dumps() {
+    let dir = tempdir("quirks");
+    let rejection = std::fs::read_to_string(common::sample("trap2/egw-pt-7d9f8c6b4-q8mzl.egress-pt.log"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let log = format!(
+        "========= Previous log present (appended at the end) =========\n\n2026-11-20T11:40:00.000000Z\tinfo\tenvoy main\tstarting\n\n========= Previous log =========\n\n{rejection}\n"
+    );
+    let path = dir.join("bug-report.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        raw_entry(
+            &mut b,
+            "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds",
+            &sample("egw-pt.config_dump.json"),
+        );
+        raw_entry(
+            &mut b,
+            "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/istio-proxy.log",
+            log.as_bytes(),
+        );
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let (out, err, code) = xray(&["nack", &path.to_string_lossy(), "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let g = &v["groups"][0];
+    assert_eq!(g["resource"], "outbound|80||example.com", "{v}");
+    assert_eq!(g["proxies"][0], "egw-pt-7d9f8c6b4-q8mzl.egress-pt");
+
+    // egctl ≥ 1.6: protojson camelCase, SecretsConfigDump removed.
+    let mut dump: serde_json::Value = serde_json::from_slice(&sample("envoy-gateways.config_dump.json")).unwrap();
+    fn camel(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let old = std::mem::take(m);
+                for (k, mut x) in old {
+                    camel(&mut x);
+                    let key = if k.starts_with('@') || !k.contains('_') {
+                        k
+                    } else {
+                        let mut out = String::new();
+                        let mut up = false;
+                        for c in k.chars() {
+                            if c == '_' {
+                                up = true;
+                            } else if up {
+                                out.push(c.to_ascii_uppercase());
+                                up = false;
+                            } else {
+                                out.push(c);
+                            }
+                        }
+                        out
+                    };
+                    m.insert(key, x);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(camel),
+            _ => {}
+        }
+    }
+    dump["configs"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|c| !c["@type"].as_str().unwrap().ends_with("SecretsConfigDump"));
+    // Struct contents (metadata) keep their keys in protojson; camelCase
+    // only the proto fields of the sections we compare.
+    let snake = summaries_of(&dir, "snake.json", &dump);
+    camel(&mut dump);
+    let path = dir.join("envoy-gateway-2026-01-02T15_04_05.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        raw_entry(
+            &mut b,
+            "envoy-gateway-2026-01-02T15_04_05/config-dumps/envoy-gateway-system/envoy-default-eg-1.json",
+            serde_json::to_string_pretty(&dump).unwrap().as_bytes(),
+        );
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let s = summaries(&[&path.to_string_lossy()]);
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        s[0]["counts"], snake[0]["counts"],
+        "camelCase reads as the same resources"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn summaries_of(dir: &Path, name: &str, dump: &serde_json::Value) -> Vec<serde_json::Value> {
+    let p = dir.join(name);
+    std::fs::write(&p, dump.to_string()).unwrap();
+    summaries(&[&p.to_string_lossy()])
+}

@@ -470,31 +470,24 @@ fn triage_reads_istiods_sync_status() {
     let path = dir.join("bug-report.tar.gz");
     let syncz = r#"[{"proxy":"egw-pt-7d9f8c6b4-q8mzl.egress-pt","proxy_type":"router","cluster_sent":"n2","cluster_acked":"n1","listener_sent":"l1","listener_acked":"l1"},
                     {"proxy":"gone-1.default","proxy_type":"sidecar","cluster_sent":"a","cluster_acked":"a"}]"#;
-    {
-        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-        let mut b = tar::Builder::new(gz);
-        raw_entry(
-            &mut b,
-            "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds",
-            &sample("egw-pt.config_dump.json"),
-        );
-        raw_entry(
-            &mut b,
-            "bug-report/proxies/egress-mtls/egw-mtls-6c8f9d7b5-x2k4p/config_dump?include_eds",
-            &sample("egw-mtls-trap1.config_dump.json"),
-        );
-        raw_entry(
-            &mut b,
-            "bug-report/istio/istio-system/istiod-1/debug/syncz",
-            syncz.as_bytes(),
-        );
-        raw_entry(
-            &mut b,
-            "bug-report/analyze/allNamespaces/allNamespaces",
-            b"Error [IST0101] (VirtualService egress-mtls/wiki) Referenced gateway not found\n",
-        );
-        b.into_inner().unwrap().finish().unwrap();
-    }
+    tar_gz(
+        &path,
+        &[
+            (
+                "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds",
+                &sample("egw-pt.config_dump.json"),
+            ),
+            (
+                "bug-report/proxies/egress-mtls/egw-mtls-6c8f9d7b5-x2k4p/config_dump?include_eds",
+                &sample("egw-mtls-trap1.config_dump.json"),
+            ),
+            ("bug-report/istio/istio-system/istiod-1/debug/syncz", syncz.as_bytes()),
+            (
+                "bug-report/analyze/allNamespaces/allNamespaces",
+                b"Error [IST0101] (VirtualService egress-mtls/wiki) Referenced gateway not found\n",
+            ),
+        ],
+    );
     let p = path.to_string_lossy().into_owned();
     let (out, err, code) = xray(&["triage", &p, "-o", "json"]);
     assert_eq!(code, 0, "{err}");
@@ -536,21 +529,19 @@ fn restarted_logs_and_camel_case_egctl_dumps() {
         "========= Previous log present (appended at the end) =========\n\n2026-11-20T11:40:00.000000Z\tinfo\tenvoy main\tstarting\n\n========= Previous log =========\n\n{rejection}\n"
     );
     let path = dir.join("bug-report.tar.gz");
-    {
-        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-        let mut b = tar::Builder::new(gz);
-        raw_entry(
-            &mut b,
-            "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds",
-            &sample("egw-pt.config_dump.json"),
-        );
-        raw_entry(
-            &mut b,
-            "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/istio-proxy.log",
-            log.as_bytes(),
-        );
-        b.into_inner().unwrap().finish().unwrap();
-    }
+    tar_gz(
+        &path,
+        &[
+            (
+                "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/config_dump?include_eds",
+                &sample("egw-pt.config_dump.json"),
+            ),
+            (
+                "bug-report/proxies/egress-pt/egw-pt-7d9f8c6b4-q8mzl/istio-proxy.log",
+                log.as_bytes(),
+            ),
+        ],
+    );
     let (out, err, code) = xray(&["nack", &path.to_string_lossy(), "-o", "json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -599,16 +590,13 @@ fn restarted_logs_and_camel_case_egctl_dumps() {
     let snake = summaries_of(&dir, "snake.json", &dump);
     camel(&mut dump);
     let path = dir.join("envoy-gateway-2026-01-02T15_04_05.tar.gz");
-    {
-        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-        let mut b = tar::Builder::new(gz);
-        raw_entry(
-            &mut b,
+    tar_gz(
+        &path,
+        &[(
             "envoy-gateway-2026-01-02T15_04_05/config-dumps/envoy-gateway-system/envoy-default-eg-1.json",
             serde_json::to_string_pretty(&dump).unwrap().as_bytes(),
-        );
-        b.into_inner().unwrap().finish().unwrap();
-    }
+        )],
+    );
     let s = summaries(&[&path.to_string_lossy()]);
     assert_eq!(s.len(), 1);
     assert_eq!(
@@ -622,4 +610,14 @@ fn summaries_of(dir: &Path, name: &str, dump: &serde_json::Value) -> Vec<serde_j
     let p = dir.join(name);
     std::fs::write(&p, dump.to_string()).unwrap();
     summaries(&[&p.to_string_lossy()])
+}
+
+/// A .tar.gz of the entries as given (see `raw_entry`).
+fn tar_gz(path: &Path, entries: &[(&str, &[u8])]) {
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (name, data) in entries {
+        raw_entry(&mut b, name, data);
+    }
+    b.into_inner().unwrap().finish().unwrap();
 }

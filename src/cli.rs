@@ -660,6 +660,7 @@ pub fn run_args<I: IntoIterator<Item = String>>(args: I) -> Outcome {
 fn execute(cli: Cli, palette: Palette) -> Outcome {
     crate::input::set_max_input(cli.common.max_input_size.saturating_mul(1 << 20));
     crate::input::set_proxy_filter(cli.common.proxy.clone());
+    let _ = crate::input::take_damaged();
     let text_output = !matches!(cli.common.output, OutputFormat::Json | OutputFormat::Yaml);
     let mut outcome = match dispatch(cli, palette) {
         Ok(o) => o,
@@ -669,6 +670,14 @@ fn execute(cli: Cli, palette: Palette) -> Outcome {
             code: 2,
         },
     };
+    // An archive read only in part: the answer stands for what was read,
+    // and the exit status says the input was bad.
+    for d in crate::input::take_damaged() {
+        outcome.stderr.push_str(&format!("egress-xray: error: {d}\n"));
+        if outcome.code == 0 || outcome.code == 1 {
+            outcome.code = 2;
+        }
+    }
     // Names, SNIs, error details and log text come from untrusted input:
     // nothing of theirs may drive the terminal (JSON escapes by itself).
     if text_output {
@@ -988,97 +997,11 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 istiod_log.extend(found.istiod_logs);
                 walk_notes = found.skipped;
             }
-            // One unreadable dump does not stop the others: it is reported
-            // (and the exit status is 2); Envoy's own "cannot print its
-            // dump" answer is evidence of a rejection.
-            let mut indexes = Vec::new();
-            let mut unreadable: Vec<String> = Vec::new();
-            let mut dump_evidence = Vec::new();
-            for f in &dumps {
-                match load(f) {
-                    Ok(ds) => indexes.extend(ds.into_iter().map(Index::build)),
-                    Err(e) => match envoy_dump_failure(f) {
-                        Some(r) => dump_evidence.push(r),
-                        None => unreadable.push(e.to_string()),
-                    },
-                }
-            }
-            let mut envoy_logs = crate::istio::LogFiles::default();
-            let mut envoy = Vec::new();
-            let mut identity_notes = Vec::new();
-            let dump_proxies: Vec<String> = indexes.iter().map(|ix| ix.proxy_name()).collect();
-            for (file, r, src) in dump_evidence {
-                let proxy = log_identity(&file, "", &dump_proxies, &mut identity_notes);
-                envoy.push((proxy, r, src));
-            }
-            for arg in &envoy_log {
-                let (proxy, file) = match arg.split_once('=') {
-                    Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
-                    _ => (None, arg.clone()),
-                };
-                let text = envoy_logs.push(&file)?;
-                let proxy = proxy.or_else(|| log_identity(&file, text, &dump_proxies, &mut identity_notes));
-                for (r, src) in crate::istio::nacklog::parse_log(&file, text) {
-                    envoy.push((proxy.clone(), r, src));
-                }
-            }
-            // What archives given as dumps hold: proxy and istiod logs,
-            // syncz, Istio objects.
-            let extras = crate::istio::ArchiveExtras::read(&dumps, input::proxy_selected)?;
-            for (proxy, label, text) in &extras.proxy_logs {
-                envoy_logs.push_text(label.clone(), text.clone());
-                for (r, src) in crate::istio::nacklog::parse_log(label, text) {
-                    envoy.push((Some(proxy.clone()), r, src));
-                }
-            }
-            let mut istiod_logs = crate::istio::LogFiles::read(&istiod_log)?;
-            istiod_logs.extend(extras.istiod_logs);
-            let istiod: Vec<_> = istiod_logs
-                .files
-                .iter()
-                .flat_map(|(f, t)| crate::istio::nacklog::parse_log(f, t))
-                .collect();
-            let gateway_lines = istiod_logs.gateway_lines();
-            let mut logs_read = envoy_logs.sizes();
-            logs_read.extend(istiod_logs.sizes());
-            let mut notes = envoy_logs.notes;
-            notes.extend(istiod_logs.notes);
-            let mut sync = Vec::new();
-            for f in &syncz {
-                let (text, note) = input::read_log(f)?;
-                notes.extend(note);
-                sync.extend(nack::parse_syncz(f, &text).map_err(|msg| InputError::NotADump {
-                    file: f.clone(),
-                    looks_like: msg,
-                })?);
-            }
-            for (label, text) in &extras.syncz {
-                match nack::parse_syncz(label, text) {
-                    Ok(s) => sync.extend(s),
-                    Err(msg) => notes.push(format!("{label}: not read as syncz: {msg}")),
-                }
-            }
-            let config = crate::istio::load_config(&istio)?.or(extras.config);
-            let mut report = nack::postmortem(&nack::NackInput {
-                dumps: &indexes,
-                envoy: &envoy,
-                istiod: &istiod,
-                gateway_lines: &gateway_lines,
-                syncz: &sync,
-                config: config.as_ref(),
-                logs: &logs_read,
-            });
-            report.notes.extend(notes);
-            report.notes.extend(identity_notes);
+            let run = nack_run(&dumps, &envoy_log, &istiod_log, &syncz, &istio)?;
+            let (mut report, unreadable) = (run.report, run.unreadable);
             report
                 .notes
                 .extend(walk_notes.into_iter().map(|s| format!("skipped {s}")));
-            if let Some(c) = &config {
-                report.notes.extend(c.skipped.iter().map(|s| format!("skipped {s}")));
-            }
-            for u in &unreadable {
-                report.notes.push(format!("not read: {u}"));
-            }
             let out = emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::nack(r, o == OutputFormat::Wide, palette)
             });
@@ -1141,47 +1064,28 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             })
         }
         Command::Triage { files } => {
-            let indexes = indexes(&files)?;
-            let extras = crate::istio::ArchiveExtras::read(&files, input::proxy_selected)?;
-            let mut envoy = Vec::new();
-            for (proxy, label, text) in &extras.proxy_logs {
-                for (r, src) in crate::istio::nacklog::parse_log(label, text) {
-                    envoy.push((Some(proxy.clone()), r, src));
-                }
-            }
-            let istiod: Vec<_> = extras
-                .istiod_logs
-                .files
-                .iter()
-                .flat_map(|(f, t)| crate::istio::nacklog::parse_log(f, t))
-                .collect();
-            let mut sync = Vec::new();
-            let mut istio_sync = Vec::new();
-            for (label, text) in &extras.syncz {
-                sync.extend(nack::parse_syncz(label, text).unwrap_or_default());
-                istio_sync.extend(crate::analysis::triage::parse_istio_syncz(text));
-            }
-            let gateway_lines = extras.istiod_logs.gateway_lines();
-            let mut logs = extras.istiod_logs.sizes();
-            logs.extend(extras.proxy_logs.iter().map(|(_, l, t)| (l.clone(), t.lines().count())));
-            let report = nack::postmortem(&nack::NackInput {
-                dumps: &indexes,
-                envoy: &envoy,
-                istiod: &istiod,
-                gateway_lines: &gateway_lines,
-                syncz: &sync,
-                config: extras.config.as_ref(),
-                logs: &logs,
-            });
+            let run = nack_run(&files, &[], &[], &[], &[])?;
             let source = if files.len() == 1 {
                 files[0].clone()
             } else {
                 "DUMP...".into()
             };
-            let t = crate::analysis::triage::triage(&indexes, &report, &istio_sync, &extras.analyze, &source);
-            emit_each(std::slice::from_ref(&t), common.output, |t, o| {
+            let t = crate::analysis::triage::triage(&run.indexes, &run.report, &run.istio_sync, &run.analyze, &source);
+            let out = emit_each(std::slice::from_ref(&t), common.output, |t, o| {
                 table::triage(t, o == OutputFormat::Wide, palette)
-            })
+            });
+            if !run.unreadable.is_empty() {
+                return Ok(Outcome {
+                    stdout: out,
+                    stderr: run
+                        .unreadable
+                        .iter()
+                        .map(|u| format!("egress-xray: error: {u}\n"))
+                        .collect(),
+                    code: 2,
+                });
+            }
+            out
         }
         Command::Export { files, out_dir, format } => {
             let ExportFormat::Jsonl = format;
@@ -1298,6 +1202,126 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
         }
     };
     done(out, 0)
+}
+
+/// The NACK analysis of dumps (archives included: their logs, syncz and
+/// Istio objects are read too), explicit logs and sync status: shared by
+/// `nack` and `triage`.
+struct NackRun {
+    indexes: Vec<Index>,
+    report: nack::NackReport,
+    /// Dumps that could not be read (each reported; exit status 2).
+    unreadable: Vec<String>,
+    /// istiod's own syncz format (sent/acked per type), for triage.
+    istio_sync: Vec<crate::analysis::triage::SyncEntry>,
+    /// istioctl analyze lines found in archives.
+    analyze: Vec<String>,
+}
+
+fn nack_run(
+    dumps: &[String],
+    envoy_log: &[String],
+    istiod_log: &[String],
+    syncz: &[String],
+    istio: &[String],
+) -> Result<NackRun, InputError> {
+    // One unreadable dump does not stop the others: it is reported
+    // (and the exit status is 2); Envoy's own "cannot print its
+    // dump" answer is evidence of a rejection.
+    let mut indexes = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
+    let mut dump_evidence = Vec::new();
+    for f in dumps {
+        match load(f) {
+            Ok(ds) => indexes.extend(ds.into_iter().map(Index::build)),
+            Err(e) => match envoy_dump_failure(f) {
+                Some(r) => dump_evidence.push(r),
+                None => unreadable.push(e.to_string()),
+            },
+        }
+    }
+    let mut envoy_logs = crate::istio::LogFiles::default();
+    let mut envoy = Vec::new();
+    let mut identity_notes = Vec::new();
+    let dump_proxies: Vec<String> = indexes.iter().map(|ix| ix.proxy_name()).collect();
+    for (file, r, src) in dump_evidence {
+        let proxy = log_identity(&file, "", &dump_proxies, &mut identity_notes);
+        envoy.push((proxy, r, src));
+    }
+    for arg in envoy_log {
+        let (proxy, file) = match arg.split_once('=') {
+            Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
+            _ => (None, arg.clone()),
+        };
+        let text = envoy_logs.push(&file)?;
+        let proxy = proxy.or_else(|| log_identity(&file, text, &dump_proxies, &mut identity_notes));
+        for (r, src) in crate::istio::nacklog::parse_log(&file, text) {
+            envoy.push((proxy.clone(), r, src));
+        }
+    }
+    // What archives given as dumps hold: proxy and istiod logs,
+    // syncz, Istio objects.
+    let extras = crate::istio::ArchiveExtras::read(dumps, input::proxy_selected)?;
+    for (proxy, label, text) in &extras.proxy_logs {
+        envoy_logs.push_text(label.clone(), text.clone());
+        for (r, src) in crate::istio::nacklog::parse_log(label, text) {
+            envoy.push((Some(proxy.clone()), r, src));
+        }
+    }
+    let mut istiod_logs = crate::istio::LogFiles::read(istiod_log)?;
+    istiod_logs.extend(extras.istiod_logs);
+    let istiod: Vec<_> = istiod_logs
+        .files
+        .iter()
+        .flat_map(|(f, t)| crate::istio::nacklog::parse_log(f, t))
+        .collect();
+    let gateway_lines = istiod_logs.gateway_lines();
+    let mut logs_read = envoy_logs.sizes();
+    logs_read.extend(istiod_logs.sizes());
+    let mut notes = envoy_logs.notes;
+    notes.extend(istiod_logs.notes);
+    let mut sync = Vec::new();
+    for f in syncz {
+        let (text, note) = input::read_log(f)?;
+        notes.extend(note);
+        sync.extend(nack::parse_syncz(f, &text).map_err(|msg| InputError::NotADump {
+            file: f.clone(),
+            looks_like: msg,
+        })?);
+    }
+    let mut istio_sync = Vec::new();
+    for (label, text) in &extras.syncz {
+        match nack::parse_syncz(label, text) {
+            Ok(s) => sync.extend(s),
+            Err(msg) => notes.push(format!("{label}: not read as syncz: {msg}")),
+        }
+        istio_sync.extend(crate::analysis::triage::parse_istio_syncz(text));
+    }
+    let config = crate::istio::load_config(istio)?.or(extras.config);
+    let mut report = nack::postmortem(&nack::NackInput {
+        dumps: &indexes,
+        envoy: &envoy,
+        istiod: &istiod,
+        gateway_lines: &gateway_lines,
+        syncz: &sync,
+        config: config.as_ref(),
+        logs: &logs_read,
+    });
+    report.notes.extend(notes);
+    report.notes.extend(identity_notes);
+    if let Some(c) = &config {
+        report.notes.extend(c.skipped.iter().map(|s| format!("skipped {s}")));
+    }
+    for u in &unreadable {
+        report.notes.push(format!("not read: {u}"));
+    }
+    Ok(NackRun {
+        indexes,
+        report,
+        unreadable,
+        istio_sync,
+        analyze: extras.analyze,
+    })
 }
 
 /// One dump → the object itself (the documented contracts); several (a

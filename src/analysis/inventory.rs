@@ -103,6 +103,7 @@ impl ClusterFilter {
 
 /// Listeners ordered like istioctl (port, then address), then by name and state.
 pub fn listeners(ix: &Index) -> Vec<ListenerView> {
+    let proxy = ix.proxy_name();
     let mut views: Vec<ListenerView> = ix
         .listeners
         .iter()
@@ -121,7 +122,7 @@ pub fn listeners(ix: &Index) -> Vec<ListenerView> {
             }
             let (address, port) = addresses.first().cloned().unwrap_or_default();
             ListenerView {
-                proxy: ix.proxy_name(),
+                proxy: proxy.clone(),
                 name: e.name.clone(),
                 address,
                 addresses: addresses.iter().map(|(a, p)| format!("{a}:{p}")).collect(),
@@ -358,6 +359,7 @@ pub struct ClusterView {
 
 /// Clusters ordered like istioctl: FQDN, port, subset, direction.
 pub fn clusters(ix: &Index) -> Vec<ClusterView> {
+    let proxy = ix.proxy_name();
     let mut views: Vec<ClusterView> = ix
         .clusters
         .iter()
@@ -365,7 +367,7 @@ pub fn clusters(ix: &Index) -> Vec<ClusterView> {
             let parsed = ClusterName::parse(&e.name);
             let cluster = e.peek();
             ClusterView {
-                proxy: ix.proxy_name(),
+                proxy: proxy.clone(),
                 name: e.name.clone(),
                 discovery_type: discovery_type(&cluster.cluster_discovery_type),
                 state: e.state,

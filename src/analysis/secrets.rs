@@ -69,10 +69,11 @@ impl SecretFilter {
 pub fn secrets(ix: &Index, now: Option<OffsetDateTime>) -> Vec<SecretView> {
     let at = now.or_else(|| ix.latest_update());
     let judged_at = at.and_then(|t| t.format(&Rfc3339).ok());
+    let proxy = ix.proxy_name();
     let mut rows = Vec::new();
     for e in &ix.secrets {
         let base = SecretView {
-            proxy: ix.proxy_name(),
+            proxy: proxy.clone(),
             name: e.name.clone(),
             kind: String::new(),
             state: e.state,

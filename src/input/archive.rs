@@ -78,6 +78,18 @@ pub enum Role {
     Other,
 }
 
+impl Role {
+    /// A proxy's own dump (or what stands where one was expected): what
+    /// the dump loader reads. Everything else is what explain, nack and
+    /// triage read beside the dumps.
+    pub fn is_dump(&self) -> bool {
+        matches!(
+            self,
+            Role::Dump { .. } | Role::ZtunnelDump { .. } | Role::IstiodView { .. }
+        )
+    }
+}
+
 /// The role of an entry by its path (`/` separators), in every layout read.
 pub fn role(path: &str) -> Role {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
@@ -184,6 +196,8 @@ pub struct Contents {
     pub entries: Vec<Entry>,
     /// Proxies with a directory but no config dump.
     pub proxies_without_dump: Vec<String>,
+    /// Why reading stopped early (a truncated or damaged archive).
+    pub damaged: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -230,8 +244,9 @@ fn proxy_dir(path: &str) -> Option<String> {
     }
 }
 
-/// Reads the entries whose role is not `Other` (and counts the rest).
-pub fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<Contents, InputError> {
+/// Reads the entries whose role `want` keeps (never `Other`); only those are
+/// held in memory.
+pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Result<Contents, InputError> {
     let limit = super::max_input();
     let mut out = Contents::default();
     let mut seen = std::collections::BTreeSet::new();
@@ -249,7 +264,7 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<Contents, InputError
             seen.insert(p);
         }
         let role = role(&path);
-        if role == Role::Other {
+        if role == Role::Other || !want(&role) {
             return Ok(());
         }
         if size > limit {
@@ -273,8 +288,26 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<Contents, InputError
                 Box::new(bytes)
             };
             let mut ar = tar::Archive::new(reader);
+            // A truncated or damaged archive (a download cut short) gives
+            // what came before the damage, said; nothing read is an error.
+            let damaged = |out: &mut Contents, msg: String| -> Result<(), InputError> {
+                if out.entries.is_empty() {
+                    return Err(bad(msg));
+                }
+                out.damaged = Some(format!(
+                    "the archive is damaged or ends early after {} entries read ({msg}): what came before is read, the rest is not",
+                    out.entries.len()
+                ));
+                Ok(())
+            };
             for e in ar.entries().map_err(|e| bad(e.to_string()))? {
-                let mut e = e.map_err(|e| bad(e.to_string()))?;
+                let mut e = match e {
+                    Ok(e) => e,
+                    Err(err) => {
+                        damaged(&mut out, err.to_string())?;
+                        break;
+                    }
+                };
                 let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
                 let t = e.header().entry_type();
                 if t.is_symlink() || t.is_hard_link() {
@@ -289,7 +322,10 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<Contents, InputError
                     continue;
                 }
                 let size = e.size();
-                take(&mut out, &raw, &mut e, size)?;
+                if let Err(err) = take(&mut out, &raw, &mut e, size) {
+                    damaged(&mut out, err.to_string())?;
+                    break;
+                }
             }
         }
         Kind::Zip => {
@@ -314,7 +350,7 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<Contents, InputError
 
 /// The same for an extracted directory (links to folders or outside the
 /// directory are passed over by the walk).
-pub fn read_dir(dir: &std::path::Path) -> Result<Contents, InputError> {
+pub fn read_dir(dir: &std::path::Path, want: fn(&Role) -> bool) -> Result<Contents, InputError> {
     let walk = super::walk_dir(dir)?;
     let mut out = Contents::default();
     let mut seen = std::collections::BTreeSet::new();
@@ -325,7 +361,7 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Contents, InputError> {
             seen.insert(proxy);
         }
         let role = role(&rel);
-        if role == Role::Other {
+        if role == Role::Other || !want(&role) {
             continue;
         }
         let bytes = std::fs::read(&p).map_err(|source| InputError::Io {
@@ -343,11 +379,11 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Contents, InputError> {
 
 /// The contents of `path` when it is an archive file or a layout
 /// directory; None for anything else (a plain dump).
-pub fn open(path: &str) -> Result<Option<Contents>, InputError> {
+pub fn open(path: &str, want: fn(&Role) -> bool) -> Result<Option<Contents>, InputError> {
     let p = std::path::Path::new(path);
     if p.is_dir() {
         return if is_layout_dir(p) {
-            read_dir(p).map(Some)
+            read_dir(p, want).map(Some)
         } else {
             Ok(None)
         };
@@ -358,7 +394,7 @@ pub fn open(path: &str) -> Result<Option<Contents>, InputError> {
         return Ok(None);
     };
     match sniff(&map) {
-        Some(kind) => read(path, &map, kind).map(Some),
+        Some(kind) => read(path, &map, kind, want).map(Some),
         None => Ok(None),
     }
 }

@@ -84,6 +84,17 @@ pub fn proxy_selected(proxy: &str) -> bool {
         .is_none_or(|f| f.matches(proxy))
 }
 
+thread_local! {
+    /// Inputs read only in part (a damaged archive), this invocation.
+    static DAMAGED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Takes the list of inputs read only in part since the last call: the
+/// command still answers from what was read, and exits 2.
+pub fn take_damaged() -> Vec<String> {
+    DAMAGED.with(|v| std::mem::take(&mut *v.borrow_mut()))
+}
+
 pub fn set_max_input(bytes: u64) {
     MAX_INPUT.store(bytes, std::sync::atomic::Ordering::Relaxed);
 }
@@ -189,7 +200,7 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
         let dir = std::path::Path::new(path);
         if dir.is_dir() {
             if archive::is_layout_dir(dir) {
-                return load_archive(path, archive::read_dir(dir)?);
+                return load_archive(path, archive::read_dir(dir, archive::Role::is_dump)?);
             }
             return Err(InputError::NotADump {
                 file: path.into(),
@@ -224,11 +235,19 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
 /// dumps, never silently dropped.
 fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDump>, InputError> {
     let mut notes = contents.notes;
+    if let Some(d) = &contents.damaged {
+        notes.insert(0, d.clone());
+        DAMAGED.with(|v| v.borrow_mut().push(format!("{file}: {d}")));
+    }
     for p in &contents.proxies_without_dump {
         if proxy_selected(p) {
-            notes.push(format!(
-                "proxy {p} has logs but no config dump (istioctl bug-report drops every debug file of a pod when one of its admin requests failed)"
-            ));
+            notes.push(if contents.damaged.is_some() {
+                format!("proxy {p} has logs but no config dump before the damage")
+            } else {
+                format!(
+                    "proxy {p} has logs but no config dump (istioctl bug-report drops every debug file of a pod when one of its admin requests failed)"
+                )
+            });
         }
     }
     let mut out: Vec<LoadedDump> = Vec::new();
@@ -317,7 +336,7 @@ fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDum
 /// Decodes every dump in `bytes`; `file` is used in messages only.
 pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<Vec<LoadedDump>, InputError> {
     if let Some(kind) = archive::sniff(bytes) {
-        return load_archive(file, archive::read(file, bytes, kind)?);
+        return load_archive(file, archive::read(file, bytes, kind, archive::Role::is_dump)?);
     }
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let out = read_stream(file, "gzip content", flate2::read::MultiGzDecoder::new(bytes)).map_err(|e| match e {

@@ -342,7 +342,18 @@ impl ArchiveExtras {
         let mut config = Config::default();
         let mut has_config = false;
         for path in paths {
-            let Some(contents) = archive::open(path)? else { continue };
+            // The dumps are the dump loader's: only the rest is held here.
+            // A damaged archive is already reported by the dump loader.
+            let contents = match archive::open(path, |r| !r.is_dump()) {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(e) => {
+                    out.istiod_logs
+                        .notes
+                        .push(format!("beside the dumps, nothing read: {e}"));
+                    continue;
+                }
+            };
             for e in contents.entries {
                 let label = format!("{path}#{}", e.path);
                 let text = || String::from_utf8_lossy(&e.bytes).into_owned();

@@ -621,3 +621,67 @@ fn tar_gz(path: &Path, entries: &[(&str, &[u8])]) {
     }
     b.into_inner().unwrap().finish().unwrap();
 }
+
+/// A certificate no longer valid at the dump's own time is a triage issue
+/// (XR0050) pointing to `secrets`: the sample's workload certificate is
+/// valid for a day, so a dump taken a year later holds an expired one.
+#[test]
+fn triage_flags_a_certificate_not_valid_at_the_dump_time() {
+    let dir = tempdir("cert");
+    let later = String::from_utf8(sample("egw-pt.config_dump.json"))
+        .unwrap()
+        .replace("\"last_updated\": \"2026-", "\"last_updated\": \"2027-");
+    let p = dir.join("egw-pt.later.json");
+    std::fs::write(&p, later).unwrap();
+    let p = p.to_string_lossy().into_owned();
+    let (out, err, code) = xray(&["triage", &p, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["code"] == "XR0050")
+        .unwrap_or_else(|| panic!("no XR0050: {}", v["groups"]));
+    assert_eq!(g["what"], "secret default");
+    assert!(g["next"].as_str().unwrap().starts_with("egress-xray secrets"), "{g}");
+    // The ROOTCA bundle (valid to 2036) is not flagged.
+    assert!(!v["groups"].to_string().contains("secret ROOTCA"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A download cut short: the dumps before the damage are read and
+/// answered from, the damage is said on stderr and in the summary, and
+/// the exit status is 2.
+#[test]
+fn a_truncated_archive_gives_what_came_before_and_exits_2() {
+    let Some(corpus) = common::corpus() else { return };
+    let whole = std::fs::read(corpus.join("archives/istio__istio__bug-report__ce7467045126.tar.gz")).unwrap();
+    let dir = tempdir("trunc");
+    let cut = dir.join("bug-report.tar.gz");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    let p = cut.to_string_lossy().into_owned();
+    for cmd in [vec![p.as_str(), "-o", "json"], vec!["triage", p.as_str(), "-o", "json"]] {
+        let (out, err, code) = xray(&cmd);
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(err.contains("the archive is damaged or ends early after"), "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(!v.is_null(), "{cmd:?} still answers from what was read");
+    }
+    let s: serde_json::Value = serde_json::from_str(&xray(&[&p, "-o", "json"]).0).unwrap();
+    let n = s.as_array().unwrap().len();
+    assert!(n > 0 && n < 17, "{n} dumps read before the damage");
+    assert!(s[0]["decode_report"]["archive_notes"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("the archive is damaged or ends early"));
+    // Cut before any dump: a located error, nothing to answer from.
+    std::fs::write(&cut, &whole[..whole.len() / 8]).unwrap();
+    let (_, err, code) = xray(&[&p]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bug-report.tar.gz: not an Envoy config dump: an archive that cannot be read"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -76,6 +76,10 @@ fn commands(file: &str) -> Vec<Vec<String>> {
         &["nack", "-o", "json"],
         &["isolation", "-o", "wide"],
         &["isolation", "-o", "json"],
+        &["triage", "-o", "wide"],
+        &["triage", "-o", "json"],
+        &["listeners", "-o", "raw"],
+        &["clusters", "-o", "raw-yaml"],
     ];
     forms
         .iter()

@@ -322,3 +322,38 @@ fn privileged_port_and_a_selector_that_selects_nothing() {
         .iter()
         .all(|l| l["gateway"] != "egress-mtls/egw-mtls-gateway"));
 }
+
+/// A `tcp` rule without a `route` is skipped by istiod; when it leaves the
+/// server without a chain, the listener is omitted and XR0046 names the rule.
+#[test]
+fn a_rule_without_a_route_is_the_zero_chain_cause() {
+    let dir = std::env::temp_dir().join(format!("egress-xray-noroute-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("gw.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: egress}\n\
+         spec:\n  selector: {istio: egw}\n  servers:\n  - port: {number: 9000, name: tcp, protocol: TCP}\n    hosts: [\"db.example.com\"]\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db, namespace: egress}\n\
+         spec:\n  hosts: [\"db.example.com\"]\n  gateways: [gw]\n  tcp:\n  - match: [{port: 9000}]\n",
+    )
+    .unwrap();
+    let v = explain(&["--istio", &f.to_string_lossy()]);
+    let c = codes(&v);
+    assert!(c.contains(&("XR0046".into(), Some("0.0.0.0_9000".into()))), "{c:?}");
+    assert!(c.contains(&("XR0012".into(), Some("0.0.0.0_9000".into()))), "{c:?}");
+    let f46 = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "XR0046")
+        .unwrap();
+    assert!(
+        f46["message"]
+            .as_str()
+            .unwrap()
+            .contains("VirtualService egress/db tcp rule #0"),
+        "{f46}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

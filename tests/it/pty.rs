@@ -174,6 +174,7 @@ fn cases() -> Vec<Vec<String>> {
         ],
         vec!["diff".into(), mtls.clone(), s("push/egw-mtls.after.config_dump.json")],
         vec!["isolation".into(), mtls.clone(), pt.clone()],
+        vec!["triage".into(), mtls.clone(), pt.clone(), trap1.clone()],
         vec!["findings".into()],
         vec!["completions".into(), "bash".into()],
         vec!["--help".into()],

@@ -351,13 +351,13 @@ pub enum Command {
         #[arg(value_name = "ARCHIVE|DIR|DUMP", required = true)]
         files: Vec<String>,
     },
-    /// Export the fleet for DuckDB, Spark or Trino: one JSON Lines file per
-    /// table (proxies, listeners, filter_chains, routes, virtual_hosts,
-    /// clusters, endpoints, secrets, findings, rejections), every row keyed
-    /// by proxy and snapshot time; one dump in memory at a time. Schema:
-    /// docs/export-schema.md.
+    /// Export the fleet for DuckDB, Spark or Trino: one JSON Lines or
+    /// Parquet file per table (proxies, listeners, filter_chains, routes,
+    /// virtual_hosts, clusters, endpoints, secrets, findings, rejections),
+    /// every row keyed by proxy and snapshot time; one dump in memory at a
+    /// time. Schema and column types: docs/export-schema.md.
     #[command(
-        after_help = "Example:\n  egress-xray export bug-report.tar.gz -O fleet/ && duckdb -c \"select proxy from 'fleet/clusters.jsonl' where fqdn like '%wikipedia%'\""
+        after_help = "Example:\n  egress-xray export bug-report.tar.gz -O fleet/ --format parquet && duckdb -c \"select proxy from 'fleet/clusters.parquet' where fqdn like '%wikipedia%'\""
     )]
     Export {
         /// Archives, bug-report directories or dumps.
@@ -392,6 +392,38 @@ pub enum Command {
 pub enum ExportFormat {
     /// JSON Lines: one object per line (DuckDB read_json, Spark, Trino).
     Jsonl,
+    /// Apache Parquet, Snappy-compressed, one typed column per field
+    /// (DuckDB read_parquet, Spark, Trino).
+    Parquet,
+}
+
+/// Where one exported table goes.
+enum Sink {
+    /// JSON Lines, and the rows written.
+    Jsonl(std::io::BufWriter<std::fs::File>, usize),
+    Parquet(Box<render::parquet::TableWriter>),
+}
+
+impl Sink {
+    fn push(&mut self, row: serde_json::Value) -> Result<(), String> {
+        match self {
+            Sink::Jsonl(w, n) => {
+                *n += 1;
+                serde_json::to_writer(&mut *w, &row)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| w.write_all(b"\n").map_err(|e| e.to_string()))
+            }
+            Sink::Parquet(p) => p.push(row),
+        }
+    }
+
+    /// Flushes the table; the rows written.
+    fn finish(self) -> Result<usize, String> {
+        match self {
+            Sink::Jsonl(mut w, n) => w.flush().map(|()| n).map_err(|e| e.to_string()),
+            Sink::Parquet(p) => p.finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -1088,18 +1120,31 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             out
         }
         Command::Export { files, out_dir, format } => {
-            let ExportFormat::Jsonl = format;
             let dir = std::path::Path::new(&out_dir);
             let io = |file: &std::path::Path, source| InputError::Io {
                 file: file.display().to_string(),
                 source,
             };
+            let failed = |file: &std::path::Path, msg: String| InputError::Io {
+                file: file.display().to_string(),
+                source: std::io::Error::other(msg),
+            };
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-            let mut writers = Vec::new();
+            let mut sinks = Vec::new();
             for t in crate::analysis::export::TABLES {
-                let path = dir.join(format!("{t}.jsonl"));
+                let ext = match format {
+                    ExportFormat::Jsonl => "jsonl",
+                    ExportFormat::Parquet => "parquet",
+                };
+                let path = dir.join(format!("{t}.{ext}"));
                 let f = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
-                writers.push((*t, path, std::io::BufWriter::new(f), 0usize));
+                let sink = match format {
+                    ExportFormat::Jsonl => Sink::Jsonl(std::io::BufWriter::new(f), 0),
+                    ExportFormat::Parquet => Sink::Parquet(Box::new(
+                        render::parquet::TableWriter::create(t, f).map_err(|m| failed(&path, m))?,
+                    )),
+                };
+                sinks.push((*t, path, sink));
             }
             let mut proxies = 0;
             for f in &files {
@@ -1108,22 +1153,18 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     let ix = Index::build(d);
                     proxies += 1;
                     for (table, rows) in crate::analysis::export::rows(&ix) {
-                        let Some(w) = writers.iter_mut().find(|w| w.0 == table) else {
+                        let Some((_, path, sink)) = sinks.iter_mut().find(|w| w.0 == table) else {
                             continue;
                         };
                         for r in rows {
-                            let line = serde_json::to_string(&r).expect("a Value always serialises");
-                            w.2.write_all(line.as_bytes())
-                                .and_then(|()| w.2.write_all(b"\n"))
-                                .map_err(|e| io(&w.1, e))?;
-                            w.3 += 1;
+                            sink.push(r).map_err(|m| failed(path, m))?;
                         }
                     }
                 }
             }
             let mut written = Vec::new();
-            for (table, path, mut w, n) in writers {
-                w.flush().map_err(|e| io(&path, e))?;
+            for (table, path, sink) in sinks {
+                let n = sink.finish().map_err(|m| failed(&path, m))?;
                 written.push(serde_json::json!({"table": table, "file": path.display().to_string(), "rows": n}));
             }
             let report = serde_json::json!({

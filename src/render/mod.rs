@@ -2,6 +2,7 @@
 //! is true; they only lay out what the analysis returned.
 
 pub mod graph;
+pub mod parquet;
 pub mod table;
 pub mod trace;
 

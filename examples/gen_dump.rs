@@ -6,9 +6,17 @@
 //!
 //!     cargo run --release --example gen_dump -- SERVICES OUT.json
 //!     cargo run --release --example gen_dump -- --protobuf IN.json OUT.pb
+//!     cargo run --release --example gen_dump -- --fleet GATEWAYS HOSTS OUT_DIR [OUT.tar.gz]
 //!
 //! About 7 KB per service: 14,000 services ≈ 100 MB. The second form
-//! re-encodes a dump as binary protobuf (envoy.admin.v3.ConfigDump).
+//! re-encodes a dump as binary protobuf (envoy.admin.v3.ConfigDump). The
+//! third writes a fleet of egress gateway dumps (`OUT_DIR/<ns>-<pod>.json`,
+//! HOSTS external hosts each: an SNI chain on 0.0.0.0_8443, a virtual host
+//! on 0.0.0.0_8080, a TLS-originating cluster and its endpoints; about
+//! 5 KB per host, 400 hosts ≈ 2 MB); every 97th gateway's listeners are a
+//! push behind its clusters, every 89th holds a rejected listener. With
+//! OUT.tar.gz the same dumps are also packed as an `istioctl bug-report`
+//! archive (`bug-report/proxies/<ns>/<pod>/config_dump?include_eds`).
 
 use std::io::{BufWriter, Write};
 
@@ -26,6 +34,38 @@ fn main() {
             .remove(0)
             .config_dump();
         std::fs::write(out, dump.encode_to_vec()).expect("write output");
+        return;
+    }
+    if args.peek().map(String::as_str) == Some("--fleet") {
+        let usage = "usage: gen_dump --fleet GATEWAYS HOSTS OUT_DIR [OUT.tar.gz]";
+        let gateways: usize = args.nth(1).and_then(|a| a.parse().ok()).expect(usage);
+        let hosts: usize = args.next().and_then(|a| a.parse().ok()).expect(usage);
+        let dir = std::path::PathBuf::from(args.next().expect(usage));
+        std::fs::create_dir_all(&dir).expect("create OUT_DIR");
+        let mut tar = args.next().map(|t| {
+            let f = std::fs::File::create(t).expect("create OUT.tar.gz");
+            tar::Builder::new(flate2::write::GzEncoder::new(f, flate2::Compression::fast()))
+        });
+        for k in 0..gateways {
+            let (ns, pod) = (format!("egress-{}", k % 10), format!("egress-gw-{k}-7c9d8f6b5-x2k4p"));
+            let bytes = gateway_dump(k, hosts, &ns, &pod);
+            std::fs::write(dir.join(format!("{ns}-{pod}.json")), &bytes).expect("write dump");
+            if let Some(t) = &mut tar {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(bytes.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                t.append_data(
+                    &mut h,
+                    format!("bug-report/proxies/{ns}/{pod}/config_dump?include_eds"),
+                    &bytes[..],
+                )
+                .expect("append to archive");
+            }
+        }
+        if let Some(t) = tar {
+            t.into_inner().and_then(|gz| gz.finish()).expect("finish archive");
+        }
         return;
     }
     let n: usize = args
@@ -198,4 +238,77 @@ fn endpoints(i: usize) -> Value {
     json!({"@type": format!("{T}envoy.config.endpoint.v3.ClusterLoadAssignment"), "cluster_name": cluster_name(i),
         "endpoints": [{"locality": {"region": "eu-west-1", "zone": "eu-west-1a"}, "lb_endpoints": eps, "load_balancing_weight": 3}],
         "policy": {"overprovisioning_factor": 140}})
+}
+
+/// One egress gateway's dump of a fleet (see the module's documentation).
+fn gateway_dump(k: usize, hosts: usize, ns: &str, pod: &str) -> Vec<u8> {
+    let ts = "2026-11-20T10:02:11.482Z";
+    let ver = "2026-11-20T10:02:11Z/57";
+    let lds_ver = if k % 97 == 3 { "2026-11-20T10:01:40Z/56" } else { ver };
+    let ext = |i: usize| format!("api-{i}.partner-{}.example.com", i % 20);
+    let cname = |i: usize| format!("outbound|443||{}", ext(i));
+    let chains: Vec<Value> = (0..hosts)
+        .map(|i| json!({"filter_chain_match": {"server_names": [ext(i)]}, "filters": [{"name": "envoy.filters.network.tcp_proxy",
+            "typed_config": {"@type": format!("{T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
+                "stat_prefix": cname(i), "cluster": cname(i)}}],
+            "metadata": {"filter_metadata": {"istio": {"config": format!("/apis/networking.istio.io/v1/namespaces/{ns}/virtual-service/partner-{}", i % 20)}}}}))
+        .collect();
+    let tls = json!({"@type": format!("{T}envoy.config.listener.v3.Listener"), "name": "0.0.0.0_8443",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": 8443}}, "filter_chains": chains,
+        "listener_filters": [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {"@type": format!("{T}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")}}],
+        "traffic_direction": "OUTBOUND"});
+    let http = json!({"@type": format!("{T}envoy.config.listener.v3.Listener"), "name": "0.0.0.0_8080",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": 8080}},
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": {
+            "@type": format!("{T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
+            "stat_prefix": "outbound_0.0.0.0_8080",
+            "rds": {"config_source": {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}, "route_config_name": "http.8080"},
+            "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": format!("{T}envoy.extensions.filters.http.router.v3.Router")}}]}}]}],
+        "traffic_direction": "OUTBOUND"});
+    let mut listeners = vec![
+        json!({"name": "0.0.0.0_8443", "active_state": {"version_info": lds_ver, "listener": tls, "last_updated": ts}}),
+        json!({"name": "0.0.0.0_8080", "active_state": {"version_info": lds_ver, "listener": http, "last_updated": ts}}),
+    ];
+    if k % 89 == 5 {
+        listeners.push(json!({"name": "0.0.0.0_9443", "error_state": {"failed_configuration": {
+            "@type": format!("{T}envoy.config.listener.v3.Listener"), "name": "0.0.0.0_9443"},
+            "last_update_attempt": "2026-11-20T10:02:12.101Z",
+            "details": "error adding listener '0.0.0.0:9443': multiple filter chains with the same matching rules are defined",
+            "version_info": ver}}));
+    }
+    let clusters: Vec<Value> = (0..hosts)
+        .map(|i| json!({"version_info": ver, "last_updated": ts, "cluster": {"@type": format!("{T}envoy.config.cluster.v3.Cluster"),
+            "name": cname(i), "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}, "resource_api_version": "V3"}, "service_name": cname(i)},
+            "connect_timeout": "10s", "lb_policy": "LEAST_REQUEST",
+            "metadata": {"filter_metadata": {"istio": {"services": [{"host": ext(i), "name": ext(i), "namespace": ns}], "default_original_port": 443,
+                "config": format!("/apis/networking.istio.io/v1/namespaces/{ns}/destination-rule/partner-{}", i % 20)}}},
+            "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": format!("{T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"),
+                "common_tls_context": {"tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                    "validation_context": {"trusted_ca": {"filename": "/etc/ssl/certs/ca-certificates.crt"}}}, "sni": ext(i)}}}}))
+        .collect();
+    let vhosts: Vec<Value> = (0..hosts)
+        .map(|i| json!({"name": format!("{}:8080", ext(i)), "domains": [ext(i), format!("{}:8080", ext(i))],
+            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cname(i), "timeout": "0s"},
+                "metadata": {"filter_metadata": {"istio": {"config": format!("/apis/networking.istio.io/v1/namespaces/{ns}/virtual-service/partner-{}", i % 20)}}}}]}))
+        .collect();
+    let endpoints: Vec<Value> = (0..hosts)
+        .map(|i| json!({"version_info": ver, "last_updated": ts, "endpoint_config": {"@type": format!("{T}envoy.config.endpoint.v3.ClusterLoadAssignment"),
+            "cluster_name": cname(i), "endpoints": [{"locality": {}, "lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": format!("203.0.{}.{}", (i / 250) % 250, i % 250), "port_value": 443}}},
+                 "health_status": "HEALTHY", "load_balancing_weight": 1}]}]}}))
+        .collect();
+    let dump = json!({"configs": [
+        {"@type": format!("{T}envoy.admin.v3.BootstrapConfigDump"), "bootstrap": {"node": {
+            "id": format!("router~10.8.{}.{}~{pod}.{ns}~{ns}.svc.cluster.local", k / 250, k % 250),
+            "cluster": format!("egress-gw.{ns}"),
+            "metadata": {"NAMESPACE": ns, "NAME": pod, "ISTIO_VERSION": if k % 50 == 7 { "1.29.2" } else { "1.30.0" }},
+            "user_agent_name": "envoy",
+            "user_agent_build_version": {"version": {"major_number": 1, "minor_number": 38, "patch": 0}}}}, "last_updated": ts},
+        {"@type": format!("{T}envoy.admin.v3.ClustersConfigDump"), "version_info": ver, "dynamic_active_clusters": clusters},
+        {"@type": format!("{T}envoy.admin.v3.ListenersConfigDump"), "version_info": lds_ver, "dynamic_listeners": listeners},
+        {"@type": format!("{T}envoy.admin.v3.RoutesConfigDump"), "dynamic_route_configs": [{"version_info": ver, "last_updated": ts,
+            "route_config": {"@type": format!("{T}envoy.config.route.v3.RouteConfiguration"), "name": "http.8080", "virtual_hosts": vhosts,
+                "validate_clusters": false}}]},
+        {"@type": format!("{T}envoy.admin.v3.EndpointsConfigDump"), "dynamic_endpoint_configs": endpoints}]});
+    serde_json::to_vec(&dump).expect("a Value always serialises")
 }

@@ -10,6 +10,7 @@ use crate::analysis::filter::TextFilter;
 use crate::analysis::{
     bootstrap, diff, endpoints, explain, inventory, isolation, nack, paths, raw, routes, secrets, summary, tls, trace,
 };
+use crate::input::stream::Streamed;
 use crate::input::{self, InputError};
 use crate::model::{Index, State};
 use crate::render::{self, graph, table, OutputFormat, Palette};
@@ -404,16 +405,22 @@ enum Sink {
     Parquet(Box<render::parquet::TableWriter>),
 }
 
+/// One dump's rows of a table, ready to write.
+enum Ready {
+    /// JSON lines, and how many.
+    Lines(Vec<u8>, usize),
+    Columns(render::parquet::Batch),
+}
+
 impl Sink {
-    fn push(&mut self, row: serde_json::Value) -> Result<(), String> {
-        match self {
-            Sink::Jsonl(w, n) => {
-                *n += 1;
-                serde_json::to_writer(&mut *w, &row)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| w.write_all(b"\n").map_err(|e| e.to_string()))
+    fn push(&mut self, ready: Ready) -> Result<(), String> {
+        match (self, ready) {
+            (Sink::Jsonl(w, n), Ready::Lines(buf, rows)) => {
+                *n += rows;
+                w.write_all(&buf).map_err(|e| e.to_string())
             }
-            Sink::Parquet(p) => p.push(row),
+            (Sink::Parquet(p), Ready::Columns(b)) => p.push(b),
+            _ => Err("rows made for another format (an egress-xray defect: please report it)".into()),
         }
     }
 
@@ -1029,7 +1036,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 istiod_log.extend(found.istiod_logs);
                 walk_notes = found.skipped;
             }
-            let run = nack_run(&dumps, &envoy_log, &istiod_log, &syncz, &istio)?;
+            let (run, _) = nack_run(&dumps, &envoy_log, &istiod_log, &syncz, &istio, &|_| ())?;
             let (mut report, unreadable) = (run.report, run.unreadable);
             report
                 .notes
@@ -1096,13 +1103,13 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             })
         }
         Command::Triage { files } => {
-            let run = nack_run(&files, &[], &[], &[], &[])?;
+            let (run, digests) = nack_run(&files, &[], &[], &[], &[], &crate::analysis::triage::digest)?;
             let source = if files.len() == 1 {
                 files[0].clone()
             } else {
                 "DUMP...".into()
             };
-            let t = crate::analysis::triage::triage(&run.indexes, &run.report, &run.istio_sync, &run.analyze, &source);
+            let t = crate::analysis::triage::triage(&digests, &run.report, &run.istio_sync, &run.analyze, &source);
             let out = emit_each(std::slice::from_ref(&t), common.output, |t, o| {
                 table::triage(t, o == OutputFormat::Wide, palette)
             });
@@ -1147,21 +1154,51 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 sinks.push((*t, path, sink));
             }
             let mut proxies = 0;
-            for f in &files {
-                for d in load(f)? {
-                    // One dump at a time: its rows are written and it is dropped.
-                    let ix = Index::build(d);
-                    proxies += 1;
-                    for (table, rows) in crate::analysis::export::rows(&ix) {
-                        let Some((_, path, sink)) = sinks.iter_mut().find(|w| w.0 == table) else {
-                            continue;
-                        };
-                        for r in rows {
-                            sink.push(r).map_err(|m| failed(path, m))?;
+            let mut notes = Vec::new();
+            // A dump at a time per worker: its rows are made and made ready
+            // to write (JSON lines, Parquet columns) there, written here in
+            // input order, and dropped.
+            let rows = |d: input::LoadedDump| -> Result<Vec<(&'static str, Ready)>, String> {
+                crate::analysis::export::rows(&Index::build(d))
+                    .into_iter()
+                    .map(|(table, rows)| {
+                        Ok((
+                            table,
+                            match format {
+                                ExportFormat::Jsonl => {
+                                    let mut buf = Vec::new();
+                                    for r in &rows {
+                                        serde_json::to_writer(&mut buf, r).map_err(|e| e.to_string())?;
+                                        buf.push(b'\n');
+                                    }
+                                    Ready::Lines(buf, rows.len())
+                                }
+                                ExportFormat::Parquet => Ready::Columns(render::parquet::batch(table, &rows)?),
+                            },
+                        ))
+                    })
+                    .collect()
+            };
+            input::stream::stream(&files, workers(), &rows, &mut |item| -> Result<(), InputError> {
+                match item {
+                    Streamed::Dump(tables) => {
+                        proxies += 1;
+                        let tables = tables.map_err(|m| failed(dir, m))?;
+                        for (table, ready) in tables {
+                            let Some((_, path, sink)) = sinks.iter_mut().find(|w| w.0 == table) else {
+                                continue;
+                            };
+                            sink.push(ready).map_err(|m| failed(path, m))?;
                         }
+                        Ok(())
+                    }
+                    Streamed::Unreadable { error, .. } => Err(error),
+                    Streamed::Notes { file, notes: n } => {
+                        notes.extend(n.into_iter().map(|n| format!("{file}: {n}")));
+                        Ok(())
                     }
                 }
-            }
+            })?;
             let mut written = Vec::new();
             for (table, path, sink) in sinks {
                 let n = sink.finish().map_err(|m| failed(&path, m))?;
@@ -1171,6 +1208,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 "schema_version": crate::analysis::export::SCHEMA_VERSION,
                 "proxies": proxies,
                 "tables": written,
+                "notes": notes,
             });
             match common.output {
                 OutputFormat::Json => render::json(&report),
@@ -1186,6 +1224,9 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                             t["rows"],
                             t["file"].as_str().unwrap_or("")
                         ));
+                    }
+                    for n in &notes {
+                        s.push_str(&format!("note: {n}\n"));
                     }
                     s
                 }
@@ -1249,7 +1290,6 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
 /// Istio objects are read too), explicit logs and sync status: shared by
 /// `nack` and `triage`.
 struct NackRun {
-    indexes: Vec<Index>,
     report: nack::NackReport,
     /// Dumps that could not be read (each reported; exit status 2).
     unreadable: Vec<String>,
@@ -1259,50 +1299,32 @@ struct NackRun {
     analyze: Vec<String>,
 }
 
-fn nack_run(
+fn nack_run<T: Send>(
     dumps: &[String],
     envoy_log: &[String],
     istiod_log: &[String],
     syncz: &[String],
     istio: &[String],
-) -> Result<NackRun, InputError> {
-    // One unreadable dump does not stop the others: it is reported
-    // (and the exit status is 2); Envoy's own "cannot print its
-    // dump" answer is evidence of a rejection.
-    let mut indexes = Vec::new();
-    let mut unreadable: Vec<String> = Vec::new();
-    let mut dump_evidence = Vec::new();
-    for f in dumps {
-        match load(f) {
-            Ok(ds) => indexes.extend(ds.into_iter().map(Index::build)),
-            Err(e) => match envoy_dump_failure(f) {
-                Some(r) => dump_evidence.push(r),
-                None => unreadable.push(e.to_string()),
-            },
-        }
-    }
+    each: &(dyn Fn(&Index) -> T + Sync),
+) -> Result<(NackRun, Vec<T>), InputError> {
+    // The logs first: the clusters their rejections name are the ones
+    // kept of each dump, which is then dropped (a fleet is read one dump
+    // at a time per worker).
     let mut envoy_logs = crate::istio::LogFiles::default();
-    let mut envoy = Vec::new();
-    let mut identity_notes = Vec::new();
-    let dump_proxies: Vec<String> = indexes.iter().map(|ix| ix.proxy_name()).collect();
-    for (file, r, src) in dump_evidence {
-        let proxy = log_identity(&file, "", &dump_proxies, &mut identity_notes);
-        envoy.push((proxy, r, src));
-    }
+    // (proxy named with PROXY=, file, its rejections)
+    let mut given_logs = Vec::new();
     for arg in envoy_log {
         let (proxy, file) = match arg.split_once('=') {
             Some((p, f)) if !p.contains('/') => (Some(p.to_string()), f.to_string()),
             _ => (None, arg.clone()),
         };
         let text = envoy_logs.push(&file)?;
-        let proxy = proxy.or_else(|| log_identity(&file, text, &dump_proxies, &mut identity_notes));
-        for (r, src) in crate::istio::nacklog::parse_log(&file, text) {
-            envoy.push((proxy.clone(), r, src));
-        }
+        given_logs.push((proxy, file.clone(), crate::istio::nacklog::parse_log(&file, text)));
     }
     // What archives given as dumps hold: proxy and istiod logs,
     // syncz, Istio objects.
     let extras = crate::istio::ArchiveExtras::read(dumps, input::proxy_selected)?;
+    let mut envoy = Vec::new();
     for (proxy, label, text) in &extras.proxy_logs {
         envoy_logs.push_text(label.clone(), text.clone());
         for (r, src) in crate::istio::nacklog::parse_log(label, text) {
@@ -1316,6 +1338,54 @@ fn nack_run(
         .iter()
         .flat_map(|(f, t)| crate::istio::nacklog::parse_log(f, t))
         .collect();
+    let mut named = nack::clusters_named(&envoy, &istiod);
+    named.extend(nack::clusters_named(
+        &given_logs
+            .iter()
+            .flat_map(|(_, _, rs)| rs.iter().map(|(r, src)| (None, r.clone(), src.clone())))
+            .collect::<Vec<_>>(),
+        &[],
+    ));
+    // One unreadable dump does not stop the others: it is reported
+    // (and the exit status is 2); Envoy's own "cannot print its
+    // dump" answer is evidence of a rejection.
+    let mut facts = Vec::new();
+    let mut kept = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
+    let mut dump_evidence = Vec::new();
+    let mut archive_notes = Vec::new();
+    let keep = |d: input::LoadedDump| {
+        let ix = Index::build(d);
+        (nack::DumpFacts::of(&ix, &|c| named.contains(c)), each(&ix))
+    };
+    input::stream::stream::<_, std::convert::Infallible>(dumps, workers(), &keep, &mut |item| {
+        match item {
+            Streamed::Dump((f, t)) => {
+                facts.push(f);
+                kept.push(t);
+            }
+            Streamed::Unreadable { path, error } => match envoy_dump_failure(&path) {
+                Some(r) => dump_evidence.push(r),
+                None => unreadable.push(error.to_string()),
+            },
+            Streamed::Notes { file, notes } => archive_notes.extend(notes.into_iter().map(|n| format!("{file}: {n}"))),
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|e| match e {});
+    let mut identity_notes = Vec::new();
+    let dump_proxies: Vec<String> = facts.iter().map(|f| f.proxy.clone()).collect();
+    for (file, r, src) in dump_evidence {
+        let proxy = log_identity(&file, "", &dump_proxies, &mut identity_notes);
+        envoy.push((proxy, r, src));
+    }
+    for (i, (proxy, file, rejections)) in given_logs.into_iter().enumerate() {
+        let text = &envoy_logs.files[i].1;
+        let proxy = proxy.or_else(|| log_identity(&file, text, &dump_proxies, &mut identity_notes));
+        for (r, src) in rejections {
+            envoy.push((proxy.clone(), r, src));
+        }
+    }
     let gateway_lines = istiod_logs.gateway_lines();
     let mut logs_read = envoy_logs.sizes();
     logs_read.extend(istiod_logs.sizes());
@@ -1340,7 +1410,7 @@ fn nack_run(
     }
     let config = crate::istio::load_config(istio)?.or(extras.config);
     let mut report = nack::postmortem(&nack::NackInput {
-        dumps: &indexes,
+        dumps: &facts,
         envoy: &envoy,
         istiod: &istiod,
         gateway_lines: &gateway_lines,
@@ -1348,6 +1418,7 @@ fn nack_run(
         config: config.as_ref(),
         logs: &logs_read,
     });
+    report.notes.extend(archive_notes);
     report.notes.extend(notes);
     report.notes.extend(identity_notes);
     if let Some(c) = &config {
@@ -1356,13 +1427,22 @@ fn nack_run(
     for u in &unreadable {
         report.notes.push(format!("not read: {u}"));
     }
-    Ok(NackRun {
-        indexes,
-        report,
-        unreadable,
-        istio_sync,
-        analyze: extras.analyze,
-    })
+    Ok((
+        NackRun {
+            report,
+            unreadable,
+            istio_sync,
+            analyze: extras.analyze,
+        },
+        kept,
+    ))
+}
+
+/// Dumps made side by side when a fleet is read (triage, nack, export):
+/// one per core (`RAYON_NUM_THREADS` sets it), each decode spreading its
+/// resources over a pool of the same size.
+fn workers() -> usize {
+    rayon::current_num_threads()
 }
 
 /// One dump → the object itself (the documented contracts); several (a

@@ -5,7 +5,7 @@
 //! the fleet. The schema is `docs/export-schema.md`, version
 //! [`SCHEMA_VERSION`].
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::model::Index;
 
@@ -225,18 +225,13 @@ pub fn rows(ix: &Index) -> Vec<(&'static str, Vec<Value>)> {
     let snapshot = ix
         .latest_update()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    // A row's own `proxy` (the views carry one) gives way to the table's;
+    // serde_json's maps keep keys in order, so where they go is fixed.
     let key = |mut v: Value| -> Value {
         if let Value::Object(m) = &mut v {
-            let mut out = Map::new();
-            out.insert("schema_version".into(), json!(SCHEMA_VERSION));
-            out.insert("proxy".into(), json!(proxy));
-            out.insert("snapshot".into(), json!(snapshot));
-            for (k, x) in std::mem::take(m) {
-                if k != "proxy" {
-                    out.insert(k, x);
-                }
-            }
-            return Value::Object(out);
+            m.insert("schema_version".into(), json!(SCHEMA_VERSION));
+            m.insert("proxy".into(), json!(proxy));
+            m.insert("snapshot".into(), json!(snapshot));
         }
         v
     };
@@ -251,7 +246,16 @@ pub fn rows(ix: &Index) -> Vec<(&'static str, Vec<Value>)> {
         "istio_version": id.istio_version,
         "versions": ix.section_versions,
     }))];
-    let listeners = super::inventory::listeners(ix);
+    // The views are independent: made side by side.
+    let ((listeners, routes), ((clusters, endpoints), (secrets, findings))) = rayon::join(
+        || (super::inventory::listeners(ix), super::routes::routes(ix)),
+        || {
+            rayon::join(
+                || (super::inventory::clusters(ix), super::endpoints::endpoints(ix)),
+                || (super::secrets::secrets(ix, None), super::summary::findings(ix)),
+            )
+        },
+    );
     let mut listener_rows = Vec::new();
     let mut chain_rows = Vec::new();
     let mut rejections = Vec::new();
@@ -281,7 +285,6 @@ pub fn rows(ix: &Index) -> Vec<(&'static str, Vec<Value>)> {
             })));
         }
     }
-    let routes = super::routes::routes(ix);
     let mut vhosts: Vec<Value> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for r in &routes {
@@ -300,25 +303,15 @@ pub fn rows(ix: &Index) -> Vec<(&'static str, Vec<Value>)> {
             })));
         }
     }
-    let findings = super::summary::findings(ix);
     vec![
         ("proxies", proxies),
         ("listeners", listener_rows),
         ("filter_chains", chain_rows),
         ("routes", routes.iter().map(|r| key(to(r))).collect()),
         ("virtual_hosts", vhosts),
-        (
-            "clusters",
-            super::inventory::clusters(ix).iter().map(|c| key(to(c))).collect(),
-        ),
-        (
-            "endpoints",
-            super::endpoints::endpoints(ix).iter().map(|e| key(to(e))).collect(),
-        ),
-        (
-            "secrets",
-            super::secrets::secrets(ix, None).iter().map(|s| key(to(s))).collect(),
-        ),
+        ("clusters", clusters.iter().map(|c| key(to(c))).collect()),
+        ("endpoints", endpoints.iter().map(|e| key(to(e))).collect()),
+        ("secrets", secrets.iter().map(|s| key(to(s))).collect()),
         ("findings", findings.iter().map(|f| key(to(f))).collect()),
         ("rejections", rejections),
     ]

@@ -104,8 +104,135 @@ pub struct SyncRejection {
     pub source: String,
 }
 
+/// What the postmortem needs of one dump, kept while the dump itself is
+/// dropped (so that a fleet is read one dump at a time): its listeners
+/// and route configurations, the clusters some log or sync status names,
+/// what is warming, and the route configurations listeners wait for.
+#[derive(Debug, Clone)]
+pub struct DumpFacts {
+    pub proxy: String,
+    pub source: String,
+    pub versions: BTreeMap<String, String>,
+    /// Every listener entry, in the dump's order.
+    pub listeners: Vec<Resource>,
+    /// Clusters named in the rejections of the logs and sync status given
+    /// (only those can be traced or resolved).
+    pub clusters: Vec<Resource>,
+    pub route_configs: Vec<Resource>,
+    /// Resources still warming (`listener NAME`, `cluster NAME`, `secret NAME`).
+    pub warming: Vec<String>,
+    /// (route configuration, listener): a serving listener asks RDS for a
+    /// configuration the dump does not hold.
+    pub rds_missing: BTreeSet<(String, String)>,
+}
+
+/// One resource of a dump, as the postmortem looks at it.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub name: String,
+    pub state: State,
+    pub last_updated: Option<String>,
+    pub rejection: Option<crate::model::Rejection>,
+    /// A listener Envoy lists twice (named and unnamed).
+    pub listed_twice: bool,
+    /// An error_state entry without a name of its own.
+    pub unnamed_entry: bool,
+    /// The Istio object it came from (`kind namespace/name`).
+    pub provenance: Option<String>,
+    /// A route configuration from RDS.
+    pub from_rds: bool,
+}
+
+impl DumpFacts {
+    /// The facts of `ix`; of its clusters, only those `wanted` names.
+    pub fn of(ix: &Index, wanted: &dyn Fn(&str) -> bool) -> DumpFacts {
+        let prov = |p: &Option<crate::model::istio::IstioConfigRef>| {
+            p.as_ref().map(|p| format!("{} {}/{}", p.kind, p.namespace, p.name))
+        };
+        let resource = |name: &str, state: State, stamp: &crate::model::Stamp| Resource {
+            name: name.to_string(),
+            state,
+            last_updated: stamp.last_updated.clone(),
+            rejection: None,
+            listed_twice: false,
+            unnamed_entry: false,
+            provenance: None,
+            from_rds: false,
+        };
+        let mut warming: Vec<String> = Vec::new();
+        warming.extend(
+            ix.listeners
+                .iter()
+                .filter(|l| l.state == State::Warming)
+                .map(|l| format!("listener {}", l.name)),
+        );
+        warming.extend(
+            ix.clusters
+                .iter()
+                .filter(|c| c.state == State::Warming)
+                .map(|c| format!("cluster {}", c.name)),
+        );
+        warming.extend(
+            ix.secrets
+                .iter()
+                .filter(|s| s.state == State::Warming)
+                .map(|s| format!("secret {}", s.name)),
+        );
+        DumpFacts {
+            proxy: ix.proxy_name(),
+            source: ix.source.clone(),
+            versions: ix.section_versions.clone(),
+            listeners: ix
+                .listeners
+                .iter()
+                .map(|l| Resource {
+                    rejection: l.rejection.clone(),
+                    listed_twice: l.listed_twice,
+                    unnamed_entry: l.unnamed_entry,
+                    provenance: prov(&l.provenance),
+                    ..resource(&l.name, l.state, &l.stamp)
+                })
+                .collect(),
+            clusters: ix
+                .clusters
+                .iter()
+                .filter(|c| wanted(&c.name))
+                .map(|c| Resource {
+                    provenance: prov(&c.provenance),
+                    ..resource(&c.name, c.state, &c.stamp)
+                })
+                .collect(),
+            route_configs: ix
+                .route_configs
+                .iter()
+                .map(|c| Resource {
+                    from_rds: matches!(c.origin, crate::model::RouteOrigin::Rds),
+                    ..resource(&c.name, c.state, &c.stamp)
+                })
+                .collect(),
+            warming,
+            rds_missing: rds_wanted_missing(ix),
+        }
+    }
+}
+
+/// The clusters the rejections of logs and sync status name: only these
+/// are kept of each dump's clusters ([`DumpFacts::of`]).
+pub fn clusters_named(
+    envoy: &[(Option<String>, LogRejection, String)],
+    istiod: &[(LogRejection, String)],
+) -> BTreeSet<String> {
+    envoy
+        .iter()
+        .map(|(_, r, _)| r)
+        .chain(istiod.iter().map(|(r, _)| r))
+        .filter(|r| r.xds_type == "CDS" || r.xds_type == "unknown")
+        .filter_map(|r| r.resource.clone())
+        .collect()
+}
+
 pub struct NackInput<'a> {
-    pub dumps: &'a [Index],
+    pub dumps: &'a [DumpFacts],
     /// (proxy name if known, rejection, `file:line`).
     pub envoy: &'a [(Option<String>, LogRejection, String)],
     pub istiod: &'a [(LogRejection, String)],
@@ -266,7 +393,7 @@ pub fn postmortem(input: &NackInput) -> NackReport {
     let mut proxies = Vec::new();
     let mut twins: Vec<(String, String, String)> = Vec::new();
     for ix in input.dumps {
-        let proxy = ix.proxy_name();
+        let proxy = ix.proxy.clone();
         for (i, l) in ix.listeners.iter().enumerate() {
             if let Some(r) = &l.rejection {
                 if l.listed_twice {
@@ -300,29 +427,10 @@ pub fn postmortem(input: &NackInput) -> NackReport {
                 );
             }
         }
-        let mut warming: Vec<String> = Vec::new();
-        warming.extend(
-            ix.listeners
-                .iter()
-                .filter(|l| l.state == State::Warming)
-                .map(|l| format!("listener {}", l.name)),
-        );
-        warming.extend(
-            ix.clusters
-                .iter()
-                .filter(|c| c.state == State::Warming)
-                .map(|c| format!("cluster {}", c.name)),
-        );
-        warming.extend(
-            ix.secrets
-                .iter()
-                .filter(|s| s.state == State::Warming)
-                .map(|s| format!("secret {}", s.name)),
-        );
         proxies.push(ProxyVersions {
             proxy,
-            versions: ix.section_versions.clone(),
-            warming,
+            versions: ix.versions.clone(),
+            warming: ix.warming.clone(),
         });
     }
     let istiod = input.istiod.iter().map(|(r, source)| (&None, r, source));
@@ -540,13 +648,13 @@ fn at(t: &str) -> Option<time::OffsetDateTime> {
 /// tell which one it was when exactly one configuration that a serving or
 /// warming listener asks RDS for is missing from the dump.
 /// Returns the route configuration it most likely was, when one stands out.
-fn attribute_unnamed_route(dumps: &[Index], r: &mut RejectionRecord) -> Option<String> {
+fn attribute_unnamed_route(dumps: &[DumpFacts], r: &mut RejectionRecord) -> Option<String> {
     if r.xds_type != "RDS" || r.resource.is_some() {
         return None;
     }
     let mut waiting: BTreeSet<(String, String)> = BTreeSet::new();
-    for ix in dumps.iter().filter(|ix| ix.proxy_name() == r.proxy) {
-        waiting.extend(rds_wanted_missing(ix));
+    for ix in dumps.iter().filter(|ix| ix.proxy == r.proxy) {
+        waiting.extend(ix.rds_missing.iter().cloned());
     }
     let names: BTreeSet<&String> = waiting.iter().map(|(n, _)| n).collect();
     let likely = (names.len() == 1)
@@ -600,55 +708,58 @@ fn rds_wanted_missing(ix: &Index) -> BTreeSet<(String, String)> {
 /// A later accepted version of the rejected resource: the listener,
 /// cluster or route configuration active in a dump of the same proxy and
 /// updated after the rejection, with no error state of its own.
-fn resolution(dumps: &[Index], r: &RejectionRecord, likely_route: Option<&str>) -> Option<Resolution> {
+fn resolution(dumps: &[DumpFacts], r: &RejectionRecord, likely_route: Option<&str>) -> Option<Resolution> {
     let when = at(r.time.as_deref()?)?;
-    let later = |stamp: &crate::model::Stamp| {
-        stamp
-            .last_updated
+    let later = |res: &Resource| {
+        res.last_updated
             .as_deref()
             .and_then(at)
             .filter(|t| *t > when)
-            .map(|_| stamp.last_updated.clone())
+            .map(|_| res.last_updated.clone())
     };
-    for ix in dumps.iter().filter(|ix| ix.proxy_name() == r.proxy) {
+    let active = |res: &&Resource| matches!(res.state, State::Active);
+    for ix in dumps.iter().filter(|ix| ix.proxy == r.proxy) {
         let found = match (r.xds_type.as_str(), r.resource.as_deref()) {
             ("LDS", Some(name)) => {
                 let rejected_now = ix.listeners.iter().any(|l| l.name == name && l.rejection.is_some());
                 ix.listeners
                     .iter()
-                    .filter(|l| l.name == name && matches!(l.state, State::Active) && !rejected_now)
-                    .find_map(|l| later(&l.stamp))
+                    .filter(|l| l.name == name && !rejected_now)
+                    .filter(active)
+                    .find_map(later)
                     .map(|t| (t, format!("listener {name} active in {}", ix.source)))
             }
             ("LDS", None) => ix
                 .listeners
                 .iter()
-                .filter(|l| matches!(l.state, State::Active) && l.rejection.is_none())
-                .find_map(|l| later(&l.stamp))
+                .filter(|l| l.rejection.is_none())
+                .filter(active)
+                .find_map(later)
                 .map(|t| (t, format!("a later listener update was accepted ({})", ix.source))),
             ("CDS", Some(name)) => ix
                 .clusters
                 .iter()
-                .filter(|c| c.name == name && matches!(c.state, State::Active))
-                .find_map(|c| later(&c.stamp))
+                .filter(|c| c.name == name)
+                .filter(active)
+                .find_map(later)
                 .map(|t| (t, format!("cluster {name} active in {}", ix.source))),
             ("RDS", name) => {
                 match name.or(likely_route) {
                     Some(n) => ix
                         .route_configs
                         .iter()
-                        .filter(|c| c.name == n && matches!(c.state, State::Active))
-                        .find_map(|c| later(&c.stamp))
+                        .filter(|c| c.name == n)
+                        .filter(active)
+                        .find_map(later)
                         .map(|t| (t, format!("route configuration {n} active in {}", ix.source))),
                     // Unnamed: resolved when every configuration the
                     // listeners ask RDS for is there, one updated after it.
-                    None if rds_wanted_missing(ix).is_empty() => ix
+                    None if ix.rds_missing.is_empty() => ix
                         .route_configs
                         .iter()
-                        .filter(|c| {
-                            matches!(c.state, State::Active) && matches!(c.origin, crate::model::RouteOrigin::Rds)
-                        })
-                        .find_map(|c| later(&c.stamp).map(|t| (t, c.name.clone())))
+                        .filter(|c| c.from_rds)
+                        .filter(active)
+                        .find_map(|c| later(c).map(|t| (t, c.name.clone())))
                         .map(|(t, n)| {
                             (
                                 t,
@@ -689,7 +800,7 @@ fn origin_of(input: &NackInput, resource: Option<&str>, ty: &str) -> (Option<Str
             _ => None,
         };
         if let Some(p) = found {
-            return (Some(format!("{} {}/{}", p.kind, p.namespace, p.name)), None);
+            return (Some(p), None);
         }
     }
     // Istio's cluster-name grammar: outbound|port|subset|host → the host's

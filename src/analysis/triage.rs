@@ -113,10 +113,76 @@ pub fn parse_istio_syncz(text: &str) -> Vec<SyncEntry> {
     out
 }
 
-/// The fleet, from its dumps, istiod's sync status and the NACK analysis
-/// of everything given. `source` is how the commands in `next` name the
-/// input.
-pub fn triage(dumps: &[Index], nack: &NackReport, sync: &[SyncEntry], analyze: &[String], source: &str) -> Triage {
+/// What triage keeps of one dump (the dump itself is dropped: a fleet is
+/// read one dump at a time).
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// `ns/pod`, as `--proxy` selects it.
+    pub key: String,
+    /// `pod.namespace` (as istiod and the logs name it).
+    pub name: String,
+    pub role: &'static str,
+    pub envoy_version: Option<String>,
+    pub istio_version: Option<String>,
+    pub versions: BTreeMap<String, String>,
+    /// The dump's own findings, pushes that did not land on every xDS type
+    /// and certificates not valid at the dump's time.
+    pub findings: Vec<Finding>,
+}
+
+/// The digest of one dump.
+pub fn digest(ix: &Index) -> Digest {
+    let id = ix.identity.clone().unwrap_or_default();
+    let role = match id.proxy_type.as_deref() {
+        Some("router") => "gateway",
+        Some("sidecar") => "sidecar",
+        _ => "unknown",
+    };
+    let mut found = super::summary::findings(ix);
+    // Pushes that did not land on every type: listeners behind clusters.
+    let l = ix.section_versions.get("ListenersConfigDump");
+    let c = ix.section_versions.get("ClustersConfigDump");
+    if let (Some(l), Some(c)) = (l, c) {
+        if let (Some(ln), Some(cn)) = (push_number(l), push_number(c)) {
+            if ln < cn {
+                found.push(Finding::new(
+                    findings::XDS_TYPE_BEHIND,
+                    "listeners",
+                    format!("listeners at push {ln} ({l}), clusters at push {cn} ({c})"),
+                ));
+            }
+        }
+    }
+    for s in super::secrets::secrets(ix, None) {
+        if s.valid == Some(false) && !s.kind.is_empty() {
+            found.push(Finding::new(
+                findings::CERTIFICATE_NOT_VALID,
+                format!("secret {}", s.name),
+                format!(
+                    "{} certificate not valid at {} (valid {} .. {})",
+                    s.kind,
+                    s.judged_at.clone().unwrap_or_default(),
+                    s.not_before.clone().unwrap_or_default(),
+                    s.not_after.clone().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Digest {
+        key: proxy_key(ix),
+        name: ix.proxy_name(),
+        role,
+        envoy_version: id.envoy_version,
+        istio_version: id.istio_version,
+        versions: ix.section_versions.clone(),
+        findings: found,
+    }
+}
+
+/// The fleet, from its dumps' digests, istiod's sync status and the NACK
+/// analysis of everything given. `source` is how the commands in `next`
+/// name the input.
+pub fn triage(dumps: &[Digest], nack: &NackReport, sync: &[SyncEntry], analyze: &[String], source: &str) -> Triage {
     let of = dumps.len();
     let mut rows = Vec::new();
     // (code, what) → (finding, proxies)
@@ -128,46 +194,10 @@ pub fn triage(dumps: &[Index], nack: &NackReport, sync: &[SyncEntry], analyze: &
             .1
             .push(proxy.to_string());
     };
-    for ix in dumps {
-        let proxy = proxy_key(ix);
-        let id = ix.identity.clone().unwrap_or_default();
-        let role = match id.proxy_type.as_deref() {
-            Some("router") => "gateway",
-            Some("sidecar") => "sidecar",
-            _ => "unknown",
-        };
-        let mut found = super::summary::findings(ix);
-        // Pushes that did not land on every type: listeners behind clusters.
-        let l = ix.section_versions.get("ListenersConfigDump");
-        let c = ix.section_versions.get("ClustersConfigDump");
-        if let (Some(l), Some(c)) = (l, c) {
-            if let (Some(ln), Some(cn)) = (push_number(l), push_number(c)) {
-                if ln < cn {
-                    found.push(Finding::new(
-                        findings::XDS_TYPE_BEHIND,
-                        "listeners",
-                        format!("listeners at push {ln} ({l}), clusters at push {cn} ({c})"),
-                    ));
-                }
-            }
-        }
-        for s in super::secrets::secrets(ix, None) {
-            if s.valid == Some(false) && !s.kind.is_empty() {
-                found.push(Finding::new(
-                    findings::CERTIFICATE_NOT_VALID,
-                    format!("secret {}", s.name),
-                    format!(
-                        "{} certificate not valid at {} (valid {} .. {})",
-                        s.kind,
-                        s.judged_at.clone().unwrap_or_default(),
-                        s.not_before.clone().unwrap_or_default(),
-                        s.not_after.clone().unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-        let name = ix.proxy_name();
-        for s in sync.iter().filter(|s| s.proxy == name && s.sent != s.acked) {
+    for d in dumps {
+        let proxy = d.key.clone();
+        let mut found = d.findings.clone();
+        for s in sync.iter().filter(|s| s.proxy == d.name && s.sent != s.acked) {
             found.push(Finding::new(
                 findings::PUSH_NOT_ACKED,
                 format!("{} push", s.xds_type),
@@ -193,16 +223,16 @@ pub fn triage(dumps: &[Index], nack: &NackReport, sync: &[SyncEntry], analyze: &
         }
         rows.push(ProxyRow {
             proxy,
-            role: role.to_string(),
-            envoy_version: id.envoy_version.clone(),
-            istio_version: id.istio_version.clone(),
-            versions: ix.section_versions.clone(),
+            role: d.role.to_string(),
+            envoy_version: d.envoy_version.clone(),
+            istio_version: d.istio_version.clone(),
+            versions: d.versions.clone(),
             errors,
             warnings,
             issues,
         });
     }
-    let dumped: std::collections::BTreeSet<String> = dumps.iter().map(|ix| ix.proxy_name()).collect();
+    let dumped: std::collections::BTreeSet<String> = dumps.iter().map(|d| d.name.clone()).collect();
     let mut connected: Vec<&str> = sync
         .iter()
         .map(|s| s.proxy.as_str())

@@ -194,24 +194,20 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Contents {
     pub entries: Vec<Entry>,
-    /// Proxies with a directory but no config dump.
+    /// Proxies with a directory but no config dump (set by `finish`).
     pub proxies_without_dump: Vec<String>,
+    /// Proxies with a directory, and those with a dump, as read.
+    seen_proxies: std::collections::BTreeSet<String>,
+    dumped_proxies: std::collections::BTreeSet<String>,
     /// Why reading stopped early (a truncated or damaged archive).
     pub damaged: Option<String>,
     pub notes: Vec<String>,
 }
 
 impl Contents {
-    fn finish(mut self, seen_proxies: std::collections::BTreeSet<String>) -> Self {
-        let dumped: std::collections::BTreeSet<String> = self
-            .entries
-            .iter()
-            .filter_map(|e| match &e.role {
-                Role::Dump { proxy } | Role::ZtunnelDump { proxy } => Some(proxy.clone()),
-                _ => None,
-            })
-            .collect();
-        self.proxies_without_dump = seen_proxies.difference(&dumped).cloned().collect();
+    /// Names the proxies without a dump, and sorts the entries by path.
+    pub fn finish(mut self) -> Self {
+        self.proxies_without_dump = self.seen_proxies.difference(&self.dumped_proxies).cloned().collect();
         self.entries.sort_by(|a, b| a.path.cmp(&b.path));
         self
     }
@@ -247,38 +243,60 @@ fn proxy_dir(path: &str) -> Option<String> {
 /// Reads the entries whose role `want` keeps (never `Other`); only those are
 /// held in memory.
 pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Result<Contents, InputError> {
+    let mut entries = Vec::new();
+    let mut out = read_each(file, bytes, kind, want, &mut |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+    out.entries = entries;
+    Ok(out.finish())
+}
+
+/// Streams the entries whose role `want` keeps to `each`, one at a time in
+/// the archive's order (nothing else is held); the result holds what
+/// reading passed over, not the entries.
+pub fn read_each(
+    file: &str,
+    bytes: &[u8],
+    kind: Kind,
+    want: fn(&Role) -> bool,
+    each: &mut dyn FnMut(Entry) -> Result<(), InputError>,
+) -> Result<Contents, InputError> {
     let limit = super::max_input();
     let mut out = Contents::default();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut taken = 0usize;
     let bad = |msg: String| InputError::NotADump {
         file: file.to_string(),
         looks_like: format!("an archive that cannot be read: {msg}"),
     };
-    let mut take = |out: &mut Contents, raw: &str, r: &mut dyn Read, size: u64| -> Result<(), InputError> {
+    // An entry of interest, read whole (None: passed over or not wanted).
+    let take = |out: &mut Contents, raw: &str, r: &mut dyn Read, size: u64| -> Result<Option<Entry>, InputError> {
         let Some(path) = safe_path(raw) else {
             out.notes
                 .push(format!("entry {raw:?} passed over: a path outside the archive"));
-            return Ok(());
+            return Ok(None);
         };
         if let Some(p) = proxy_dir(&path) {
-            seen.insert(p);
+            out.seen_proxies.insert(p);
         }
         let role = role(&path);
+        if let Role::Dump { proxy } | Role::ZtunnelDump { proxy } = &role {
+            out.dumped_proxies.insert(proxy.clone());
+        }
         if role == Role::Other || !want(&role) {
-            return Ok(());
+            return Ok(None);
         }
         if size > limit {
             out.notes.push(format!(
                 "entry {path} passed over: {size} bytes, more than --max-input-size"
             ));
-            return Ok(());
+            return Ok(None);
         }
         let mut buf = Vec::with_capacity(size as usize);
         r.take(limit)
             .read_to_end(&mut buf)
             .map_err(|e| bad(format!("{path}: {e}")))?;
-        out.entries.push(Entry { path, role, bytes: buf });
-        Ok(())
+        Ok(Some(Entry { path, role, bytes: buf }))
     };
     match kind {
         Kind::Tar | Kind::TarGz => {
@@ -290,13 +308,12 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Re
             let mut ar = tar::Archive::new(reader);
             // A truncated or damaged archive (a download cut short) gives
             // what came before the damage, said; nothing read is an error.
-            let damaged = |out: &mut Contents, msg: String| -> Result<(), InputError> {
-                if out.entries.is_empty() {
+            let damaged = |out: &mut Contents, taken: usize, msg: String| -> Result<(), InputError> {
+                if taken == 0 {
                     return Err(bad(msg));
                 }
                 out.damaged = Some(format!(
-                    "the archive is damaged or ends early after {} entries read ({msg}): what came before is read, the rest is not",
-                    out.entries.len()
+                    "the archive is damaged or ends early after {taken} entries read ({msg}): what came before is read, the rest is not"
                 ));
                 Ok(())
             };
@@ -304,7 +321,7 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Re
                 let mut e = match e {
                     Ok(e) => e,
                     Err(err) => {
-                        damaged(&mut out, err.to_string())?;
+                        damaged(&mut out, taken, err.to_string())?;
                         break;
                     }
                 };
@@ -322,9 +339,16 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Re
                     continue;
                 }
                 let size = e.size();
-                if let Err(err) = take(&mut out, &raw, &mut e, size) {
-                    damaged(&mut out, err.to_string())?;
-                    break;
+                match take(&mut out, &raw, &mut e, size) {
+                    Ok(Some(entry)) => {
+                        taken += 1;
+                        each(entry)?;
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        damaged(&mut out, taken, err.to_string())?;
+                        break;
+                    }
                 }
             }
         }
@@ -341,26 +365,45 @@ pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Re
                     continue;
                 }
                 let size = e.size();
-                take(&mut out, &raw, &mut e, size)?;
+                if let Some(entry) = take(&mut out, &raw, &mut e, size)? {
+                    each(entry)?;
+                }
             }
         }
     }
-    Ok(out.finish(seen))
+    Ok(out)
 }
 
 /// The same for an extracted directory (links to folders or outside the
 /// directory are passed over by the walk).
 pub fn read_dir(dir: &std::path::Path, want: fn(&Role) -> bool) -> Result<Contents, InputError> {
+    let mut entries = Vec::new();
+    let mut out = read_dir_each(dir, want, &mut |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+    out.entries = entries;
+    Ok(out.finish())
+}
+
+/// An extracted directory's entries streamed to `each`, in path order.
+pub fn read_dir_each(
+    dir: &std::path::Path,
+    want: fn(&Role) -> bool,
+    each: &mut dyn FnMut(Entry) -> Result<(), InputError>,
+) -> Result<Contents, InputError> {
     let walk = super::walk_dir(dir)?;
     let mut out = Contents::default();
-    let mut seen = std::collections::BTreeSet::new();
     out.notes.extend(walk.skipped);
     for p in walk.files {
         let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().replace('\\', "/");
         if let Some(proxy) = proxy_dir(&rel) {
-            seen.insert(proxy);
+            out.seen_proxies.insert(proxy);
         }
         let role = role(&rel);
+        if let Role::Dump { proxy } | Role::ZtunnelDump { proxy } = &role {
+            out.dumped_proxies.insert(proxy.clone());
+        }
         if role == Role::Other || !want(&role) {
             continue;
         }
@@ -368,13 +411,13 @@ pub fn read_dir(dir: &std::path::Path, want: fn(&Role) -> bool) -> Result<Conten
             file: p.display().to_string(),
             source,
         })?;
-        out.entries.push(Entry {
+        each(Entry {
             path: p.display().to_string(),
             role,
             bytes,
-        });
+        })?;
     }
-    Ok(out.finish(seen))
+    Ok(out)
 }
 
 /// The contents of `path` when it is an archive file or a layout

@@ -11,6 +11,7 @@ pub mod pool;
 pub mod proto;
 pub mod report;
 pub mod section;
+pub mod stream;
 pub mod transcode;
 pub mod wire;
 pub mod yaml;
@@ -233,70 +234,103 @@ pub fn load_path(path: &str) -> Result<Vec<LoadedDump>, InputError> {
 /// The dumps of an archive (or extracted directory), one per proxy
 /// selected, each named `ns/pod`; what could not be read is said on the
 /// dumps, never silently dropped.
-fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDump>, InputError> {
-    let mut notes = contents.notes;
-    if let Some(d) = &contents.damaged {
-        notes.insert(0, d.clone());
-        DAMAGED.with(|v| v.borrow_mut().push(format!("{file}: {d}")));
-    }
-    for p in &contents.proxies_without_dump {
-        if proxy_selected(p) {
-            notes.push(if contents.damaged.is_some() {
-                format!("proxy {p} has logs but no config dump before the damage")
-            } else {
-                format!(
-                    "proxy {p} has logs but no config dump (istioctl bug-report drops every debug file of a pod when one of its admin requests failed)"
-                )
-            });
-        }
-    }
+fn load_archive(file: &str, mut contents: archive::Contents) -> Result<Vec<LoadedDump>, InputError> {
     let mut out: Vec<LoadedDump> = Vec::new();
-    let mut dumps_seen = 0;
-    for e in contents.entries {
-        let proxy = match &e.role {
-            archive::Role::Dump { proxy } => proxy.clone(),
-            archive::Role::ZtunnelDump { proxy } => {
-                if proxy_selected(proxy) {
-                    notes.push(format!("{}: ztunnel's own config dump (not Envoy's), not read", e.path));
-                }
-                continue;
-            }
-            archive::Role::IstiodView { proxy } => {
-                if proxy_selected(proxy) {
-                    notes.push(format!(
-                        "{}: istiod's view of {proxy} (what istiod would send, not what the proxy holds), not read as its dump",
-                        e.path
-                    ));
-                }
-                continue;
-            }
-            _ => continue,
-        };
-        dumps_seen += 1;
-        if !proxy_selected(&proxy) {
-            continue;
+    let mut tally = ArchiveTally::default();
+    for e in std::mem::take(&mut contents.entries) {
+        match archive_entry(file, e, &mut tally) {
+            EntryRead::Dumps(ds) => out.extend(ds),
+            EntryRead::Note(n) => tally.notes.push(n),
+            EntryRead::Skip => {}
         }
-        let head = String::from_utf8_lossy(&e.bytes[..e.bytes.len().min(200)])
-            .trim()
-            .to_string();
-        if !head.starts_with('{')
-            && !head.starts_with('[')
-            && !e.bytes.starts_with(&[0x1f, 0x8b])
-            && e.bytes
-                .iter()
-                .take(200)
-                .all(|b| !b.is_ascii_control() || b.is_ascii_whitespace())
-        {
-            notes.push(format!(
-                "{}: holds text where a dump was expected ({}), not read",
-                e.path,
-                excerpt(head.lines().next().unwrap_or(""))
-            ));
-            continue;
+    }
+    tally.read = out.len();
+    let notes = archive_end(file, &contents, tally)?;
+    out[0].report.archive_notes.extend(notes);
+    Ok(out)
+}
+
+/// What reading an archive's entries found, for [`archive_end`].
+#[derive(Debug, Default)]
+pub struct ArchiveTally {
+    /// Dump entries seen (selected or not).
+    pub seen: usize,
+    /// Dumps read.
+    pub read: usize,
+    /// What was passed over, in entry order.
+    pub notes: Vec<String>,
+}
+
+/// One archive entry, read.
+pub enum EntryRead {
+    Dumps(Vec<LoadedDump>),
+    /// Not read, and why.
+    Note(String),
+    /// Not a dump, or a proxy not selected.
+    Skip,
+}
+
+/// Decodes one entry of an archive (the notes of ztunnel's and istiod's
+/// dumps go straight to `tally`; what is decoded is named `ns/pod`).
+pub fn archive_entry(file: &str, e: archive::Entry, tally: &mut ArchiveTally) -> EntryRead {
+    match archive_entry_proxy(&e, tally) {
+        Some(proxy) => decode_entry(file, &proxy, &e),
+        None => EntryRead::Skip,
+    }
+}
+
+/// The proxy whose dump the entry is, when it is one and the proxy is
+/// selected; counts dump entries and notes ztunnel's and istiod's dumps in
+/// `tally`.
+pub fn archive_entry_proxy(e: &archive::Entry, tally: &mut ArchiveTally) -> Option<String> {
+    let proxy = match &e.role {
+        archive::Role::Dump { proxy } => proxy.clone(),
+        archive::Role::ZtunnelDump { proxy } => {
+            if proxy_selected(proxy) {
+                tally
+                    .notes
+                    .push(format!("{}: ztunnel's own config dump (not Envoy's), not read", e.path));
+            }
+            return None;
         }
-        match load_bytes(&e.path, &e.bytes) {
-            Ok(ds) => {
-                for mut d in ds {
+        archive::Role::IstiodView { proxy } => {
+            if proxy_selected(proxy) {
+                tally.notes.push(format!(
+                    "{}: istiod's view of {proxy} (what istiod would send, not what the proxy holds), not read as its dump",
+                    e.path
+                ));
+            }
+            return None;
+        }
+        _ => return None,
+    };
+    tally.seen += 1;
+    proxy_selected(&proxy).then_some(proxy)
+}
+
+/// Decodes a dump entry of `proxy` (thread-safe: no tally).
+pub fn decode_entry(file: &str, proxy: &str, e: &archive::Entry) -> EntryRead {
+    let head = String::from_utf8_lossy(&e.bytes[..e.bytes.len().min(200)])
+        .trim()
+        .to_string();
+    if !head.starts_with('{')
+        && !head.starts_with('[')
+        && !e.bytes.starts_with(&[0x1f, 0x8b])
+        && e.bytes
+            .iter()
+            .take(200)
+            .all(|b| !b.is_ascii_control() || b.is_ascii_whitespace())
+    {
+        return EntryRead::Note(format!(
+            "{}: holds text where a dump was expected ({}), not read",
+            e.path,
+            excerpt(head.lines().next().unwrap_or(""))
+        ));
+    }
+    match load_bytes(&e.path, &e.bytes) {
+        Ok(ds) => EntryRead::Dumps(
+            ds.into_iter()
+                .map(|mut d| {
                     let eds = d.sections.iter().any(|s| s.type_url.ends_with("EndpointsConfigDump"));
                     if !eds {
                         d.report.archive_notes.push(
@@ -305,20 +339,49 @@ fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDum
                     }
                     d.name = Some(match d.name.take() {
                         Some(inner) => format!("{proxy}/{inner}"),
-                        None => proxy.clone(),
+                        None => proxy.to_string(),
                     });
                     d.file = file.to_string();
-                    out.push(d);
-                }
-            }
-            Err(err) => notes.push(format!("{}: not read: {err}", e.path)),
+                    d
+                })
+                .collect(),
+        ),
+        Err(err) => EntryRead::Note(format!("{}: not read: {err}", e.path)),
+    }
+}
+
+/// The end of an archive: its notes (damage first, then what the reader
+/// passed over, proxies without a dump, and the entries not read), or an
+/// error when no dump
+/// was read. A damaged archive is also remembered for [`take_damaged`].
+pub fn archive_end(file: &str, contents: &archive::Contents, tally: ArchiveTally) -> Result<Vec<String>, InputError> {
+    let damaged = &contents.damaged;
+    let mut notes = Vec::new();
+    if let Some(d) = damaged {
+        notes.push(d.clone());
+        DAMAGED.with(|v| v.borrow_mut().push(format!("{file}: {d}")));
+    }
+    notes.extend(contents.notes.iter().cloned());
+    for p in &contents.proxies_without_dump {
+        if proxy_selected(p) {
+            notes.push(if damaged.is_some() {
+                format!("proxy {p} has logs but no config dump before the damage")
+            } else {
+                format!(
+                    "proxy {p} has logs but no config dump (istioctl bug-report drops every debug file of a pod when one of its admin requests failed)"
+                )
+            });
         }
     }
-    if out.is_empty() {
-        let why = if dumps_seen == 0 {
+    notes.extend(tally.notes);
+    if tally.read == 0 {
+        let why = if tally.seen == 0 {
             "an archive (or directory) with no proxy config dump".to_string()
         } else {
-            format!("an archive with {dumps_seen} config dump(s), none of them read or selected by --proxy")
+            format!(
+                "an archive with {} config dump(s), none of them read or selected by --proxy",
+                tally.seen
+            )
         };
         return Err(InputError::NotADump {
             file: file.into(),
@@ -329,8 +392,7 @@ fn load_archive(file: &str, contents: archive::Contents) -> Result<Vec<LoadedDum
             },
         });
     }
-    out[0].report.archive_notes.extend(notes);
-    Ok(out)
+    Ok(notes)
 }
 
 /// Decodes every dump in `bytes`; `file` is used in messages only.

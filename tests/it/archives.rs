@@ -685,3 +685,149 @@ fn a_truncated_archive_gives_what_came_before_and_exits_2() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------
+// A fleet read one dump at a time (input::stream): what triage and export
+// use. Order, notes, failures and bounds, whatever the thread timing.
+
+/// The labels `stream` gives, in the order the caller receives them.
+fn streamed(paths: &[String], workers: usize) -> Vec<String> {
+    use egress_xray::input::stream::{stream, Streamed};
+    let mut seen = Vec::new();
+    stream::<_, ()>(paths, workers, &|d| d.label(), &mut |item| {
+        seen.push(match item {
+            Streamed::Dump(label) => format!("dump {label}"),
+            Streamed::Unreadable { path, .. } => format!("unreadable {path}"),
+            Streamed::Notes { file, notes } => format!("notes {file}: {}", notes.join(" | ")),
+        });
+        Ok(())
+    })
+    .unwrap();
+    seen
+}
+
+fn fleet_inputs(tag: &str) -> Vec<String> {
+    let dir = tempdir(tag);
+    let archive = dir.join("bug-report.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&archive).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        for (name, data) in bug_report_entries("bug-report/", "/") {
+            raw_entry(&mut b, &name, &data);
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    let bad = dir.join("not-a-dump.json");
+    std::fs::write(&bad, b"{\"configs\": [").unwrap();
+    vec![
+        common::sample("egw-pt.config_dump.json"),
+        archive.to_string_lossy().into_owned(),
+        bad.to_string_lossy().into_owned(),
+        common::sample("egw-mtls.config_dump.json"),
+    ]
+}
+
+#[test]
+fn a_streamed_fleet_comes_in_input_order_with_its_notes_and_failures() {
+    let inputs = fleet_inputs("stream-order");
+    let one = streamed(&inputs, 1);
+    let archive = &inputs[1];
+    assert_eq!(one.len(), 6, "{one:#?}");
+    assert!(
+        one[0].starts_with("dump ") && one[0].ends_with("egw-pt.config_dump.json"),
+        "{one:#?}"
+    );
+    assert_eq!(one[1], format!("dump {archive}#egress-mtls/egw-mtls-6c8f9d7b5-x2k4p"));
+    assert_eq!(one[2], format!("dump {archive}#egress-pt/egw-pt-7d9f8c6b4-q8mzl"));
+    assert!(one[3].starts_with(&format!("notes {archive}: ")), "{one:#?}");
+    for n in [
+        "proxy mesh-test/sleep-1 has logs but no config dump",
+        "ztunnel's own config dump (not Envoy's), not read",
+        "holds text where a dump was expected (404 page not found)",
+    ] {
+        assert!(one[3].contains(n), "{n}: {}", one[3]);
+    }
+    assert_eq!(one[4], format!("unreadable {}", inputs[2]));
+    assert!(one[5].ends_with("egw-mtls.config_dump.json"), "{one:#?}");
+    // The same sequence however many workers race, run after run.
+    for workers in [2, 3, 8] {
+        for _ in 0..3 {
+            assert_eq!(streamed(&inputs, workers), one, "{workers} workers");
+        }
+    }
+}
+
+/// Inside a parallel loop on the global pool (as the determinism test runs
+/// commands) streams finish: their decoding has a pool of its own.
+#[test]
+fn streams_inside_a_parallel_loop_finish() {
+    use rayon::prelude::*;
+    let inputs = fleet_inputs("stream-nested");
+    let expected = streamed(&inputs, 2);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let all: Vec<Vec<String>> = pool.install(|| (0..6).into_par_iter().map(|_| streamed(&inputs, 2)).collect());
+    assert!(all.iter().all(|s| *s == expected));
+}
+
+/// The walker is never more than WINDOW jobs ahead of the caller, and no
+/// more than `workers` dumps are being made at once: memory holds a few
+/// dumps, never the fleet.
+#[test]
+fn a_streamed_fleet_holds_a_few_dumps_at_a_time() {
+    use egress_xray::input::stream::{stream, Streamed, WINDOW};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let inputs: Vec<String> = (0..40).map(|_| common::sample("egw-pt.config_dump.json")).collect();
+    let (started, consumed, busy, most_busy, most_ahead) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let f = |_d: egress_xray::input::LoadedDump| {
+        let n = started.fetch_add(1, SeqCst);
+        most_ahead.fetch_max(n.saturating_sub(consumed.load(SeqCst)), SeqCst);
+        most_busy.fetch_max(busy.fetch_add(1, SeqCst) + 1, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        busy.fetch_sub(1, SeqCst);
+    };
+    let mut received = 0;
+    stream::<_, ()>(&inputs, 2, &f, &mut |item| {
+        if let Streamed::Dump(()) = item {
+            received += 1;
+            // A slow caller: the walker must wait for it.
+            std::thread::sleep(std::time::Duration::from_millis(3));
+            consumed.fetch_add(1, SeqCst);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(received, 40);
+    assert!(most_busy.load(SeqCst) <= 2, "{} dumps at once", most_busy.load(SeqCst));
+    assert!(
+        most_ahead.load(SeqCst) <= WINDOW,
+        "{} dumps ahead of the caller",
+        most_ahead.load(SeqCst)
+    );
+}
+
+/// A caller that stops (an export that cannot write) stops the reading:
+/// its error comes back, nothing hangs.
+#[test]
+fn a_streamed_fleet_stops_when_the_caller_does() {
+    use egress_xray::input::stream::{stream, Streamed};
+    let inputs: Vec<String> = (0..30).map(|_| common::sample("egw-pt.config_dump.json")).collect();
+    let mut got = 0;
+    let r = stream(&inputs, 2, &|_d| (), &mut |item| {
+        if let Streamed::Dump(()) = item {
+            got += 1;
+        }
+        if got == 3 {
+            Err("disk full")
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!(r, Err("disk full"));
+    assert_eq!(got, 3);
+}

@@ -243,8 +243,15 @@ fn proxy_dir(path: &str) -> Option<String> {
 /// Reads the entries whose role `want` keeps (never `Other`); only those are
 /// held in memory.
 pub fn read(file: &str, bytes: &[u8], kind: Kind, want: fn(&Role) -> bool) -> Result<Contents, InputError> {
+    collected(|each| read_each(file, bytes, kind, want, each))
+}
+
+/// The entries a streaming reader gives, held, sorted by path.
+fn collected(
+    read: impl FnOnce(&mut dyn FnMut(Entry) -> Result<(), InputError>) -> Result<Contents, InputError>,
+) -> Result<Contents, InputError> {
     let mut entries = Vec::new();
-    let mut out = read_each(file, bytes, kind, want, &mut |e| {
+    let mut out = read(&mut |e| {
         entries.push(e);
         Ok(())
     })?;
@@ -377,13 +384,7 @@ pub fn read_each(
 /// The same for an extracted directory (links to folders or outside the
 /// directory are passed over by the walk).
 pub fn read_dir(dir: &std::path::Path, want: fn(&Role) -> bool) -> Result<Contents, InputError> {
-    let mut entries = Vec::new();
-    let mut out = read_dir_each(dir, want, &mut |e| {
-        entries.push(e);
-        Ok(())
-    })?;
-    out.entries = entries;
-    Ok(out.finish())
+    collected(|each| read_dir_each(dir, want, each))
 }
 
 /// An extracted directory's entries streamed to `each`, in path order.

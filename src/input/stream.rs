@@ -37,22 +37,21 @@ enum Job {
         proxy: String,
         entry: Entry,
     },
-    /// A note of the walker's (ztunnel's or istiod's dump in an archive).
-    Note(String),
-    End {
-        file: String,
-        contents: Contents,
-        seen: usize,
-    },
-    Failed {
-        path: String,
-        error: InputError,
-    },
+    /// Passed to the caller as it is.
+    Mark(Mark),
 }
 
 enum Done<T> {
     Dumps(Vec<T>),
+    Mark(Mark),
+}
+
+/// What the walker or a worker says beside dumps.
+enum Mark {
+    /// A note on an archive's entry (ztunnel's or istiod's dump, text where
+    /// a dump was expected).
     Note(String),
+    /// An archive's last entry was read.
     End {
         file: String,
         contents: Contents,
@@ -124,8 +123,8 @@ pub fn stream<T: Send, E>(
                     Some(p) => p.install(|| run(job, f)),
                     None => run(job, f),
                 };
-                let done =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| Done::Failed {
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+                    Done::Mark(Mark::Failed {
                         path: label.clone(),
                         error: InputError::NotADump {
                             file: label,
@@ -138,7 +137,8 @@ pub fn stream<T: Send, E>(
                                     .unwrap_or_default()
                             ),
                         },
-                    });
+                    })
+                });
                 if done_tx.send((seq, done)).is_err() {
                     break;
                 }
@@ -164,11 +164,11 @@ pub fn stream<T: Send, E>(
                         archive.read += ts.len();
                         ts.into_iter().try_for_each(|t| consume(Streamed::Dump(t)))
                     }
-                    Done::Note(n) => {
+                    Done::Mark(Mark::Note(n)) => {
                         archive.notes.push(n);
                         Ok(())
                     }
-                    Done::End { file, contents, seen } => {
+                    Done::Mark(Mark::End { file, contents, seen }) => {
                         let tally = ArchiveTally {
                             seen,
                             ..std::mem::take(&mut archive)
@@ -179,7 +179,7 @@ pub fn stream<T: Send, E>(
                             Err(error) => consume(Streamed::Unreadable { path: file, error }),
                         }
                     }
-                    Done::Failed { path, error } => {
+                    Done::Mark(Mark::Failed { path, error }) => {
                         // Dumps counted so far belonged to the files before.
                         archive = ArchiveTally::default();
                         consume(Streamed::Unreadable { path, error })
@@ -205,16 +205,18 @@ pub fn stream<T: Send, E>(
 /// Sends the jobs of one input; false when the receiver is gone.
 fn walk(path: &str, send: &mut dyn FnMut(Job) -> bool) -> bool {
     let p = std::path::Path::new(path);
-    let archive_of = |contents: Result<Contents, InputError>, seen: usize| match contents {
-        Ok(contents) => Job::End {
-            file: path.to_string(),
-            contents: contents.finish(),
-            seen,
-        },
-        Err(error) => Job::Failed {
-            path: path.to_string(),
-            error,
-        },
+    let archive_of = |contents: Result<Contents, InputError>, seen: usize| {
+        Job::Mark(match contents {
+            Ok(contents) => Mark::End {
+                file: path.to_string(),
+                contents: contents.finish(),
+                seen,
+            },
+            Err(error) => Mark::Failed {
+                path: path.to_string(),
+                error,
+            },
+        })
     };
     if path != "-" && p.is_dir() && archive::is_layout_dir(p) {
         let mut tally = Walked::default();
@@ -256,7 +258,7 @@ impl Walked {
                 entry: e,
             },
             None => match tally.notes.pop() {
-                Some(n) => Job::Note(n),
+                Some(n) => Job::Mark(Mark::Note(n)),
                 None => {
                     self.seen += tally.seen;
                     return Ok(());
@@ -280,10 +282,9 @@ impl Job {
     /// The input a job is about, for messages.
     fn label(&self) -> String {
         match self {
-            Job::File(p) | Job::Failed { path: p, .. } => p.clone(),
+            Job::File(p) | Job::Mark(Mark::Failed { path: p, .. } | Mark::End { file: p, .. }) => p.clone(),
             Job::Entry { file, entry, .. } => format!("{file}#{}", entry.path),
-            Job::Note(_) => "(a note)".into(),
-            Job::End { file, .. } => file.clone(),
+            Job::Mark(Mark::Note(_)) => "(a note)".into(),
         }
     }
 }
@@ -292,15 +293,13 @@ fn run<T>(job: Job, f: &(dyn Fn(LoadedDump) -> T + Sync)) -> Done<T> {
     match job {
         Job::File(path) => match super::load_path(&path) {
             Ok(ds) => Done::Dumps(ds.into_iter().map(f).collect()),
-            Err(error) => Done::Failed { path, error },
+            Err(error) => Done::Mark(Mark::Failed { path, error }),
         },
         Job::Entry { file, proxy, entry } => match decode_entry(&file, &proxy, &entry) {
             EntryRead::Dumps(ds) => Done::Dumps(ds.into_iter().map(f).collect()),
-            EntryRead::Note(n) => Done::Note(n),
+            EntryRead::Note(n) => Done::Mark(Mark::Note(n)),
             EntryRead::Skip => Done::Dumps(Vec::new()),
         },
-        Job::Note(n) => Done::Note(n),
-        Job::End { file, contents, seen } => Done::End { file, contents, seen },
-        Job::Failed { path, error } => Done::Failed { path, error },
+        Job::Mark(m) => Done::Mark(m),
     }
 }

@@ -831,3 +831,36 @@ fn a_streamed_fleet_stops_when_the_caller_does() {
     assert_eq!(r, Err("disk full"));
     assert_eq!(got, 3);
 }
+
+/// A defect of ours on one dump (a panic while making its result) is
+/// reported as that input's failure, named; the other dumps still come.
+#[test]
+fn a_defect_on_one_streamed_dump_is_reported_and_the_rest_come() {
+    use egress_xray::input::stream::{stream, Streamed};
+    let inputs = vec![
+        common::sample("egw-pt.config_dump.json"),
+        common::sample("egw-mtls.config_dump.json"),
+        common::sample("egw-pt.config_dump.json"),
+    ];
+    let f = |d: egress_xray::input::LoadedDump| {
+        assert!(!d.label().contains("egw-mtls"), "a defect");
+        d.label()
+    };
+    let mut seen = Vec::new();
+    stream::<_, ()>(&inputs, 2, &f, &mut |item| {
+        seen.push(match item {
+            Streamed::Dump(l) => format!("dump {l}"),
+            Streamed::Unreadable { path, error } => format!("unreadable {path}: {error}"),
+            Streamed::Notes { .. } => "notes".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    assert!(seen[0].starts_with("dump "), "{seen:#?}");
+    assert!(
+        seen[1].starts_with(&format!("unreadable {}", inputs[1])) && seen[1].contains("egress-xray defect"),
+        "{seen:#?}"
+    );
+    assert!(seen[2].starts_with("dump "), "{seen:#?}");
+}

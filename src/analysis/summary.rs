@@ -336,7 +336,6 @@ fn zero_prefix_ties(l: &envoy_types::pb::envoy::config::listener::v3::Listener, 
 /// Clusters that routes and tcp_proxy filters send to but the dump lacks
 /// (the cheap part of `egress-xray paths`, for the summary screen).
 fn dangling_clusters(ix: &Index, tcp_targets: Targets, out: &mut Vec<Finding>) {
-    use envoy_types::pb::envoy::config::route::v3::{route, route_action};
     use rayon::prelude::*;
     use std::collections::{BTreeMap, HashSet};
     if ix.clusters.is_empty() {
@@ -349,28 +348,11 @@ fn dangling_clusters(ix: &Index, tcp_targets: Targets, out: &mut Vec<Finding>) {
         .par_iter()
         .filter(|r| matches!(r.state, State::Active | State::Static))
         .map(|rc| {
-            let mut found = Vec::new();
-            for vh in &rc.peek().virtual_hosts {
-                let by = || format!("route {} / {}", rc.name, vh.name);
-                for r in &vh.routes {
-                    let Some(route::Action::Route(a)) = &r.action else {
-                        continue;
-                    };
-                    match &a.cluster_specifier {
-                        Some(route_action::ClusterSpecifier::Cluster(c)) if !have.contains(c.as_str()) => {
-                            found.push((c.clone(), by()))
-                        }
-                        Some(route_action::ClusterSpecifier::WeightedClusters(w)) => found.extend(
-                            w.clusters
-                                .iter()
-                                .filter(|c| !have.contains(c.name.as_str()))
-                                .map(|c| (c.name.clone(), by())),
-                        ),
-                        _ => {}
-                    }
-                }
-            }
-            found
+            rc.route_clusters()
+                .into_iter()
+                .filter(|(_, c)| !have.contains(c.as_str()))
+                .map(|(vh, c)| (c, format!("route {} / {vh}", rc.name)))
+                .collect::<Vec<_>>()
         })
         .collect();
     // cluster → everyone who sends there, in name order

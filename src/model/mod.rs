@@ -220,6 +220,40 @@ impl RouteConfigEntry {
     pub fn route_config(&self) -> &RouteConfiguration {
         self.lazy.get()
     }
+
+    /// (virtual host, cluster) for every cluster its routes send to by
+    /// name (`route.cluster`, `route.weighted_clusters`), in order, read
+    /// from the encoding without decoding the configuration (a pass over
+    /// every route configuration). As prost reads it: of a oneof, the
+    /// member that comes last wins.
+    pub fn route_clusters(&self) -> Vec<(String, String)> {
+        let raw = self.lazy.encoded();
+        let f = &*FIELDS;
+        let mut out = Vec::new();
+        for vh in wire_fields(&raw, f.rc_virtual_hosts) {
+            let vh_name = wire_str(vh, f.vh_name);
+            for route in wire_fields(vh, f.vh_routes) {
+                let Some((n, action)) = last_of(route, &f.route_action) else {
+                    continue;
+                };
+                if n != f.route_route {
+                    continue;
+                }
+                match last_of(action, &f.ra_cluster_specifier) {
+                    Some((n, name)) if n == f.ra_cluster => {
+                        out.push((vh_name.clone(), String::from_utf8_lossy(name).into_owned()));
+                    }
+                    Some((n, weighted)) if n == f.ra_weighted_clusters => {
+                        for c in wire_fields(weighted, f.wc_clusters) {
+                            out.push((vh_name.clone(), wire_str(c, f.cw_name)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
     pub fn peek(&self) -> std::borrow::Cow<'_, RouteConfiguration> {
         self.lazy.peek()
     }
@@ -861,6 +895,39 @@ struct Fields {
     hcm_route_config: u32,
     /// Listener fields any of which lets it serve a connection.
     listener_serving: Vec<u32>,
+    rc_virtual_hosts: u32,
+    vh_name: u32,
+    vh_routes: u32,
+    /// Members of Route's `action` oneof, and its `route`.
+    route_action: Vec<u32>,
+    route_route: u32,
+    /// Members of RouteAction's `cluster_specifier` oneof.
+    ra_cluster_specifier: Vec<u32>,
+    ra_cluster: u32,
+    ra_weighted_clusters: u32,
+    wc_clusters: u32,
+    cw_name: u32,
+}
+
+/// The number and body of the member of a oneof (`members`) that comes
+/// last in `bytes` (the one prost keeps). None when absent or malformed.
+fn last_of<'a>(bytes: &'a [u8], members: &[u32]) -> Option<(u32, &'a [u8])> {
+    let mut last = None;
+    for field in crate::input::wire::fields(bytes) {
+        let field = field.ok()?;
+        if members.contains(&field.tag) {
+            last = Some((field.tag, field.body));
+        }
+    }
+    last
+}
+
+/// The field numbers of a oneof's members.
+fn oneof_numbers(message: &str, oneof: &str) -> Vec<u32> {
+    crate::input::pool::message(message)
+        .and_then(|m| m.oneofs().find(|o| o.name() == oneof))
+        .map(|o| o.fields().map(|f| f.number()).collect())
+        .unwrap_or_default()
 }
 
 static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
@@ -901,6 +968,16 @@ static FIELDS: std::sync::LazyLock<Fields> = std::sync::LazyLock::new(|| {
             }
             v
         },
+        rc_virtual_hosts: field_number("envoy.config.route.v3.RouteConfiguration", "virtual_hosts"),
+        vh_name: field_number("envoy.config.route.v3.VirtualHost", "name"),
+        vh_routes: field_number("envoy.config.route.v3.VirtualHost", "routes"),
+        route_action: oneof_numbers("envoy.config.route.v3.Route", "action"),
+        route_route: field_number("envoy.config.route.v3.Route", "route"),
+        ra_cluster_specifier: oneof_numbers("envoy.config.route.v3.RouteAction", "cluster_specifier"),
+        ra_cluster: field_number("envoy.config.route.v3.RouteAction", "cluster"),
+        ra_weighted_clusters: field_number("envoy.config.route.v3.RouteAction", "weighted_clusters"),
+        wc_clusters: field_number("envoy.config.route.v3.WeightedCluster", "clusters"),
+        cw_name: field_number("envoy.config.route.v3.WeightedCluster.ClusterWeight", "name"),
     }
 });
 

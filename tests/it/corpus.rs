@@ -698,3 +698,44 @@ fn summary_reports_routes_to_clusters_the_dump_lacks() {
         .collect();
     assert_eq!(dangling, ["cluster app", "cluster waf"]);
 }
+
+/// The summary reads the clusters routes send to from the wire, without
+/// decoding route configurations: on every route configuration of the
+/// corpus and the samples it finds what the decoded configuration says.
+#[test]
+fn route_clusters_read_from_the_wire_equal_the_decoded_routes() {
+    use envoy_types::pb::envoy::config::route::v3::{route, route_action};
+    let mut indexes = common::corpus_indexes();
+    for s in [
+        "egw-mtls.config_dump.json",
+        "egw-pt.config_dump.json",
+        "sleep-sidecar.config_dump.json",
+        "envoy-gateways.config_dump.json",
+        "istio14-sidecar.config_dump.json",
+    ] {
+        indexes.push(common::index(&common::sample(s)));
+    }
+    let mut checked = 0;
+    for ix in &indexes {
+        for rc in &ix.route_configs {
+            let mut decoded = Vec::new();
+            for vh in &rc.peek().virtual_hosts {
+                for r in &vh.routes {
+                    let Some(route::Action::Route(a)) = &r.action else {
+                        continue;
+                    };
+                    match &a.cluster_specifier {
+                        Some(route_action::ClusterSpecifier::Cluster(c)) => decoded.push((vh.name.clone(), c.clone())),
+                        Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
+                            decoded.extend(w.clusters.iter().map(|c| (vh.name.clone(), c.name.clone())))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            checked += decoded.len();
+            assert_eq!(rc.route_clusters(), decoded, "{} in {}", rc.name, ix.source);
+        }
+    }
+    assert!(checked > 100, "only {checked} route targets checked");
+}

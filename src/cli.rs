@@ -1094,10 +1094,23 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             return done(out, code);
         }
         Command::Isolation { dumps, istio } => {
-            let indexes = indexes(&dumps)?;
             let extras = crate::istio::ArchiveExtras::read(&dumps, input::proxy_selected)?;
             let config = crate::istio::load_config(&istio)?.or(extras.config);
-            let report = isolation::isolation(&indexes, config.as_ref());
+            // A gateway at a time per core: what isolation needs of each
+            // dump is kept, the dump dropped.
+            let mut parts = Vec::new();
+            let mut notes = Vec::new();
+            let part = |d: input::LoadedDump| isolation::part(&Index::build(d), config.as_ref());
+            input::stream::stream(&dumps, workers(), &part, &mut |item| {
+                match item {
+                    Streamed::Dump(p) => parts.push(p),
+                    Streamed::Unreadable { error, .. } => return Err(error),
+                    Streamed::Notes { file, notes: n } => notes.extend(n.into_iter().map(|n| format!("{file}: {n}"))),
+                }
+                Ok(())
+            })?;
+            let mut report = isolation::combine(parts, config.as_ref());
+            report.notes.extend(notes);
             emit_each(std::slice::from_ref(&report), common.output, |r, o| {
                 table::isolation(r, o == OutputFormat::Wide, palette)
             })

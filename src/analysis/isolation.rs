@@ -77,116 +77,145 @@ fn external(host: &str) -> bool {
         && h.parse::<std::net::IpAddr>().is_err()
 }
 
-pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
-    let n = dumps.len();
-    let mut gateways = Vec::new();
-    // origin → gateway → resources
-    let mut origins: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for ix in dumps {
-        let name = ix.proxy_name();
-        let graph = paths::paths(ix, &PathFilter::default());
-        let mut routes = Vec::new();
-        for l in graph
-            .listeners
-            .iter()
-            .filter(|l| matches!(l.state, State::Active | State::Static))
-        {
-            for c in &l.chains {
-                let chain = match c.index {
-                    Some(i) if c.name.starts_with('#') || c.name.is_empty() => format!("#{i}"),
-                    Some(i) => format!("#{i} {}", c.name),
-                    None => "default".into(),
-                };
-                let cluster = c.filters.iter().flat_map(|f| f.clusters.iter()).next().cloned();
-                for sni in c.tls.server_names.iter().filter(|s| external(s)) {
-                    routes.push(HostRoute {
-                        host: sni.clone(),
-                        listener: Some(l.name.clone()),
-                        chain: Some(chain.clone()),
-                        cluster: cluster.clone(),
-                    });
-                }
-                for f in &c.filters {
-                    let Some(r) = &f.route else { continue };
-                    for v in &r.vhosts {
-                        for d in v.domains.iter().filter(|d| external(d)) {
-                            let host = d.split(':').next().unwrap_or(d).to_string();
-                            let cl = v.routes.iter().flat_map(|x| x.clusters.iter()).next().cloned();
-                            if !routes
-                                .iter()
-                                .any(|x: &HostRoute| x.host == host && x.listener.as_deref() == Some(&l.name))
-                            {
-                                routes.push(HostRoute {
-                                    host,
-                                    listener: Some(l.name.clone()),
-                                    chain: Some(chain.clone()),
-                                    cluster: cl,
-                                });
-                            }
+/// What isolation keeps of one gateway's dump (the dump itself is then
+/// dropped: a fleet is read one dump at a time).
+#[derive(Debug, Clone)]
+pub struct Part {
+    gateway: GatewayHosts,
+    /// (Istio object, resource of this gateway it made).
+    origins: Vec<(String, String)>,
+    versions: BTreeMap<String, String>,
+    latest_update: Option<String>,
+}
+
+/// The hosts, the Istio objects and the versions of one gateway's dump.
+pub fn part(ix: &Index, config: Option<&Config>) -> Part {
+    let name = ix.proxy_name();
+    let mut origins: Vec<(String, String)> = Vec::new();
+    let graph = paths::paths(ix, &PathFilter::default());
+    let mut routes = Vec::new();
+    for l in graph
+        .listeners
+        .iter()
+        .filter(|l| matches!(l.state, State::Active | State::Static))
+    {
+        for c in &l.chains {
+            let chain = match c.index {
+                Some(i) if c.name.starts_with('#') || c.name.is_empty() => format!("#{i}"),
+                Some(i) => format!("#{i} {}", c.name),
+                None => "default".into(),
+            };
+            let cluster = c.filters.iter().flat_map(|f| f.clusters.iter()).next().cloned();
+            for sni in c.tls.server_names.iter().filter(|s| external(s)) {
+                routes.push(HostRoute {
+                    host: sni.clone(),
+                    listener: Some(l.name.clone()),
+                    chain: Some(chain.clone()),
+                    cluster: cluster.clone(),
+                });
+            }
+            for f in &c.filters {
+                let Some(r) = &f.route else { continue };
+                for v in &r.vhosts {
+                    for d in v.domains.iter().filter(|d| external(d)) {
+                        let host = d.split(':').next().unwrap_or(d).to_string();
+                        let cl = v.routes.iter().flat_map(|x| x.clusters.iter()).next().cloned();
+                        if !routes
+                            .iter()
+                            .any(|x: &HostRoute| x.host == host && x.listener.as_deref() == Some(&l.name))
+                        {
+                            routes.push(HostRoute {
+                                host,
+                                listener: Some(l.name.clone()),
+                                chain: Some(chain.clone()),
+                                cluster: cl,
+                            });
                         }
                     }
                 }
             }
         }
-        for c in ix
-            .clusters
-            .iter()
-            .filter(|c| matches!(c.state, State::Active | State::Static))
-        {
-            if let Some(p) = ClusterName::parse(&c.name).filter(|p| external(&p.fqdn)) {
-                if !routes.iter().any(|r| r.host == p.fqdn) {
-                    routes.push(HostRoute {
-                        host: p.fqdn.clone(),
-                        listener: None,
-                        chain: None,
-                        cluster: Some(c.name.clone()),
-                    });
-                }
+    }
+    for c in ix
+        .clusters
+        .iter()
+        .filter(|c| matches!(c.state, State::Active | State::Static))
+    {
+        if let Some(p) = ClusterName::parse(&c.name).filter(|p| external(&p.fqdn)) {
+            if !routes.iter().any(|r| r.host == p.fqdn) {
+                routes.push(HostRoute {
+                    host: p.fqdn.clone(),
+                    listener: None,
+                    chain: None,
+                    cluster: Some(c.name.clone()),
+                });
             }
         }
-        let hosts: BTreeSet<String> = routes.iter().map(|r| r.host.clone()).collect();
-        gateways.push(GatewayHosts {
-            name: name.clone(),
-            hosts: hosts.into_iter().collect(),
-            routes,
-        });
+    }
+    let hosts: BTreeSet<String> = routes.iter().map(|r| r.host.clone()).collect();
+    let gateway = GatewayHosts {
+        name: name.clone(),
+        hosts: hosts.into_iter().collect(),
+        routes,
+    };
 
-        let mut add = |origin: String, resource: String| {
+    let mut add = |origin: String, resource: String| origins.push((origin, resource));
+    for l in ix
+        .listeners
+        .iter()
+        .filter(|l| matches!(l.state, State::Active | State::Static))
+    {
+        if let Some(p) = &l.provenance {
+            add(object(p), format!("listener {}", l.name));
+        }
+    }
+    for c in ix.clusters.iter() {
+        match &c.provenance {
+            Some(p) => add(object(p), format!("cluster {}", c.name)),
+            // Without a config path, the service it was built for.
+            None => {
+                for s in crate::model::istio::cluster_services(c.peek().metadata.as_ref()) {
+                    add(service_origin(&s, config), format!("cluster {}", c.name));
+                }
+            }
+        }
+    }
+    for r in &ix.route_configs {
+        for vh in &r.peek().virtual_hosts {
+            for route in &vh.routes {
+                if let Some(p) = IstioConfigRef::from_metadata(route.metadata.as_ref()) {
+                    add(object(&p), format!("route {} / {}", r.name, vh.name));
+                }
+            }
+        }
+    }
+    Part {
+        gateway,
+        origins,
+        versions: ix.section_versions.clone(),
+        latest_update: ix
+            .latest_update()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+    }
+}
+
+pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
+    combine(dumps.iter().map(|ix| part(ix, config)).collect(), config)
+}
+
+/// The report over the gateways' parts, in the order given.
+pub fn combine(parts: Vec<Part>, config: Option<&Config>) -> IsolationReport {
+    let n = parts.len();
+    // origin → gateway → resources
+    let mut origins: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for p in &parts {
+        for (origin, resource) in &p.origins {
             origins
-                .entry(origin)
+                .entry(origin.clone())
                 .or_default()
-                .entry(name.clone())
+                .entry(p.gateway.name.clone())
                 .or_default()
-                .insert(resource);
-        };
-        for l in ix
-            .listeners
-            .iter()
-            .filter(|l| matches!(l.state, State::Active | State::Static))
-        {
-            if let Some(p) = &l.provenance {
-                add(object(p), format!("listener {}", l.name));
-            }
-        }
-        for c in ix.clusters.iter() {
-            match &c.provenance {
-                Some(p) => add(object(p), format!("cluster {}", c.name)),
-                // Without a config path, the service it was built for.
-                None => {
-                    for s in crate::model::istio::cluster_services(c.peek().metadata.as_ref()) {
-                        add(service_origin(&s, config), format!("cluster {}", c.name));
-                    }
-                }
-            }
-        }
-        for r in &ix.route_configs {
-            for vh in &r.peek().virtual_hosts {
-                for route in &vh.routes {
-                    if let Some(p) = IstioConfigRef::from_metadata(route.metadata.as_ref()) {
-                        add(object(&p), format!("route {} / {}", r.name, vh.name));
-                    }
-                }
-            }
+                .insert(resource.clone());
         }
     }
     let mut shared: Vec<Shared> = origins
@@ -221,37 +250,35 @@ pub fn isolation(dumps: &[Index], config: Option<&Config>) -> IsolationReport {
     shared.sort_by(|a, b| (b.global, b.gateways.len(), &a.origin).cmp(&(a.global, a.gateways.len(), &b.origin)));
 
     let mut newest: BTreeMap<String, String> = BTreeMap::new();
-    for ix in dumps {
-        for (k, v) in &ix.section_versions {
+    for p in &parts {
+        for (k, v) in &p.versions {
             let e = newest.entry(k.clone()).or_default();
             if v > e {
                 *e = v.clone();
             }
         }
     }
-    let versions = dumps
+    let versions = parts
         .iter()
-        .map(|ix| GatewayVersions {
-            name: ix.proxy_name(),
-            versions: ix.section_versions.clone(),
-            latest_update: ix
-                .latest_update()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        .map(|p| GatewayVersions {
+            name: p.gateway.name.clone(),
+            versions: p.versions.clone(),
+            latest_update: p.latest_update.clone(),
             behind: newest
                 .iter()
-                .filter(|(k, v)| ix.section_versions.get(*k).is_none_or(|mine| mine < *v))
+                .filter(|(k, v)| p.versions.get(*k).is_none_or(|mine| mine < *v))
                 .map(|(k, v)| {
                     format!(
                         "{} (has {}, newest {v})",
                         k.trim_end_matches("ConfigDump"),
-                        ix.section_versions.get(k).map_or("none", String::as_str)
+                        p.versions.get(k).map_or("none", String::as_str)
                     )
                 })
                 .collect(),
         })
         .collect();
     IsolationReport {
-        gateways,
+        gateways: parts.into_iter().map(|p| p.gateway).collect(),
         shared,
         versions,
         notes: config

@@ -114,10 +114,16 @@ pub fn stream<T: Send, E>(
             })
         };
         for _ in 0..workers {
-            let (job_rx, done_tx, pool) = (&job_rx, done_tx.clone(), pool.as_ref());
+            let (job_rx, done_tx, pool, stop) = (&job_rx, done_tx.clone(), pool.as_ref(), &stop);
+            // A worker takes jobs until the walker is done, even after the
+            // caller stopped (it then drops them unread): the walker may be
+            // waiting to hand one over, and must see that it should stop.
             s.spawn(move || loop {
                 let next = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((seq, job)) = next else { break };
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    continue;
+                }
                 let label = job.label();
                 let work = || match pool {
                     Some(p) => p.install(|| run(job, f)),
@@ -139,9 +145,8 @@ pub fn stream<T: Send, E>(
                         },
                     })
                 });
-                if done_tx.send((seq, done)).is_err() {
-                    break;
-                }
+                // The caller may have stopped: what it no longer takes is dropped.
+                let _ = done_tx.send((seq, done));
             });
         }
         drop(done_tx);
@@ -192,8 +197,12 @@ pub fn stream<T: Send, E>(
             }
         }
         if result.is_err() {
-            // Stop the walker (it may be waiting for room) and the workers.
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            // Stop the walker (it may be waiting for room) and the workers;
+            // under the walker's lock, so that the wake-up is not missed.
+            {
+                let _room = taken.0.lock().unwrap_or_else(|e| e.into_inner());
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             taken.1.notify_all();
             drop(done_rx);
         }

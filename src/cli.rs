@@ -1172,21 +1172,20 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             // to write (JSON lines, Parquet columns) there, written here in
             // input order, and dropped.
             let rows = |d: input::LoadedDump| -> Result<Vec<(&'static str, Ready)>, String> {
-                crate::analysis::export::rows(&Index::build(d))
+                crate::analysis::export::rows(&Index::build(d))?
                     .into_iter()
-                    .map(|(table, rows)| {
+                    .map(|t| {
                         Ok((
-                            table,
+                            t.table,
                             match format {
                                 ExportFormat::Jsonl => {
                                     let mut buf = Vec::new();
-                                    for r in &rows {
-                                        serde_json::to_writer(&mut buf, r).map_err(|e| e.to_string())?;
-                                        buf.push(b'\n');
+                                    for r in &t.rows {
+                                        crate::analysis::cells::write_json_line(&mut buf, &t.columns, r);
                                     }
-                                    Ready::Lines(buf, rows.len())
+                                    Ready::Lines(buf, t.rows.len())
                                 }
-                                ExportFormat::Parquet => Ready::Columns(render::parquet::batch(table, &rows)?),
+                                ExportFormat::Parquet => Ready::Columns(render::parquet::batch(t)),
                             },
                         ))
                     })

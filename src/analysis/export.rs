@@ -5,7 +5,10 @@
 //! the fleet. The schema is `docs/export-schema.md`, version
 //! [`SCHEMA_VERSION`].
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
+
+use super::cells::{Cell, RowFill};
 
 use crate::model::Index;
 
@@ -215,37 +218,32 @@ pub fn columns(table: &str) -> Vec<(&'static str, Column)> {
     KEY.iter().chain(rest).copied().collect()
 }
 
-fn to(v: &impl serde::Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// One table's rows from one dump, each row its cells in the order of
+/// [`columns`].
+#[derive(Debug)]
+pub struct TableRows {
+    pub table: &'static str,
+    pub columns: Vec<(&'static str, Column)>,
+    pub rows: Vec<Vec<Cell>>,
 }
 
-/// Every table's rows for one dump.
-pub fn rows(ix: &Index) -> Vec<(&'static str, Vec<Value>)> {
+/// A virtual host's row (the routes table has one row per route).
+#[derive(Serialize)]
+struct VhostRow<'a> {
+    route_config: &'a str,
+    origin: &'a crate::model::RouteOrigin,
+    state: crate::model::State,
+    vhost: &'a str,
+    domains: &'a [String],
+}
+
+/// Every table's rows for one dump, in [`TABLES`] order. An error is a
+/// view field that does not fit the schema (an egress-xray defect, named).
+pub fn rows(ix: &Index) -> Result<Vec<TableRows>, String> {
     let proxy = ix.proxy_name();
     let snapshot = ix
         .latest_update()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-    // A row's own `proxy` (the views carry one) gives way to the table's;
-    // serde_json's maps keep keys in order, so where they go is fixed.
-    let key = |mut v: Value| -> Value {
-        if let Value::Object(m) = &mut v {
-            m.insert("schema_version".into(), json!(SCHEMA_VERSION));
-            m.insert("proxy".into(), json!(proxy));
-            m.insert("snapshot".into(), json!(snapshot));
-        }
-        v
-    };
-    let id = ix.identity.clone().unwrap_or_default();
-    let proxies = vec![key(json!({
-        "source": ix.source,
-        "node_id": id.node_id,
-        "namespace": id.namespace,
-        "pod": id.pod,
-        "proxy_type": id.proxy_type,
-        "envoy_version": id.envoy_version,
-        "istio_version": id.istio_version,
-        "versions": ix.section_versions,
-    }))];
     // The views are independent: made side by side.
     let ((listeners, routes), ((clusters, endpoints), (secrets, findings))) = rayon::join(
         || (super::inventory::listeners(ix), super::routes::routes(ix)),
@@ -256,65 +254,139 @@ pub fn rows(ix: &Index) -> Vec<(&'static str, Vec<Value>)> {
             )
         },
     );
-    let mut listener_rows = Vec::new();
-    let mut chain_rows = Vec::new();
-    let mut rejections = Vec::new();
+    let mut out: Vec<TableRows> = TABLES
+        .iter()
+        .map(|t| TableRows {
+            table: t,
+            columns: columns(t),
+            rows: Vec::new(),
+        })
+        .collect();
+    // Adds a row: the key columns, then the view's fields (a view's own
+    // `proxy` gives way to the table's), then the extra columns.
+    let mut add = |table: usize, view: &dyn erased::Row, skip: &[&str], extra: Vec<(&str, Cell)>| {
+        let t = &mut out[table];
+        let mut row = RowFill::new(t.table, &t.columns);
+        row.fixed = &["schema_version", "proxy", "snapshot"];
+        row.skip = skip;
+        row.set("schema_version", Cell::Int(SCHEMA_VERSION.into()))?;
+        row.set("proxy", Cell::Text(proxy.clone()))?;
+        row.set("snapshot", snapshot.clone().map_or(Cell::Null, Cell::Text))?;
+        view.fill(&mut row)?;
+        for (c, v) in extra {
+            row.set(c, v)?;
+        }
+        let cells = row.cells;
+        t.rows.push(cells);
+        Ok::<(), String>(())
+    };
+    let table = |name: &str| TABLES.iter().position(|t| *t == name).unwrap_or(0);
+    let id = ix.identity.clone().unwrap_or_default();
+    add(
+        table("proxies"),
+        &json!({
+            "source": ix.source,
+            "node_id": id.node_id,
+            "namespace": id.namespace,
+            "pod": id.pod,
+            "proxy_type": id.proxy_type,
+            "envoy_version": id.envoy_version,
+            "istio_version": id.istio_version,
+            "versions": ix.section_versions,
+        }),
+        &[],
+        vec![],
+    )?;
+    let text = |v: &dyn erased::Row| v.text();
     for l in &listeners {
-        let mut v = to(l);
-        if let Value::Object(m) = &mut v {
-            m.remove("filter_chains");
-            m.insert("filter_chain_count".into(), json!(l.filter_chains.len()));
-        }
-        listener_rows.push(key(v));
+        let chains = l.filter_chains.len() as i64;
+        add(
+            table("listeners"),
+            l,
+            &["filter_chains"],
+            vec![("filter_chain_count", Cell::Int(chains))],
+        )?;
         for (i, c) in l.filter_chains.iter().enumerate() {
-            let mut v = to(c);
-            if let Value::Object(m) = &mut v {
-                m.insert("listener".into(), json!(l.name));
-                m.insert("listener_state".into(), to(&l.state));
-                m.insert("index".into(), json!(i));
-            }
-            chain_rows.push(key(v));
-        }
-        if let Some(r) = &l.rejection {
-            rejections.push(key(json!({
-                "xds_type": "LDS",
-                "resource": l.name,
-                "details": r.details,
-                "last_update_attempt": r.last_update_attempt,
-                "source": "dump error_state",
-            })));
+            add(
+                table("filter_chains"),
+                c,
+                &[],
+                vec![
+                    ("listener", Cell::Text(l.name.clone())),
+                    ("listener_state", text(&l.state)),
+                    ("index", Cell::Int(i as i64)),
+                ],
+            )?;
         }
     }
-    let mut vhosts: Vec<Value> = Vec::new();
+    for l in &listeners {
+        if let Some(r) = &l.rejection {
+            add(
+                table("rejections"),
+                &json!({
+                    "xds_type": "LDS",
+                    "resource": l.name,
+                    "details": r.details,
+                    "last_update_attempt": r.last_update_attempt,
+                    "source": "dump error_state",
+                }),
+                &[],
+                vec![],
+            )?;
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for r in &routes {
-        if seen.insert((
-            r.route_config.clone(),
-            r.vhost.clone(),
-            to(&r.origin).to_string(),
-            r.state,
-        )) {
-            vhosts.push(key(json!({
-                "route_config": r.route_config,
-                "origin": r.origin,
-                "state": r.state,
-                "vhost": r.vhost,
-                "domains": r.domains,
-            })));
+        add(table("routes"), r, &[], vec![])?;
+        let origin = serde_json::to_string(&r.origin).map_err(|e| e.to_string())?;
+        if seen.insert((&r.route_config, &r.vhost, origin, r.state)) {
+            let v = VhostRow {
+                route_config: &r.route_config,
+                origin: &r.origin,
+                state: r.state,
+                vhost: &r.vhost,
+                domains: &r.domains,
+            };
+            add(table("virtual_hosts"), &v, &[], vec![])?;
         }
     }
-    vec![
-        ("proxies", proxies),
-        ("listeners", listener_rows),
-        ("filter_chains", chain_rows),
-        ("routes", routes.iter().map(|r| key(to(r))).collect()),
-        ("virtual_hosts", vhosts),
-        ("clusters", clusters.iter().map(|c| key(to(c))).collect()),
-        ("endpoints", endpoints.iter().map(|e| key(to(e))).collect()),
-        ("secrets", secrets.iter().map(|s| key(to(s))).collect()),
-        ("findings", findings.iter().map(|f| key(to(f))).collect()),
-        ("rejections", rejections),
-    ]
+    for c in &clusters {
+        add(table("clusters"), c, &[], vec![])?;
+    }
+    for e in &endpoints {
+        add(table("endpoints"), e, &[], vec![])?;
+    }
+    for s in &secrets {
+        add(table("secrets"), s, &[], vec![])?;
+    }
+    for f in &findings {
+        add(table("findings"), f, &[], vec![])?;
+    }
+    Ok(out)
+}
+
+/// Views as rows without naming their types (`Serialize` is not object
+/// safe).
+mod erased {
+    use super::{Cell, RowFill};
+
+    pub trait Row {
+        fn fill(&self, row: &mut RowFill<'_>) -> Result<(), String>;
+        /// The value as one text cell (a state's name).
+        fn text(&self) -> Cell;
+    }
+
+    impl<T: serde::Serialize> Row for T {
+        fn fill(&self, row: &mut RowFill<'_>) -> Result<(), String> {
+            row.fields(self)
+        }
+        fn text(&self) -> Cell {
+            match serde_json::to_value(self) {
+                Ok(serde_json::Value::String(s)) => Cell::Text(s),
+                _ => Cell::Null,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

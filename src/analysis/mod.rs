@@ -2,6 +2,7 @@
 //! Nothing here prints or formats for a terminal.
 
 pub mod bootstrap;
+pub mod cells;
 pub mod diff;
 pub mod endpoints;
 pub mod explain;

@@ -712,7 +712,7 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut sections = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(super::transcode::Key)? {
             if key != "configs" || sections.is_some() {
                 return Ok(None);
             }
@@ -767,9 +767,9 @@ impl<'de> serde::de::Visitor<'de> for SectionSeed {
         f.write_str("a config section")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let first = map.next_key::<Cow<'de, str>>()?;
+        let first = map.next_key_seed(super::transcode::Key)?;
         let desc = if first.as_deref() == Some("@type") {
-            let url: Cow<'de, str> = map.next_value()?;
+            let url: Cow<'de, str> = map.next_value_seed(super::transcode::Key)?;
             pool::message(type_url_name(&url))
         } else {
             None

@@ -601,8 +601,10 @@ fn pasted_text(text: &str) -> Option<String> {
 
 /// Timestamped lines: an Envoy, pilot-agent or istiod log.
 fn log_file(t: &str) -> Option<String> {
-    let stamp =
-        regex::Regex::new(r"^(\[)?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|^[IWEF]\d{4} \d{2}:\d{2}").expect("a valid regex");
+    static STAMP: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(\[)?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|^[IWEF]\d{4} \d{2}:\d{2}").expect("a valid regex")
+    });
+    let stamp = &*STAMP;
     let lines: Vec<&str> = t.lines().filter(|l| !l.trim().is_empty()).take(5).collect();
     let stamped = lines.iter().filter(|l| stamp.is_match(l)).count();
     if stamped == 0 || stamped * 2 < lines.len() {
@@ -624,23 +626,28 @@ fn log_file(t: &str) -> Option<String> {
 
 /// YAML or JSON Kubernetes objects (apiVersion and kind at the top level).
 fn kubernetes_manifest(t: &str) -> Option<String> {
-    let head: String = t.chars().take(65536).collect();
-    let (api, kind) = if head.starts_with('{') {
-        (
-            regex::Regex::new(r#"^\{\s*"(apiVersion|kind)""#).expect("a valid regex"),
-            regex::Regex::new(r#""kind"\s*:\s*"([A-Za-z]+)""#).expect("a valid regex"),
-        )
+    use std::sync::LazyLock;
+    type Re = LazyLock<regex::Regex>;
+    static JSON_API: Re = LazyLock::new(|| regex::Regex::new(r#"^\{\s*"(apiVersion|kind)""#).expect("a valid regex"));
+    static JSON_KIND: Re = LazyLock::new(|| regex::Regex::new(r#""kind"\s*:\s*"([A-Za-z]+)""#).expect("a valid regex"));
+    static YAML_API: Re = LazyLock::new(|| regex::Regex::new(r"(?m)^apiVersion:\s*\S+").expect("a valid regex"));
+    static YAML_KIND: Re = LazyLock::new(|| regex::Regex::new(r"(?m)^kind:\s*([A-Za-z]+)").expect("a valid regex"));
+    // At most 64 KiB of the start, cut at a character boundary.
+    let mut end = t.len().min(65536);
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &t[..end];
+    let (api, kind): (&regex::Regex, &regex::Regex) = if head.starts_with('{') {
+        (&JSON_API, &JSON_KIND)
     } else {
-        (
-            regex::Regex::new(r"(?m)^apiVersion:\s*\S+").expect("a valid regex"),
-            regex::Regex::new(r"(?m)^kind:\s*([A-Za-z]+)").expect("a valid regex"),
-        )
+        (&YAML_API, &YAML_KIND)
     };
-    if !api.is_match(&head) {
+    if !api.is_match(head) {
         return None;
     }
     let mut kinds: Vec<String> = Vec::new();
-    for c in kind.captures_iter(&head) {
+    for c in kind.captures_iter(head) {
         let k = c[1].to_string();
         if !kinds.contains(&k) && k != "List" {
             kinds.push(k);

@@ -69,6 +69,34 @@ impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
     }
 }
 
+/// A JSON key (or text value) borrowed from the input when it holds no
+/// escapes: serde's own `Cow<str>` always allocates, once per key of a
+/// multi-megabyte dump.
+pub(crate) struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("text")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v))
+    }
+}
+
 /// A JSON object of a message's fields.
 struct FieldsVisitor<'a> {
     desc: &'a MsgPlan,
@@ -82,7 +110,7 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut hint = plan::NO_FIELD;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(Key)? {
             let field = self
                 .desc
                 .find(&key, &mut hint)
@@ -289,7 +317,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_> {
             .entry
             .get_field(2)
             .ok_or_else(|| A::Error::custom("map entry value"))?;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(Key)? {
             encode_key(self.number, WireType::LengthDelimited, self.out);
             let at = self.out.len();
             self.out.push(0);
@@ -578,7 +606,7 @@ impl<'de> Visitor<'de> for WktVisitor<'_> {
             Wkt::Struct => struct_fields(map, self.out),
             Wkt::Value => nested(5, self.out, |buf| struct_fields(map, buf)),
             Wkt::Empty => {
-                if map.next_key::<std::borrow::Cow<str>>()?.is_some() {
+                if map.next_key_seed(Key)?.is_some() {
                     return Err(A::Error::custom("Empty with fields"));
                 }
                 Ok(())
@@ -695,7 +723,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 
 /// Struct fields: map<string, Value> at field 1.
 fn struct_fields<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result<(), A::Error> {
-    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+    while let Some(key) = map.next_key_seed(Key)? {
         nested(1, out, |entry| {
             write_len_delimited(1, key.as_bytes(), entry);
             nested(2, entry, |value| map.next_value_seed(ValueSeed { out: value }))
@@ -707,13 +735,13 @@ fn struct_fields<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Resul
 /// An Any: `@type` first, then the payload's fields (or `value` for a
 /// well-known payload type).
 fn any_from_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result<(), A::Error> {
-    let Some(first) = map.next_key::<std::borrow::Cow<'de, str>>()? else {
+    let Some(first) = map.next_key_seed(Key)? else {
         return Err(A::Error::custom("empty Any"));
     };
     if first != "@type" {
         return Err(A::Error::custom("Any without a leading @type"));
     }
-    let type_url: std::borrow::Cow<'de, str> = map.next_value()?;
+    let type_url: std::borrow::Cow<'de, str> = map.next_value_seed(Key)?;
     let name = pool::type_url_name(&type_url);
     let desc = plan::message(name).ok_or_else(|| A::Error::custom(format!("unknown type {type_url}")))?;
     if matches!(desc.wkt(), Some(Wkt::Unsupported | Wkt::Any)) {
@@ -723,7 +751,7 @@ fn any_from_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<u8>) -> Result
     nested(2, out, |payload| match desc.wkt() {
         Some(w) if w != Wkt::Empty => {
             let mut seen = false;
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            while let Some(key) = map.next_key_seed(Key)? {
                 if key != "value" || seen {
                     return Err(A::Error::custom("well-known Any needs only `value`"));
                 }

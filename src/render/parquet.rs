@@ -3,20 +3,19 @@
 //! between). Rows are converted to columns where they are made ([`batch`]),
 //! buffered up to [`ROW_GROUP`] rows and written as a row group, so memory
 //! holds one group per table whatever the fleet's size. The schema of each
-//! table is [`crate::analysis::export::columns`]; a row that does not fit
-//! it is an error naming table, column and value.
+//! table is [`crate::analysis::export::columns`]; rows come typed to it
+//! (a view field that does not fit is an error where the row is made).
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::sync::Arc;
 
+use crate::analysis::cells::Cell;
+use crate::analysis::export::{self, Column, TableRows};
 use parquet::basic::Compression;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int64Type};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use serde_json::Value;
-
-use crate::analysis::export::{self, Column};
 
 /// Rows per row group.
 pub const ROW_GROUP: usize = 16_384;
@@ -30,10 +29,18 @@ pub struct TableWriter {
 }
 
 /// One column's cells, converted: values with their definition (and, for
-/// lists, repetition) levels.
+/// lists, repetition) levels. Text is kept in one buffer per column (the
+/// end of each value in `ends`) and cut into Parquet's byte arrays only
+/// when the row group is written: one allocation per column, not per
+/// cell.
 #[derive(Debug)]
 enum Cells {
-    Bytes(Vec<ByteArray>, Vec<i16>, Option<Vec<i16>>),
+    Bytes {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+        defs: Vec<i16>,
+        reps: Option<Vec<i16>>,
+    },
     Int(Vec<i64>, Vec<i16>),
     Bool(Vec<bool>, Vec<i16>),
 }
@@ -41,10 +48,20 @@ enum Cells {
 impl Cells {
     fn append(&mut self, other: Cells) {
         match (self, other) {
-            (Cells::Bytes(v, d, r), Cells::Bytes(v2, d2, r2)) => {
-                v.extend(v2);
-                d.extend(d2);
-                if let (Some(r), Some(r2)) = (r, r2) {
+            (
+                Cells::Bytes { data, ends, defs, reps },
+                Cells::Bytes {
+                    data: data2,
+                    ends: ends2,
+                    defs: defs2,
+                    reps: reps2,
+                },
+            ) => {
+                let base = data.len();
+                data.extend_from_slice(&data2);
+                ends.extend(ends2.into_iter().map(|e| e + base));
+                defs.extend(defs2);
+                if let (Some(r), Some(r2)) = (reps, reps2) {
                     r.extend(r2);
                 }
             }
@@ -69,69 +86,60 @@ pub struct Batch {
     columns: Vec<Cells>,
 }
 
-/// Converts rows (JSON objects whose keys are the table's columns) to
-/// columns; an error names the table, column and value that do not fit.
-pub fn batch(table: &str, rows: &[Value]) -> Result<Batch, String> {
-    let columns = export::columns(table);
-    for r in rows {
-        if let Value::Object(m) = r {
-            if let Some(k) = m.keys().find(|k| !columns.iter().any(|(c, _)| c == k)) {
-                return Err(format!(
-                    "table {table}: column {k:?} is not in the schema (an egress-xray defect: please report it)"
-                ));
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(columns.len());
-    for (name, col) in &columns {
-        let cells = rows.iter().map(|r| r.get(*name).unwrap_or(&Value::Null));
-        let wrong = |v: &Value, want: &str| {
-            format!("table {table}: column {name} holds {v}, not {want} (an egress-xray defect: please report it)")
-        };
-        let mut defs: Vec<i16> = Vec::with_capacity(rows.len());
+/// Converts one dump's rows of a table (cells already typed as their
+/// columns, see [`crate::analysis::cells::RowFill`]) to columns.
+pub fn batch(t: TableRows) -> Batch {
+    let n = t.rows.len();
+    let mut rows = t.rows;
+    let mut out = Vec::with_capacity(t.columns.len());
+    for (i, (_, col)) in t.columns.iter().enumerate() {
+        // Each cell is taken out of its row (each is read once).
+        let cells = rows
+            .iter_mut()
+            .map(|r| r.get_mut(i).map(std::mem::take).unwrap_or_default());
+        let mut defs: Vec<i16> = Vec::with_capacity(n);
         out.push(match col {
             Column::Text | Column::Json => {
-                let mut vals = Vec::new();
-                for v in cells {
-                    match (v, col) {
-                        (Value::Null, _) => defs.push(0),
-                        (Value::String(s), Column::Text) => {
+                let (mut data, mut ends) = (Vec::new(), Vec::with_capacity(n));
+                for c in cells {
+                    match c {
+                        Cell::Text(s) | Cell::Json(s) => {
                             defs.push(1);
-                            vals.push(ByteArray::from(s.as_bytes().to_vec()));
+                            data.extend_from_slice(s.as_bytes());
+                            ends.push(data.len());
                         }
-                        (Value::Object(_) | Value::Array(_), Column::Json) => {
-                            defs.push(1);
-                            vals.push(ByteArray::from(v.to_string().into_bytes()));
-                        }
-                        _ => return Err(wrong(v, if *col == Column::Text { "text" } else { "an object" })),
+                        _ => defs.push(0),
                     }
                 }
-                Cells::Bytes(vals, defs, None)
+                Cells::Bytes {
+                    data,
+                    ends,
+                    defs,
+                    reps: None,
+                }
             }
             Column::Int => {
-                let mut vals = Vec::new();
-                for v in cells {
-                    match (v, v.as_i64()) {
-                        (Value::Null, _) => defs.push(0),
-                        (_, Some(n)) => {
+                let mut vals = Vec::with_capacity(n);
+                for c in cells {
+                    match c {
+                        Cell::Int(v) => {
                             defs.push(1);
-                            vals.push(n);
+                            vals.push(v);
                         }
-                        _ => return Err(wrong(v, "a whole number")),
+                        _ => defs.push(0),
                     }
                 }
                 Cells::Int(vals, defs)
             }
             Column::Bool => {
-                let mut vals = Vec::new();
-                for v in cells {
-                    match v {
-                        Value::Null => defs.push(0),
-                        Value::Bool(b) => {
+                let mut vals = Vec::with_capacity(n);
+                for c in cells {
+                    match c {
+                        Cell::Bool(v) => {
                             defs.push(1);
-                            vals.push(*b);
+                            vals.push(v);
                         }
-                        _ => return Err(wrong(v, "true or false")),
+                        _ => defs.push(0),
                     }
                 }
                 Cells::Bool(vals, defs)
@@ -139,39 +147,38 @@ pub fn batch(table: &str, rows: &[Value]) -> Result<Batch, String> {
             Column::TextList => {
                 // Levels of a 3-level LIST: 0 null list, 1 empty list,
                 // 3 an element (2 would be a null element: none here).
-                let mut reps: Vec<i16> = Vec::new();
-                let mut vals = Vec::new();
-                for v in cells {
-                    match v {
-                        Value::Null => {
-                            defs.push(0);
-                            reps.push(0);
-                        }
-                        Value::Array(items) if items.is_empty() => {
+                let mut reps: Vec<i16> = Vec::with_capacity(n);
+                let (mut data, mut ends) = (Vec::new(), Vec::new());
+                for c in cells {
+                    match c {
+                        Cell::TextList(items) if items.is_empty() => {
                             defs.push(1);
                             reps.push(0);
                         }
-                        Value::Array(items) => {
-                            for (i, x) in items.iter().enumerate() {
-                                let Value::String(s) = x else {
-                                    return Err(wrong(v, "a list of text"));
-                                };
+                        Cell::TextList(items) => {
+                            for (j, s) in items.into_iter().enumerate() {
                                 defs.push(3);
-                                reps.push(i16::from(i > 0));
-                                vals.push(ByteArray::from(s.as_bytes().to_vec()));
+                                reps.push(i16::from(j > 0));
+                                data.extend_from_slice(s.as_bytes());
+                                ends.push(data.len());
                             }
                         }
-                        _ => return Err(wrong(v, "a list of text")),
+                        _ => {
+                            defs.push(0);
+                            reps.push(0);
+                        }
                     }
                 }
-                Cells::Bytes(vals, defs, Some(reps))
+                Cells::Bytes {
+                    data,
+                    ends,
+                    defs,
+                    reps: Some(reps),
+                }
             }
         });
     }
-    Ok(Batch {
-        rows: rows.len(),
-        columns: out,
-    })
+    Batch { rows: n, columns: out }
 }
 
 /// The Parquet message type of a table (its schema in Parquet's text form).
@@ -195,8 +202,14 @@ pub fn message_type(table: &str) -> String {
 impl TableWriter {
     pub fn create(table: &'static str, file: File) -> Result<Self, String> {
         let schema = parquet::schema::parser::parse_message_type(&message_type(table)).map_err(|e| e.to_string())?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
+        let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
+        // Min/max of JSON text filters nothing: not computed.
+        for (name, col) in export::columns(table) {
+            if col == Column::Json {
+                props = props.set_column_statistics_enabled(name.into(), EnabledStatistics::None);
+            }
+        }
+        let props = props
             .set_created_by(format!("egress-xray {}", env!("CARGO_PKG_VERSION")))
             .build();
         let writer = SerializedFileWriter::new(BufWriter::new(file), Arc::new(schema), Arc::new(props))
@@ -236,22 +249,37 @@ impl TableWriter {
         }
         let pq = |e: parquet::errors::ParquetError| e.to_string();
         let mut group = self.writer.next_row_group().map_err(pq)?;
-        for cells in &batch.columns {
+        for cells in batch.columns {
             let mut w = group
                 .next_column()
                 .map_err(pq)?
                 .ok_or_else(|| "the schema ends before the columns do".to_string())?;
             match cells {
-                Cells::Bytes(vals, defs, reps) => {
+                Cells::Bytes { data, ends, defs, reps } => {
+                    // Each value is a slice of the column's one buffer.
+                    let data = bytes::Bytes::from(data);
+                    let mut start = 0;
+                    let vals: Vec<ByteArray> = ends
+                        .iter()
+                        .map(|&end| {
+                            let v = ByteArray::from(data.slice(start..end));
+                            start = end;
+                            v
+                        })
+                        .collect();
                     w.typed::<ByteArrayType>()
-                        .write_batch(vals, Some(defs), reps.as_deref())
+                        .write_batch(&vals, Some(&defs), reps.as_deref())
                         .map_err(pq)?;
                 }
                 Cells::Int(vals, defs) => {
-                    w.typed::<Int64Type>().write_batch(vals, Some(defs), None).map_err(pq)?;
+                    w.typed::<Int64Type>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .map_err(pq)?;
                 }
                 Cells::Bool(vals, defs) => {
-                    w.typed::<BoolType>().write_batch(vals, Some(defs), None).map_err(pq)?;
+                    w.typed::<BoolType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .map_err(pq)?;
                 }
             }
             w.close().map_err(pq)?;

@@ -1181,7 +1181,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                                 ExportFormat::Jsonl => {
                                     let mut buf = Vec::new();
                                     for r in &t.rows {
-                                        crate::analysis::cells::write_json_line(&mut buf, &t.columns, r);
+                                        crate::analysis::cells::write_json_line(&mut buf, &t.columns, &t.key, r);
                                     }
                                     Ready::Lines(buf, t.rows.len())
                                 }

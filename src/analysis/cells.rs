@@ -444,10 +444,11 @@ impl ser::SerializeSeq for ListCell {
 }
 
 /// Writes a row as one JSON object on one line, every column in the
-/// schema's order (nulls included).
-pub fn write_json_line(buf: &mut Vec<u8>, columns: &[(&'static str, Column)], cells: &[Cell]) {
+/// schema's order (nulls included): the `key` cells (shared by the rows of
+/// a dump), then the row's own.
+pub fn write_json_line(buf: &mut Vec<u8>, columns: &[(&'static str, Column)], key: &[Cell], cells: &[Cell]) {
     buf.push(b'{');
-    for (i, ((name, _), cell)) in columns.iter().zip(cells).enumerate() {
+    for (i, ((name, _), cell)) in columns.iter().zip(key.iter().chain(cells)).enumerate() {
         if i > 0 {
             buf.push(b',');
         }
@@ -545,7 +546,7 @@ mod tests {
             ]
         );
         let mut buf = Vec::new();
-        write_json_line(&mut buf, COLS, &row.cells);
+        write_json_line(&mut buf, COLS, &row.cells[..1], &row.cells[1..]);
         let line = String::from_utf8(buf).unwrap();
         assert_eq!(
             line,

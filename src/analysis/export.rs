@@ -218,12 +218,14 @@ pub fn columns(table: &str) -> Vec<(&'static str, Column)> {
     KEY.iter().chain(rest).copied().collect()
 }
 
-/// One table's rows from one dump, each row its cells in the order of
-/// [`columns`].
+/// One table's rows from one dump. The key columns are the same for every
+/// row of a dump: held once (`key`, the first three of `columns`); each row
+/// holds the cells of the other columns, in order.
 #[derive(Debug)]
 pub struct TableRows {
     pub table: &'static str,
     pub columns: Vec<(&'static str, Column)>,
+    pub key: Vec<Cell>,
     pub rows: Vec<Vec<Cell>>,
 }
 
@@ -259,19 +261,21 @@ pub fn rows(ix: &Index) -> Result<Vec<TableRows>, String> {
         .map(|t| TableRows {
             table: t,
             columns: columns(t),
+            key: vec![
+                Cell::Int(SCHEMA_VERSION.into()),
+                Cell::Text(proxy.clone()),
+                snapshot.clone().map_or(Cell::Null, Cell::Text),
+            ],
             rows: Vec::new(),
         })
         .collect();
-    // Adds a row: the key columns, then the view's fields (a view's own
-    // `proxy` gives way to the table's), then the extra columns.
+    // Adds a row: the view's fields (a view's own `proxy` gives way to the
+    // table's key), then the extra columns.
     let mut add = |table: usize, view: &dyn erased::Row, skip: &[&str], extra: Vec<(&str, Cell)>| {
         let t = &mut out[table];
-        let mut row = RowFill::new(t.table, &t.columns);
+        let mut row = RowFill::new(t.table, &t.columns[KEY.len()..]);
         row.fixed = &["schema_version", "proxy", "snapshot"];
         row.skip = skip;
-        row.set("schema_version", Cell::Int(SCHEMA_VERSION.into()))?;
-        row.set("proxy", Cell::Text(proxy.clone()))?;
-        row.set("snapshot", snapshot.clone().map_or(Cell::Null, Cell::Text))?;
         view.fill(&mut row)?;
         for (c, v) in extra {
             row.set(c, v)?;

@@ -90,13 +90,16 @@ pub struct Batch {
 /// columns, see [`crate::analysis::cells::RowFill`]) to columns.
 pub fn batch(t: TableRows) -> Batch {
     let n = t.rows.len();
-    let mut rows = t.rows;
+    let rows = &t.rows;
+    let keys = t.key.len();
+    let null = Cell::Null;
     let mut out = Vec::with_capacity(t.columns.len());
     for (i, (_, col)) in t.columns.iter().enumerate() {
-        // Each cell is taken out of its row (each is read once).
-        let cells = rows
-            .iter_mut()
-            .map(|r| r.get_mut(i).map(std::mem::take).unwrap_or_default());
+        // A key cell is the same on every row of the dump.
+        let cells = (0..n).map(|r| match t.key.get(i) {
+            Some(k) => k,
+            None => rows[r].get(i - keys).unwrap_or(&null),
+        });
         let mut defs: Vec<i16> = Vec::with_capacity(n);
         out.push(match col {
             Column::Text | Column::Json => {
@@ -124,7 +127,7 @@ pub fn batch(t: TableRows) -> Batch {
                     match c {
                         Cell::Int(v) => {
                             defs.push(1);
-                            vals.push(v);
+                            vals.push(*v);
                         }
                         _ => defs.push(0),
                     }
@@ -137,7 +140,7 @@ pub fn batch(t: TableRows) -> Batch {
                     match c {
                         Cell::Bool(v) => {
                             defs.push(1);
-                            vals.push(v);
+                            vals.push(*v);
                         }
                         _ => defs.push(0),
                     }
@@ -156,7 +159,7 @@ pub fn batch(t: TableRows) -> Batch {
                             reps.push(0);
                         }
                         Cell::TextList(items) => {
-                            for (j, s) in items.into_iter().enumerate() {
+                            for (j, s) in items.iter().enumerate() {
                                 defs.push(3);
                                 reps.push(i16::from(j > 0));
                                 data.extend_from_slice(s.as_bytes());

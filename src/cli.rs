@@ -352,6 +352,39 @@ pub enum Command {
         #[arg(value_name = "ARCHIVE|DIR|DUMP", required = true)]
         files: Vec<String>,
     },
+    /// One self-contained HTML page for a ticket or a postmortem: findings
+    /// across every input first, then per proxy its identity, counts and the
+    /// listener → chain → route → cluster → endpoints graph (inline SVG,
+    /// folded when large), the TLS matrix, isolation across proxies, diffs
+    /// of chosen pairs and the NACK timeline when logs are given. Opens
+    /// offline: nothing is fetched. `-o json` gives the same data as JSON.
+    #[command(
+        after_help = "Example:\n  egress-xray report bug-report.tar.gz -O report.html\n  egress-xray report gw-a.json gw-b.json --diff gw-a.json gw-b.json --envoy-log gw-a=gw-a.log -O report.html"
+    )]
+    Report {
+        /// Archives, bug-report directories or dumps.
+        #[arg(value_name = "ARCHIVE|DIR|DUMP", required = true)]
+        files: Vec<String>,
+        /// Write the page here (default: standard output).
+        #[arg(short = 'O', long = "out", value_name = "FILE")]
+        out: Option<String>,
+        /// Envoy / istio-proxy logs, as FILE or POD.NAMESPACE=FILE.
+        #[arg(long = "envoy-log", value_name = "[PROXY=]FILE")]
+        envoy_log: Vec<String>,
+        /// istiod logs.
+        #[arg(long = "istiod-log", value_name = "FILE")]
+        istiod_log: Vec<String>,
+        /// istiod sync status: /debug/syncz or `istioctl proxy-status -o json`.
+        #[arg(long = "syncz", value_name = "FILE")]
+        syncz: Vec<String>,
+        /// Istio config (trace rejections to objects, judge exportTo).
+        #[arg(long = "istio", value_name = "PATH")]
+        istio: Vec<String>,
+        /// A pair of the dumps given to diff (their file names or proxy
+        /// names); repeatable.
+        #[arg(long = "diff", value_names = ["A", "B"], num_args = 2)]
+        diff: Vec<String>,
+    },
     /// Export the fleet for DuckDB, Spark or Trino: one JSON Lines or
     /// Parquet file per table (proxies, listeners, filter_chains, routes,
     /// virtual_hosts, clusters, endpoints, secrets, findings, rejections),
@@ -756,6 +789,13 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             code: 2,
         });
     }
+    if common.output == OutputFormat::Html && !matches!(command, Command::Report { .. }) {
+        return Ok(Outcome {
+            stdout: String::new(),
+            stderr: "egress-xray: error: -o html is the report's page: use it with `egress-xray report`\n".into(),
+            code: 2,
+        });
+    }
     if matches!(common.output, OutputFormat::Mermaid | OutputFormat::Dot) && !matches!(command, Command::Paths { .. }) {
         return Ok(Outcome {
             stdout: String::new(),
@@ -1116,7 +1156,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             })
         }
         Command::Triage { files } => {
-            let (run, digests) = nack_run(&files, &[], &[], &[], &[], &crate::analysis::triage::digest)?;
+            let (run, digests) = nack_run(&files, &[], &[], &[], &[], &|ix| crate::analysis::triage::digest(&ix))?;
             let source = if files.len() == 1 {
                 files[0].clone()
             } else {
@@ -1138,6 +1178,111 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 });
             }
             out
+        }
+        Command::Report {
+            files,
+            out,
+            envoy_log,
+            istiod_log,
+            syncz,
+            istio,
+            diff: pairs,
+        } => {
+            let extras = crate::istio::ArchiveExtras::read(&files, input::proxy_selected)?;
+            let config = crate::istio::load_config(&istio)?.or(extras.config);
+            let wanted: Vec<&String> = pairs.iter().collect();
+            // Per dump: the report's part, isolation's part, and the whole
+            // index only for a dump named in --diff.
+            let each = |ix: Index| {
+                let name = ix.proxy_name();
+                let keep = wanted.iter().any(|w| **w == name || **w == ix.source);
+                let (part, iso) = crate::analysis::report::proxy_part(&ix, config.as_ref());
+                (part, iso, keep.then_some(ix))
+            };
+            let (run, parts) = nack_run(&files, &envoy_log, &istiod_log, &syncz, &istio, &each)?;
+            let mut proxies = Vec::new();
+            let mut iso = Vec::new();
+            let mut kept = Vec::new();
+            for (p, i, k) in parts {
+                if let Some(k) = k {
+                    kept.push(k);
+                }
+                proxies.push(p);
+                iso.push(i);
+            }
+            let mut diffs = Vec::new();
+            for pair in pairs.chunks(2) {
+                let find = |w: &String| {
+                    kept.iter()
+                        .find(|ix| ix.proxy_name() == *w || ix.source == *w)
+                        .ok_or_else(|| InputError::NotADump {
+                            file: w.clone(),
+                            looks_like: "not one of the dumps given (--diff names two of them, by file or proxy name)"
+                                .into(),
+                        })
+                };
+                diffs.push(diff::diff(
+                    find(&pair[0])?,
+                    find(&pair[1])?,
+                    &diff::DiffOptions::default(),
+                ));
+            }
+            let isolation = (iso.len() > 1).then(|| isolation::combine(iso, config.as_ref()));
+            let logs_given = !envoy_log.is_empty() || !istiod_log.is_empty() || !syncz.is_empty();
+            let has_rejections = !run.report.rejections.is_empty() || !run.report.timeline.is_empty();
+            let mut inputs = Vec::new();
+            let mut add = |list: &[String], role: &'static str| {
+                for f in list {
+                    let file = f
+                        .split_once('=')
+                        .filter(|(p, _)| !p.contains('/'))
+                        .map_or(f.as_str(), |(_, f)| f);
+                    let size = std::fs::metadata(file).ok().filter(|m| m.is_file()).map(|m| m.len());
+                    inputs.push(crate::analysis::report::InputFile {
+                        path: file.to_string(),
+                        size,
+                        role,
+                    });
+                }
+            };
+            add(&files, "dumps");
+            add(&envoy_log, "Envoy log");
+            add(&istiod_log, "istiod log");
+            add(&syncz, "istiod sync status");
+            add(&istio, "Istio config");
+            let mut notes: Vec<String> = run.unreadable.iter().map(|u| format!("not read: {u}")).collect();
+            notes.extend(run.report.notes.iter().cloned());
+            let report = crate::analysis::report::report(crate::analysis::report::ReportInput {
+                generated_at: report_time(),
+                inputs,
+                notes,
+                proxies,
+                isolation,
+                diffs,
+                nack: (logs_given || has_rejections).then_some(run.report),
+            });
+            let text = match common.output {
+                OutputFormat::Json => render::json(&report),
+                OutputFormat::Yaml => render::yaml(&report),
+                _ => render::html::page(&report),
+            };
+            let (proxies, findings) = (report.proxies.len(), report.findings.len());
+            // Freeing a large sidecar's graphs one allocation at a time took
+            // a fifth of the command; the process is about to end.
+            std::mem::forget(report);
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text).map_err(|source| InputError::Io {
+                        file: path.clone(),
+                        source,
+                    })?;
+                    format!(
+                        "{path}: {proxies} proxies, {findings} findings ({} kB)\n",
+                        text.len().div_ceil(1000)
+                    )
+                }
+                None => text,
+            }
         }
         Command::Export { files, out_dir, format } => {
             let dir = std::path::Path::new(&out_dir);
@@ -1317,7 +1462,7 @@ fn nack_run<T: Send>(
     istiod_log: &[String],
     syncz: &[String],
     istio: &[String],
-    each: &(dyn Fn(&Index) -> T + Sync),
+    each: &(dyn Fn(Index) -> T + Sync),
 ) -> Result<(NackRun, Vec<T>), InputError> {
     // The logs first: the clusters their rejections name are the ones
     // kept of each dump, which is then dropped (a fleet is read one dump
@@ -1368,7 +1513,7 @@ fn nack_run<T: Send>(
     let mut archive_notes = Vec::new();
     let keep = |d: input::LoadedDump| {
         let ix = Index::build(d);
-        (nack::DumpFacts::of(&ix, &|c| named.contains(c)), each(&ix))
+        (nack::DumpFacts::of(&ix, &|c| named.contains(c)), each(ix))
     };
     input::stream::stream::<_, std::convert::Infallible>(dumps, workers(), &keep, &mut |item| {
         match item {
@@ -1480,9 +1625,12 @@ fn emit<T: serde::Serialize>(views: &[T], output: OutputFormat, table: impl Fn(&
         OutputFormat::Wide => table(views, true),
         // Diagrams and raw resources are refused before any command that
         // cannot give them runs.
-        OutputFormat::Table | OutputFormat::Mermaid | OutputFormat::Dot | OutputFormat::Raw | OutputFormat::RawYaml => {
-            table(views, false)
-        }
+        OutputFormat::Table
+        | OutputFormat::Mermaid
+        | OutputFormat::Dot
+        | OutputFormat::Html
+        | OutputFormat::Raw
+        | OutputFormat::RawYaml => table(views, false),
     }
 }
 
@@ -1733,4 +1881,18 @@ fn rule_markdown(r: &crate::findings::Rule) -> String {
 
 fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The report's time: `SOURCE_DATE_EPOCH` (seconds; set it for a page
+/// that is byte-identical run after run), else now; RFC 3339, UTC.
+fn report_time() -> String {
+    let at = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

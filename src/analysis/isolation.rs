@@ -90,10 +90,16 @@ pub struct Part {
 
 /// The hosts, the Istio objects and the versions of one gateway's dump.
 pub fn part(ix: &Index, config: Option<&Config>) -> Part {
+    part_of(ix, &paths::paths(ix, &PathFilter::default()), config)
+}
+
+/// [`part`] from the dump's whole graph, when the caller has made it.
+pub fn part_of(ix: &Index, graph: &paths::PathsReport, config: Option<&Config>) -> Part {
     let name = ix.proxy_name();
     let mut origins: Vec<(String, String)> = Vec::new();
-    let graph = paths::paths(ix, &PathFilter::default());
     let mut routes = Vec::new();
+    // (host, listener) of `routes`, to keep each once without a scan.
+    let mut have: std::collections::HashSet<(String, Option<String>)> = std::collections::HashSet::new();
     for l in graph
         .listeners
         .iter()
@@ -107,6 +113,7 @@ pub fn part(ix: &Index, config: Option<&Config>) -> Part {
             };
             let cluster = c.filters.iter().flat_map(|f| f.clusters.iter()).next().cloned();
             for sni in c.tls.server_names.iter().filter(|s| external(s)) {
+                have.insert((sni.clone(), Some(l.name.clone())));
                 routes.push(HostRoute {
                     host: sni.clone(),
                     listener: Some(l.name.clone()),
@@ -120,10 +127,7 @@ pub fn part(ix: &Index, config: Option<&Config>) -> Part {
                     for d in v.domains.iter().filter(|d| external(d)) {
                         let host = d.split(':').next().unwrap_or(d).to_string();
                         let cl = v.routes.iter().flat_map(|x| x.clusters.iter()).next().cloned();
-                        if !routes
-                            .iter()
-                            .any(|x: &HostRoute| x.host == host && x.listener.as_deref() == Some(&l.name))
-                        {
+                        if have.insert((host.clone(), Some(l.name.clone()))) {
                             routes.push(HostRoute {
                                 host,
                                 listener: Some(l.name.clone()),
@@ -136,13 +140,14 @@ pub fn part(ix: &Index, config: Option<&Config>) -> Part {
             }
         }
     }
+    let mut hosts_seen: std::collections::HashSet<String> = routes.iter().map(|r| r.host.clone()).collect();
     for c in ix
         .clusters
         .iter()
         .filter(|c| matches!(c.state, State::Active | State::Static))
     {
         if let Some(p) = ClusterName::parse(&c.name).filter(|p| external(&p.fqdn)) {
-            if !routes.iter().any(|r| r.host == p.fqdn) {
+            if hosts_seen.insert(p.fqdn.clone()) {
                 routes.push(HostRoute {
                     host: p.fqdn.clone(),
                     listener: None,

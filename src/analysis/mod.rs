@@ -15,6 +15,7 @@ pub mod matching;
 pub mod nack;
 pub mod paths;
 pub mod raw;
+pub mod report;
 pub mod routes;
 pub mod secrets;
 pub mod summary;

@@ -461,9 +461,7 @@ fn leaf_action(r: &envoy_types::pb::envoy::config::route::v3::Route) -> (String,
 
 fn cluster_node(ix: &Index, name: &str) -> ClusterNode {
     let entry = ix
-        .clusters
-        .iter()
-        .filter(|c| c.name == name)
+        .clusters_named(name)
         .min_by_key(|c| !matches!(c.state, State::Active | State::Static));
     let Some(e) = entry else {
         return ClusterNode {
@@ -482,11 +480,12 @@ fn cluster_node(ix: &Index, name: &str) -> ClusterNode {
     let c = e.cluster();
     let t = tls::cluster_tls(ix, c, e.state);
     let eds_key = crate::model::eds_key(c);
-    let endpoint_sets: Vec<_> = ix
-        .endpoints
-        .iter()
-        .filter(|x| x.cluster_name == name || x.cluster_name == eds_key)
-        .collect();
+    // In dump order, as a scan would find them.
+    let mut endpoint_sets: Vec<_> = ix.endpoints_named(name).collect();
+    if eds_key != name {
+        endpoint_sets.extend(ix.endpoints_named(eds_key));
+        endpoint_sets.sort_by_key(|x| std::ptr::from_ref(*x) as usize);
+    }
     let endpoints: Vec<String> = endpoint_sets
         .iter()
         .flat_map(|x| x.assignment().endpoints.iter())

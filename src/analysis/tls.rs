@@ -266,10 +266,9 @@ pub fn cluster_tls(ix: &Index, c: &Cluster, state: State) -> ClusterTls {
     default_socket.auto_sni |= auto_sni && default_socket.origination != Origination::None;
     let eds_key = crate::model::eds_key(c);
     let endpoints = ix
-        .endpoints
-        .iter()
-        .find(|e| e.cluster_name == c.name)
-        .or_else(|| ix.endpoints.iter().find(|e| e.cluster_name == eds_key));
+        .endpoints_named(&c.name)
+        .next()
+        .or_else(|| ix.endpoints_named(eds_key).next());
     let mut socket_matches: Vec<SocketMatch> = c
         .transport_socket_matches
         .iter()

@@ -304,9 +304,44 @@ pub struct Index {
     /// Which section types the dump has, in order.
     pub sections: Vec<String>,
     pub report: DecodeReport,
+    /// Cluster and endpoint-set positions by name, made on first use.
+    by_name: std::sync::OnceLock<Names>,
+}
+
+/// Positions of [`Index::clusters`] and [`Index::endpoints`] by name.
+#[derive(Debug, Default)]
+struct Names {
+    clusters: std::collections::HashMap<String, Vec<usize>>,
+    endpoints: std::collections::HashMap<String, Vec<usize>>,
 }
 
 impl Index {
+    fn names(&self) -> &Names {
+        self.by_name.get_or_init(|| {
+            let mut n = Names::default();
+            for (i, c) in self.clusters.iter().enumerate() {
+                n.clusters.entry(c.name.clone()).or_default().push(i);
+            }
+            for (i, e) in self.endpoints.iter().enumerate() {
+                n.endpoints.entry(e.cluster_name.clone()).or_default().push(i);
+            }
+            n
+        })
+    }
+
+    /// The clusters of this name (one per state it is in), in dump order.
+    pub fn clusters_named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a ClusterEntry> + 'a {
+        let at: &[usize] = self.names().clusters.get(name).map_or(&[], Vec::as_slice);
+        at.iter().map(|&i| &self.clusters[i])
+    }
+
+    /// The endpoint sets (cluster load assignments) of this cluster or EDS
+    /// service name, in dump order.
+    pub fn endpoints_named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a EndpointEntry> + 'a {
+        let at: &[usize] = self.names().endpoints.get(name).map_or(&[], Vec::as_slice);
+        at.iter().map(|&i| &self.endpoints[i])
+    }
+
     pub fn build(loaded: LoadedDump) -> Self {
         let mut ix = Index {
             source: loaded.label(),
@@ -326,6 +361,7 @@ impl Index {
             section_versions: BTreeMap::new(),
             sections: Vec::new(),
             report: loaded.report,
+            by_name: std::sync::OnceLock::new(),
         };
         // Sections are consumed one by one so their bytes are freed as soon
         // as they are split into resources. Each resource is decoded once,

@@ -2,7 +2,9 @@
 //! is true; they only lay out what the analysis returned.
 
 pub mod graph;
+pub mod html;
 pub mod parquet;
+pub mod svg;
 pub mod table;
 pub mod trace;
 
@@ -23,6 +25,8 @@ pub enum OutputFormat {
     Mermaid,
     /// A Graphviz digraph (`paths` only).
     Dot,
+    /// One self-contained HTML page (`report` only; its default).
+    Html,
     /// The selected resources as Envoy holds them, proto3 JSON with Anys
     /// expanded (`listeners`, `clusters`, `routes`, `endpoints`, `secrets`).
     Raw,

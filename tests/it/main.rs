@@ -20,6 +20,7 @@ mod paths;
 #[cfg(unix)]
 mod pty;
 mod questions;
+mod report;
 mod robustness;
 mod snapshots;
 mod trace;

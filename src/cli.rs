@@ -627,6 +627,16 @@ pub fn run() -> i32 {
     if terminal && matches!(cli.command, Some(Command::Man)) && show_man_page() {
         return 0;
     }
+    // A page of HTML is no use on a terminal: say where it can go instead.
+    if terminal
+        && matches!(cli.command, Some(Command::Report { out: None, .. }))
+        && !matches!(cli.common.output, OutputFormat::Json | OutputFormat::Yaml)
+    {
+        let _ = std::io::stderr().lock().write_all(
+            b"egress-xray: error: the report is an HTML page: give -O report.html (or redirect standard output to a file)\n",
+        );
+        return 2;
+    }
     let outcome = execute(cli, palette);
     let _ = std::io::stderr().lock().write_all(outcome.stderr.as_bytes());
     if terminal && !no_pager && page(&outcome.stdout) {
@@ -1277,7 +1287,9 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                         source,
                     })?;
                     format!(
-                        "{path}: {proxies} proxies, {findings} findings ({} kB)\n",
+                        "{path}: {proxies} {}, {findings} {} ({} kB)\n",
+                        if proxies == 1 { "proxy" } else { "proxies" },
+                        if findings == 1 { "finding" } else { "findings" },
                         text.len().div_ceil(1000)
                     )
                 }

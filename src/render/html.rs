@@ -78,7 +78,25 @@ fn filter(table: &str) -> Markup {
     html! { input.filter type="search" placeholder="filter rows…" data-table=(table) aria-label="filter rows"; }
 }
 
-fn findings(r: &Report) -> Markup {
+/// Where a finding's resource lives on the page: a cluster's TLS row, or
+/// a listener's box in the first graph (of the proxies that have the
+/// finding) that draws it.
+fn resource_link(f: &FindingGroup, r: &Report, graphs: &[svg::Graph]) -> Option<String> {
+    if let Some(c) = f.resource.strip_prefix("cluster ") {
+        return r
+            .cluster_tls
+            .iter()
+            .any(|t| t.cluster == c)
+            .then(|| svg::cluster_anchor(c));
+    }
+    let l = f.resource.strip_prefix("listener ")?;
+    f.proxies.iter().find_map(|(_, anchor)| {
+        let i = r.proxies.iter().position(|p| &p.anchor == anchor)?;
+        graphs[i].listeners.contains(l).then(|| svg::listener_anchor(anchor, l))
+    })
+}
+
+fn findings(r: &Report, graphs: &[svg::Graph]) -> Markup {
     let n = r.proxies.len();
     html! {
         h2 id="findings" { "Findings (" (r.findings.len()) ")" }
@@ -89,7 +107,7 @@ fn findings(r: &Report) -> Markup {
             table id="findings-table" {
                 thead { tr { th { "severity" } th { "code" } th { "resource" } th { "what" } th { "proxies" } th { "fix" } } }
                 tbody {
-                    @for f in &r.findings { (finding_row(f, n)) }
+                    @for f in &r.findings { (finding_row(f, n, resource_link(f, r, graphs))) }
                 }
             }
             p.meta { "Codes are explained in docs/findings.md (" code { "egress-xray findings CODE" } ")." }
@@ -97,14 +115,14 @@ fn findings(r: &Report) -> Markup {
     }
 }
 
-fn finding_row(f: &FindingGroup, total: usize) -> Markup {
+fn finding_row(f: &FindingGroup, total: usize, link: Option<String>) -> Markup {
     let sev = serde_json::to_value(f.severity).ok();
     let sev = sev.as_ref().and_then(|v| v.as_str()).unwrap_or("error");
     html! {
         tr.finding {
             td class={"sev-" (sev)} { (sev) }
             td { code { (f.code) } br; span.meta { (f.name) } }
-            td.mono { (f.resource) }
+            td.mono { @match link { Some(a) => a href={"#" (a)} { (f.resource) }, None => (f.resource) } }
             td { (f.message) @if f.source == "logs" { " " span.meta { "(from logs)" } } }
             td { (proxies(&f.proxies, total)) }
             td { (f.fix) }
@@ -112,9 +130,8 @@ fn finding_row(f: &FindingGroup, total: usize) -> Markup {
     }
 }
 
-fn proxy(p: &ProxyPart) -> Markup {
+fn proxy(p: &ProxyPart, g: &svg::Graph) -> Markup {
     let s = &p.summary;
-    let g = svg::graph(&p.paths);
     let id = s.identity.as_ref();
     html! {
         section.proxy id=(p.anchor) {
@@ -143,7 +160,7 @@ fn proxy(p: &ProxyPart) -> Markup {
                 }
             }
             figure {
-                (svg::svg(&g, &format!("{}-graph", p.anchor)))
+                (svg::svg(g, &format!("{}-graph", p.anchor)))
                 figcaption {
                     (g.totals.0) " listeners, " (g.totals.1) " filter chains, " (g.totals.2) " clusters reached"
                     @if g.folded {
@@ -313,6 +330,7 @@ pub fn page(r: &Report) -> String {
         "default-src 'none'; style-src 'unsafe-inline'; script-src '{}'; img-src data:; base-uri 'none'; form-action 'none'",
         script_hash()
     );
+    let graphs: Vec<svg::Graph> = r.proxies.iter().map(|p| svg::graph(&p.paths, &p.anchor)).collect();
     let title = match r.proxies.len() {
         1 => format!("egress-xray report: {}", r.proxies[0].proxy),
         n => format!("egress-xray report: {n} proxies"),
@@ -342,12 +360,12 @@ pub fn page(r: &Report) -> String {
                     }
                 }
                 main {
-                    (findings(r))
+                    (findings(r, &graphs))
                     h2 id="proxies" { "Proxies (" (r.proxies.len()) ")" }
                     @if r.proxies.len() > 1 {
                         ul { @for p in &r.proxies { li { a href={"#" (p.anchor)} { (p.proxy) } " — " (p.summary.findings.len()) " findings" } } }
                     }
-                    @for p in &r.proxies { (proxy(p)) }
+                    @for (p, g) in r.proxies.iter().zip(&graphs) { (proxy(p, g)) }
                     (tls(r))
                     (across(r))
                     (nack(r))

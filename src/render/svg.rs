@@ -39,6 +39,8 @@ pub struct Node {
     pub class: &'static str,
     /// Page anchor the box links to.
     pub href: Option<String>,
+    /// The box's own anchor (listeners: findings link to them).
+    pub id: Option<String>,
 }
 
 /// The graph: nodes per column in order, edges between node indexes.
@@ -50,6 +52,13 @@ pub struct Graph {
     pub folded: bool,
     /// Listeners, chains and clusters in the whole proxy (for the caption).
     pub totals: (usize, usize, usize),
+    /// The listeners drawn, by name.
+    pub listeners: std::collections::BTreeSet<String>,
+}
+
+/// Anchor of a listener's box in the graph of the proxy section `proxy`.
+pub fn listener_anchor(proxy: &str, name: &str) -> String {
+    format!("{proxy}-l-{:016x}", fnv(name))
 }
 
 fn state_class(s: State) -> &'static str {
@@ -112,6 +121,7 @@ impl Builder {
             title: text,
             class: "more",
             href: None,
+            id: None,
         });
         self.edge(from, i);
         self.g.folded = true;
@@ -128,6 +138,7 @@ impl Builder {
                 _ => "missing",
             },
             href: Some(cluster_anchor(name)),
+            id: None,
         });
         self.edge(from, i);
         let Some(c) = c.filter(|c| c.found) else { return };
@@ -151,13 +162,15 @@ impl Builder {
             title,
             class,
             href: None,
+            id: None,
         });
         self.edge(i, e);
     }
 }
 
-/// Lays out a proxy's paths as a folded graph.
-pub fn graph(p: &PathsReport) -> Graph {
+/// Lays out a proxy's paths as a folded graph; `proxy` is the anchor of
+/// the proxy's section (listener boxes get anchors under it).
+pub fn graph(p: &PathsReport, proxy: &str) -> Graph {
     let mut b = Builder {
         g: Graph::default(),
         seen: BTreeMap::new(),
@@ -187,7 +200,9 @@ pub fn graph(p: &PathsReport) -> Graph {
             title: format!("{} ({}) {}", l.name, state_class(l.state), l.addresses.join(", ")),
             class: state_class(l.state),
             href: None,
+            id: Some(listener_anchor(proxy, &l.name)),
         });
+        b.g.listeners.insert(l.name.clone());
         for (ci, c) in l.chains.iter().enumerate() {
             if ci == CHAINS_PER_LISTENER {
                 let n = l.chains.len() - CHAINS_PER_LISTENER;
@@ -205,6 +220,7 @@ pub fn graph(p: &PathsReport) -> Graph {
                 title: format!("{name}\nmatch: {}", c.match_summary),
                 class: state_class(l.state),
                 href: Some(chain_anchor(&l.name, &c.name)),
+                id: None,
             });
             b.edge(ln, cn);
             for f in &c.filters {
@@ -226,6 +242,7 @@ pub fn graph(p: &PathsReport) -> Graph {
                             title: format!("route {} ({})", r.name, r.source),
                             class: if r.found { "active" } else { "missing" },
                             href: None,
+                            id: None,
                         },
                     );
                     b.edge(cn, rn);
@@ -259,6 +276,7 @@ pub fn graph(p: &PathsReport) -> Graph {
             title: format!("{left} more listeners ({left_chains} chains): egress-xray paths DUMP --listener NAME"),
             class: "more",
             href: None,
+            id: None,
         });
         b.g.folded = true;
     }
@@ -297,7 +315,7 @@ pub fn svg(g: &Graph, id: &str) -> Markup {
                 };
                 @match &n.href {
                     Some(href) => a class={"node " (n.class)} href={"#" (href)} { (body) },
-                    None => g class={"node " (n.class)} { (body) },
+                    None => g class={"node " (n.class)} id=[n.id.as_deref()] { (body) },
                 }
             }
         }

@@ -297,3 +297,23 @@ fn man_at_a_terminal_is_rendered() {
     );
     assert!(String::from_utf8_lossy(&piped(&["man".to_string()])).starts_with(".ie"));
 }
+
+/// A report at a terminal is not 1 MB of HTML on the screen: it says where
+/// the page can go; with -O it writes the file and says so.
+#[test]
+fn a_report_at_a_terminal_asks_for_a_file() {
+    let dump = common::sample("egw-mtls.config_dump.json");
+    let (out, code) = on_pty(&["report".into(), dump.clone()]);
+    let text = strip(&out);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("give -O report.html"), "{text}");
+    assert!(!text.contains("<html"), "{text}");
+    let page = std::env::temp_dir().join(format!("egress-xray-pty-report-{}.html", std::process::id()));
+    let (out, code) = on_pty(&["report".into(), dump, "-O".into(), page.to_string_lossy().into_owned()]);
+    let text = strip(&out);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("1 proxy, "), "{text}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let _ = std::fs::remove_file(&page);
+}

@@ -358,6 +358,8 @@ pub enum Command {
     /// folded when large), the TLS matrix, isolation across proxies, diffs
     /// of chosen pairs and the NACK timeline when logs are given. Opens
     /// offline: nothing is fetched. `-o json` gives the same data as JSON.
+    /// The page says when it was made: set SOURCE_DATE_EPOCH (seconds) for
+    /// a page that is the same bytes run after run.
     #[command(
         after_help = "Example:\n  egress-xray report bug-report.tar.gz -O report.html\n  egress-xray report gw-a.json gw-b.json --diff gw-a.json gw-b.json --envoy-log gw-a=gw-a.log -O report.html"
     )]

@@ -123,7 +123,7 @@ pub fn part_of(ix: &Index, graph: &paths::PathsReport, config: Option<&Config>) 
             }
             for f in &c.filters {
                 let Some(r) = &f.route else { continue };
-                for v in &r.vhosts {
+                for v in r.vhosts.iter() {
                     for d in v.domains.iter().filter(|d| external(d)) {
                         let host = d.split(':').next().unwrap_or(d).to_string();
                         let cl = v.routes.iter().flat_map(|x| x.clusters.iter()).next().cloned();

@@ -78,7 +78,8 @@ pub struct RoutePath {
     pub source: String,
     /// False for an RDS name with no route configuration in the dump.
     pub found: bool,
-    pub vhosts: Vec<VhostPath>,
+    /// Shared by every chain that asks RDS for the same configuration.
+    pub vhosts: std::sync::Arc<Vec<VhostPath>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +133,9 @@ pub fn paths(ix: &Index, filter: &PathFilter) -> PathsReport {
     let mut listeners = Vec::new();
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     let mut findings = Vec::new();
+    // An RDS configuration's virtual hosts, made once however many chains
+    // use it (a sidecar's thousands of listeners share a few).
+    let mut rds = RdsCache::new();
     for e in &ix.listeners {
         let Some(l) = e.listener() else { continue };
         if filter.listener.as_ref().is_some_and(|n| !n.matches(&e.name)) {
@@ -148,7 +152,17 @@ pub fn paths(ix: &Index, filter: &PathFilter) -> PathsReport {
         for (i, (name, c)) in listener_chains(l).into_iter().enumerate() {
             let is_default = Some(c as *const FilterChain) == default;
             let index = (!is_default).then_some(i);
-            let chain = chain_path(ix, &e.name, e.state, index, name, c, is_default, &mut findings);
+            let chain = chain_path(
+                ix,
+                &e.name,
+                e.state,
+                index,
+                name,
+                c,
+                is_default,
+                &mut findings,
+                &mut rds,
+            );
             if keep_chain(&chain, filter) {
                 chains.push(chain);
             }
@@ -161,7 +175,7 @@ pub fn paths(ix: &Index, filter: &PathFilter) -> PathsReport {
             for f in &c.filters {
                 referenced.extend(f.clusters.iter().cloned());
                 if let Some(r) = &f.route {
-                    for v in &r.vhosts {
+                    for v in r.vhosts.iter() {
                         for leaf in &v.routes {
                             referenced.extend(leaf.clusters.iter().cloned());
                         }
@@ -301,6 +315,7 @@ fn chain_path(
     c: &FilterChain,
     is_default: bool,
     findings: &mut Vec<Finding>,
+    rds: &mut RdsCache,
 ) -> ChainPath {
     let m = c.filter_chain_match.clone().unwrap_or_default();
     let mut source_match = Vec::new();
@@ -328,12 +343,14 @@ fn chain_path(
         filters: c
             .filters
             .iter()
-            .map(|f| filter_hop(ix, listener, f, findings))
+            .map(|f| filter_hop(ix, listener, f, findings, rds))
             .collect(),
     }
 }
 
-fn filter_hop(ix: &Index, listener: &str, f: &Filter, findings: &mut Vec<Finding>) -> FilterHop {
+type RdsCache = std::collections::HashMap<String, Option<std::sync::Arc<Vec<VhostPath>>>>;
+
+fn filter_hop(ix: &Index, listener: &str, f: &Filter, findings: &mut Vec<Finding>, rds: &mut RdsCache) -> FilterHop {
     let mut hop = FilterHop {
         name: f.name.clone(),
         kind: "other".into(),
@@ -374,26 +391,42 @@ fn filter_hop(ix: &Index, listener: &str, f: &Filter, findings: &mut Vec<Finding
             })
             .collect();
         hop.route = Some(match hcm.route_specifier {
-            Some(RouteSpecifier::Rds(rds)) => {
-                let found = ix
-                    .route_configs
-                    .iter()
-                    .find(|r| r.name == rds.route_config_name && !matches!(r.origin, RouteOrigin::Inline { .. }));
-                if found.is_none() {
+            Some(RouteSpecifier::Rds(r)) => {
+                let name = r.route_config_name;
+                let vhosts = rds
+                    .entry(name.clone())
+                    .or_insert_with(|| {
+                        ix.route_configs
+                            .iter()
+                            .find(|r| r.name == name && !matches!(r.origin, RouteOrigin::Inline { .. }))
+                            .map(|r| vhost_paths(r.route_config()))
+                    })
+                    .clone();
+                if vhosts.is_none() {
                     findings.push(Finding::new(
                         findings::MISSING_ROUTE_CONFIG,
-                        format!("route {}", rds.route_config_name),
+                        format!("route {name}"),
                         format!("listener {listener} asks RDS for it, but the dump has no such route configuration"),
                     ));
                 }
-                route_path(&rds.route_config_name, "rds", found.map(|r| r.route_config()))
+                RoutePath {
+                    name,
+                    source: "rds".into(),
+                    found: vhosts.is_some(),
+                    vhosts: vhosts.unwrap_or_default(),
+                }
             }
-            Some(RouteSpecifier::RouteConfig(rc)) => route_path(&rc.name, "inline", Some(&rc)),
+            Some(RouteSpecifier::RouteConfig(rc)) => RoutePath {
+                name: rc.name.clone(),
+                source: "inline".into(),
+                found: true,
+                vhosts: vhost_paths(&rc),
+            },
             _ => RoutePath {
                 name: String::new(),
                 source: "scoped".into(),
                 found: false,
-                vhosts: Vec::new(),
+                vhosts: Default::default(),
             },
         });
         return hop;
@@ -407,36 +440,29 @@ fn filter_hop(ix: &Index, listener: &str, f: &Filter, findings: &mut Vec<Finding
     hop
 }
 
-fn route_path(name: &str, source: &str, rc: Option<&RouteConfiguration>) -> RoutePath {
-    RoutePath {
-        name: name.to_string(),
-        source: source.to_string(),
-        found: rc.is_some(),
-        vhosts: rc
-            .map(|rc| {
-                rc.virtual_hosts
+fn vhost_paths(rc: &RouteConfiguration) -> std::sync::Arc<Vec<VhostPath>> {
+    std::sync::Arc::new(
+        rc.virtual_hosts
+            .iter()
+            .map(|vh| VhostPath {
+                name: vh.name.clone(),
+                domains: vh.domains.clone(),
+                domains_summary: describe_domains(&vh.domains),
+                routes: vh
+                    .routes
                     .iter()
-                    .map(|vh| VhostPath {
-                        name: vh.name.clone(),
-                        domains: vh.domains.clone(),
-                        domains_summary: describe_domains(&vh.domains),
-                        routes: vh
-                            .routes
-                            .iter()
-                            .map(|r| {
-                                let (action, clusters) = leaf_action(r);
-                                RouteLeaf {
-                                    match_summary: describe_route_match(r.r#match.as_ref()),
-                                    action,
-                                    clusters,
-                                }
-                            })
-                            .collect(),
+                    .map(|r| {
+                        let (action, clusters) = leaf_action(r);
+                        RouteLeaf {
+                            match_summary: describe_route_match(r.r#match.as_ref()),
+                            action,
+                            clusters,
+                        }
                     })
-                    .collect()
+                    .collect(),
             })
-            .unwrap_or_default(),
-    }
+            .collect(),
+    )
 }
 
 fn leaf_action(r: &envoy_types::pb::envoy::config::route::v3::Route) -> (String, Vec<String>) {

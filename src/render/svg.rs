@@ -247,7 +247,7 @@ pub fn graph(p: &PathsReport, proxy: &str) -> Graph {
                     );
                     b.edge(cn, rn);
                     from = rn;
-                    for v in &r.vhosts {
+                    for v in r.vhosts.iter() {
                         for leaf in &v.routes {
                             for t in &leaf.clusters {
                                 if !targets.contains(&t.as_str()) {

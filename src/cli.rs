@@ -379,9 +379,14 @@ pub enum Command {
         /// istiod sync status: /debug/syncz or `istioctl proxy-status -o json`.
         #[arg(long = "syncz", value_name = "FILE")]
         syncz: Vec<String>,
-        /// Istio config (trace rejections to objects, judge exportTo).
+        /// Istio config (trace rejections to objects, judge exportTo, and
+        /// explain the gateways' listeners: `explain`'s findings join the
+        /// page).
         #[arg(long = "istio", value_name = "PATH")]
         istio: Vec<String>,
+        /// Kubernetes objects for explain (Services, Deployments/Pods).
+        #[arg(long = "k8s", value_name = "PATH")]
+        k8s: Vec<String>,
         /// A pair of the dumps given to diff (their file names or proxy
         /// names); repeatable.
         #[arg(long = "diff", value_names = ["A", "B"], num_args = 2)]
@@ -1198,16 +1203,20 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             istiod_log,
             syncz,
             istio,
+            k8s,
             diff: pairs,
         } => {
             let extras = crate::istio::ArchiveExtras::read(&files, input::proxy_selected)?;
-            let config = crate::istio::load_config(&istio)?.or(extras.config);
+            let config_paths: Vec<String> = istio.iter().chain(&k8s).cloned().collect();
+            let config = crate::istio::load_config(&config_paths)?.or(extras.config);
             let wanted: Vec<&String> = pairs.iter().collect();
             // Per dump: the report's part, isolation's part, and the whole
-            // index only for a dump named in --diff.
+            // index only for a dump named in --diff or, with Istio config,
+            // a gateway's (explain reads the gateways together).
             let each = |ix: Index| {
                 let name = ix.proxy_name();
-                let keep = wanted.iter().any(|w| **w == name || **w == ix.source);
+                let gateway = ix.identity.as_ref().and_then(|i| i.proxy_type.as_deref()) == Some("router");
+                let keep = wanted.iter().any(|w| **w == name || **w == ix.source) || (config.is_some() && gateway);
                 let (part, iso) = crate::analysis::report::proxy_part(&ix, config.as_ref());
                 (part, iso, keep.then_some(ix))
             };
@@ -1240,6 +1249,35 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 ));
             }
             let isolation = (iso.len() > 1).then(|| isolation::combine(iso, config.as_ref()));
+            let mut explained = Vec::new();
+            let mut explain_notes = Vec::new();
+            // Without a single Gateway object, the config was given for
+            // something else (tracing a rejection to its ServiceEntry):
+            // predicting gateway listeners from it would only mislead.
+            if config.as_ref().is_some_and(|c| c.gateways.is_empty()) {
+                explain_notes.push(
+                    "not run: the Istio config given holds no Gateway, so the gateways' listeners cannot be predicted from it"
+                        .into(),
+                );
+            }
+            if let Some(cfg) = config.as_ref().filter(|c| !c.gateways.is_empty()) {
+                let gateways: Vec<Index> = kept
+                    .into_iter()
+                    .filter(|ix| ix.identity.as_ref().and_then(|i| i.proxy_type.as_deref()) == Some("router"))
+                    .collect();
+                let mut logs = crate::istio::LogFiles::read(&istiod_log)?;
+                logs.extend(extras.istiod_logs);
+                let ex = explain::explain(&explain::ExplainInput {
+                    dumps: &gateways,
+                    config: Some(cfg),
+                    log: &logs.gateway_lines(),
+                    gateway: None,
+                    expect_ports: &[],
+                });
+                explained = ex.findings;
+                explain_notes.extend(ex.notes);
+                explain_notes.extend(ex.limits);
+            }
             let logs_given = !envoy_log.is_empty() || !istiod_log.is_empty() || !syncz.is_empty();
             let has_rejections = !run.report.rejections.is_empty() || !run.report.timeline.is_empty();
             let mut inputs = Vec::new();
@@ -1262,8 +1300,10 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             add(&istiod_log, "istiod log");
             add(&syncz, "istiod sync status");
             add(&istio, "Istio config");
+            add(&k8s, "Kubernetes objects");
             let mut notes: Vec<String> = run.unreadable.iter().map(|u| format!("not read: {u}")).collect();
             notes.extend(run.report.notes.iter().cloned());
+            notes.extend(explain_notes.into_iter().map(|n| format!("explain: {n}")));
             let report = crate::analysis::report::report(crate::analysis::report::ReportInput {
                 generated_at: report_time(),
                 inputs,
@@ -1272,6 +1312,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                 isolation,
                 diffs,
                 nack: (logs_given || has_rejections).then_some(run.report),
+                explain: explained,
             });
             let text = match common.output {
                 OutputFormat::Json => render::json(&report),

@@ -60,10 +60,11 @@ pub struct FindingGroup {
     pub name: &'static str,
     pub resource: String,
     pub message: String,
-    pub fix: &'static str,
+    pub fix: String,
     /// (proxy, anchor of its section); empty for findings of no one proxy.
     pub proxies: Vec<(String, String)>,
-    /// Where the finding comes from: `dump` or `logs`.
+    /// Where the finding comes from: `dump`, `logs` or `Istio config`
+    /// (explain's prediction of the gateways' listeners).
     pub source: &'static str,
 }
 
@@ -120,6 +121,9 @@ pub struct ReportInput {
     pub isolation: Option<IsolationReport>,
     pub diffs: Vec<DiffReport>,
     pub nack: Option<NackReport>,
+    /// explain's findings over the gateway dumps, when Istio config was
+    /// given (or found in an archive).
+    pub explain: Vec<super::explain::ExplainFinding>,
 }
 
 /// Gathers the report: findings grouped across proxies (worst first), the
@@ -150,7 +154,7 @@ pub fn report(input: ReportInput) -> Report {
                     name: f.name,
                     resource: f.resource.clone(),
                     message: f.message.clone(),
-                    fix: f.fix,
+                    fix: f.fix.to_string(),
                     proxies: Vec::new(),
                     source: "dump",
                 })
@@ -181,7 +185,7 @@ pub fn report(input: ReportInput) -> Report {
                     name: rule.map_or("rejected", |r| r.name),
                     resource,
                     message: g.message.clone(),
-                    fix: g.fix,
+                    fix: g.fix.to_string(),
                     proxies: Vec::new(),
                     source: "logs",
                 });
@@ -191,6 +195,24 @@ pub fn report(input: ReportInput) -> Report {
                 }
             }
         }
+    }
+    for f in &input.explain {
+        let resource = match &f.listener {
+            Some(l) => format!("listener {l}"),
+            None => f.objects.join(", "),
+        };
+        groups
+            .entry((f.severity, f.code, resource.clone(), f.message.clone()))
+            .or_insert_with(|| FindingGroup {
+                severity: f.severity,
+                code: f.code,
+                name: f.name,
+                resource,
+                message: f.message.clone(),
+                fix: f.fix.clone(),
+                proxies: Vec::new(),
+                source: "Istio config",
+            });
     }
     let mut cluster_tls: BTreeMap<String, ClusterTlsRow> = BTreeMap::new();
     let mut chain_tls: BTreeMap<String, ChainTlsRow> = BTreeMap::new();

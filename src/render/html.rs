@@ -123,7 +123,7 @@ fn finding_row(f: &FindingGroup, total: usize, link: Option<String>) -> Markup {
             td class={"sev-" (sev)} { (sev) }
             td { code { (f.code) } br; span.meta { (f.name) } }
             td.mono { @match link { Some(a) => a href={"#" (a)} { (f.resource) }, None => (f.resource) } }
-            td { (f.message) @if f.source == "logs" { " " span.meta { "(from logs)" } } }
+            td { (f.message) @if f.source != "dump" { " " span.meta { "(from " (f.source) ")" } } }
             td { (proxies(&f.proxies, total)) }
             td { (f.fix) }
         }
@@ -349,6 +349,12 @@ pub fn page(r: &Report) -> String {
                 header {
                     h1 { (title) }
                     p.meta { "egress-xray " (r.tool_version) ", report made " (r.generated_at) "." }
+                    p.meta {
+                        "Read " (r.inputs.len()) " " (if r.inputs.len() == 1 { "input" } else { "inputs" })
+                        " (" (size(Some(r.inputs.iter().filter_map(|i| i.size).sum()))) "): "
+                        (r.proxies.len()) " " (if r.proxies.len() == 1 { "proxy" } else { "proxies" }) "; "
+                        a href="#inputs" { (r.notes.len()) " notes on what was passed over or could not be decided" } "."
+                    }
                     nav {
                         a href="#findings" { "Findings" }
                         a href="#proxies" { "Proxies" }

@@ -355,3 +355,38 @@ fn screenshot(chromium: &Path, page: &Path, png: &Path, dir: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// With Istio config, explain's verdicts on the gateways join the findings
+/// (Trap 1: no Gateway selects the mTLS gateway after a selector typo).
+#[test]
+fn istio_config_brings_explains_findings_into_the_report() {
+    let s = common::sample;
+    let args: Vec<String> = vec![
+        s("egw-mtls-trap1.config_dump.json"),
+        s("egw-pt.config_dump.json"),
+        "--istio".into(),
+        s("istio/base"),
+        "--istio".into(),
+        s("istio/broken/selector-typo.yaml"),
+        "--k8s".into(),
+        s("istio/k8s.yaml"),
+    ];
+    let html = report(&args);
+    check_page(&html, "trap 1");
+    assert!(html.contains("XR0021"), "explain's finding");
+    assert!(html.contains("(from Istio config)"));
+    assert!(html.contains("no Gateway selects egw-mtls-6c8f9d7b5-x2k4p"));
+}
+
+/// Config given to trace a rejection (a lone ServiceEntry) does not make
+/// explain guess at gateways it cannot see: it is not run, and the page
+/// says why.
+#[test]
+fn config_without_gateways_does_not_make_explain_guess() {
+    let html = report(&scenario_args());
+    assert!(
+        !html.contains("XR0021"),
+        "a Gateway verdict from a config without Gateways"
+    );
+    assert!(html.contains("explain: not run: the Istio config given holds no Gateway"));
+}

@@ -1301,6 +1301,7 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             add(&syncz, "istiod sync status");
             add(&istio, "Istio config");
             add(&k8s, "Kubernetes objects");
+            let unreadable = run.unreadable.clone();
             let mut notes: Vec<String> = run.unreadable.iter().map(|u| format!("not read: {u}")).collect();
             notes.extend(run.report.notes.iter().cloned());
             notes.extend(explain_notes.into_iter().map(|n| format!("explain: {n}")));
@@ -1321,11 +1322,13 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
             };
             let (proxies, findings) = (report.proxies.len(), report.findings.len());
             // Freeing a large sidecar's graphs one allocation at a time took
-            // a fifth of the command; the process is about to end.
+            // a fifth of the command, and the binary exits right after: the
+            // memory is left to the process's end (an in-process caller
+            // running many reports, as tests could, keeps it until then).
             std::mem::forget(report);
-            match out {
+            let out = match out {
                 Some(path) => {
-                    std::fs::write(&path, &text).map_err(|source| InputError::Io {
+                    std::fs::write(&path, &text).map_err(|source| InputError::Write {
                         file: path.clone(),
                         source,
                     })?;
@@ -1337,15 +1340,28 @@ fn dispatch(cli: Cli, palette: Palette) -> Result<Outcome, InputError> {
                     )
                 }
                 None => text,
+            };
+            // As triage does: the page is made from what could be read, and
+            // each dump that could not is an error (exit 2).
+            if !unreadable.is_empty() {
+                return Ok(Outcome {
+                    stdout: out,
+                    stderr: unreadable
+                        .iter()
+                        .map(|u| format!("egress-xray: error: {u}\n"))
+                        .collect(),
+                    code: 2,
+                });
             }
+            out
         }
         Command::Export { files, out_dir, format } => {
             let dir = std::path::Path::new(&out_dir);
-            let io = |file: &std::path::Path, source| InputError::Io {
+            let io = |file: &std::path::Path, source| InputError::Write {
                 file: file.display().to_string(),
                 source,
             };
-            let failed = |file: &std::path::Path, msg: String| InputError::Io {
+            let failed = |file: &std::path::Path, msg: String| InputError::Write {
                 file: file.display().to_string(),
                 source: std::io::Error::other(msg),
             };

@@ -30,8 +30,8 @@ pub const TABLES: &[&str] = &[
     "rejections",
 ];
 
-/// What a column holds, for formats with a schema (Parquet). JSON Lines
-/// rows carry the same keys with their JSON values.
+/// What a column holds: the type of its cells ([`Cell`]), from which both
+/// formats are written (Parquet's column type, JSON Lines' JSON value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     /// UTF-8 text (times are RFC 3339 text, as in the dumps).
@@ -51,9 +51,9 @@ use Column::{Bool, Int, Json, Text, TextList};
 const KEY: [(&str, Column); 3] = [("schema_version", Int), ("proxy", Text), ("snapshot", Text)];
 
 /// Every table's columns after the three of [`KEY`], as in
-/// docs/export-schema.md. A row with a key not listed here is an error of
-/// ours, reported as such by the writers that need a schema (and caught
-/// by the tests over the corpus), never dropped.
+/// docs/export-schema.md. A view field not listed here, or of another
+/// type, is an error of ours when the row is made, in either format (and
+/// caught by the tests over the corpus), never dropped.
 pub const COLUMNS: &[(&str, &[(&str, Column)])] = &[
     (
         "proxies",

@@ -10,6 +10,13 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+    /// An output file (report page, export table) that could not be written.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{file}: empty input: expected an Envoy config dump (JSON, YAML or protobuf)")]
     Empty { file: String },
     #[error("{file}: gzip data is corrupt: {msg}")]

@@ -122,29 +122,17 @@ pub fn batch(t: TableRows) -> Batch {
                 }
             }
             Column::Int => {
-                let mut vals = Vec::with_capacity(n);
-                for c in cells {
-                    match c {
-                        Cell::Int(v) => {
-                            defs.push(1);
-                            vals.push(*v);
-                        }
-                        _ => defs.push(0),
-                    }
-                }
+                let vals = scalars(cells, &mut defs, |c| match c {
+                    Cell::Int(v) => Some(*v),
+                    _ => None,
+                });
                 Cells::Int(vals, defs)
             }
             Column::Bool => {
-                let mut vals = Vec::with_capacity(n);
-                for c in cells {
-                    match c {
-                        Cell::Bool(v) => {
-                            defs.push(1);
-                            vals.push(*v);
-                        }
-                        _ => defs.push(0),
-                    }
-                }
+                let vals = scalars(cells, &mut defs, |c| match c {
+                    Cell::Bool(v) => Some(*v),
+                    _ => None,
+                });
                 Cells::Bool(vals, defs)
             }
             Column::TextList => {
@@ -182,6 +170,26 @@ pub fn batch(t: TableRows) -> Batch {
         });
     }
     Batch { rows: n, columns: out }
+}
+
+/// The values of a scalar column and their definition levels (1 a value,
+/// 0 null).
+fn scalars<'c, T>(
+    cells: impl Iterator<Item = &'c Cell>,
+    defs: &mut Vec<i16>,
+    value: impl Fn(&Cell) -> Option<T>,
+) -> Vec<T> {
+    let mut vals = Vec::new();
+    for c in cells {
+        match value(c) {
+            Some(v) => {
+                defs.push(1);
+                vals.push(v);
+            }
+            None => defs.push(0),
+        }
+    }
+    vals
 }
 
 /// The Parquet message type of a table (its schema in Parquet's text form).

@@ -407,3 +407,43 @@ fn config_without_gateways_does_not_make_explain_guess() {
     );
     assert!(html.contains("explain: not run: the Istio config given holds no Gateway"));
 }
+
+/// Bad input is located and fails the command: an unreadable dump among
+/// good ones (the page is still made from the rest), a missing file, an
+/// unknown --diff name, an output that cannot be written.
+#[test]
+fn bad_inputs_are_located_errors_with_exit_status_2() {
+    let dir = tempdir("bad");
+    let bad = dir.join("not-a-dump.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let page = dir.join("page.html");
+    let good = common::sample("egw-pt.config_dump.json");
+    let run = |args: &[String]| {
+        let out = Command::new(bin())
+            .arg("report")
+            .args(args)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let p = |x: &Path| x.to_string_lossy().into_owned();
+    let (code, err) = run(&[good.clone(), p(&bad), "-O".into(), p(&page)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("{}: not an Envoy config dump", p(&bad))), "{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("egw-pt-7d9f8c6b4-q8mzl") && html.contains("not read: "));
+    let (code, err) = run(&[p(&dir.join("missing.json")), "-O".into(), p(&page)]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("missing.json: cannot read"), "{err}");
+    let (code, err) = run(&[good.clone(), "--diff".into(), "a".into(), "b".into()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("a: not an Envoy config dump: not one of the dumps given"),
+        "{err}"
+    );
+    let (code, err) = run(&[good, "-O".into(), p(&dir.join("no/such/dir/page.html"))]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("page.html: cannot write"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
